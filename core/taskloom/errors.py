@@ -27,11 +27,17 @@
     ├── StorageError                a storage backend failed
     │   ├── CorruptRecordError      a stored record cannot be read (names the key)
     │   ├── RecordNotFoundError     no record under that key
-    │   └── StoreUnavailableError   the backend cannot be reached
+    │   ├── StoreUnavailableError   the backend cannot be reached
+    │   └── StoreURLError           a storage URL names no known backend or is malformed
     └── QueueError                  the job queue refused an operation
         ├── JobNotFoundError
         ├── StaleJobError           a completion carried an outdated attempt (fencing)
-        └── JobFailedError          awaited job ended failed or aborted
+        ├── JobFailedError          awaited job ended failed or aborted
+        ├── JobInputError           job input is not JSON (nothing was stored)
+        ├── JobStateError           the job's status forbids it (abort of a finished job)
+        ├── UnknownQueueError       no queue is registered under that name
+        ├── JobRetryableError       raised by a job body: try again later (retry_after)
+        └── JobPermanentError       raised by a job body: retrying cannot help
 
 Errors raised by ``TaskGraphRunner.run()`` carry the partial ``RunResult`` as
 ``error.result`` when a run fails part-way.
@@ -181,6 +187,10 @@ class StoreUnavailableError(StorageError):
     pass
 
 
+class StoreURLError(StorageError, ValueError):
+    pass
+
+
 class QueueError(TaskloomError):
     pass
 
@@ -196,3 +206,28 @@ class StaleJobError(QueueError):
 
 class JobFailedError(QueueError):
     pass
+
+
+class JobInputError(QueueError, ValueError):
+    pass
+
+
+class JobStateError(QueueError):
+    pass
+
+
+class UnknownQueueError(QueueError, KeyError):
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class JobRetryableError(QueueError):
+    """Raise from a job body to ask for a retry, optionally not before ``retry_after`` s."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class JobPermanentError(QueueError):
+    """Raise from a job body when another attempt cannot succeed: the job fails at once."""

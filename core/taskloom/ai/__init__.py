@@ -1,0 +1,1 @@
+"""AI tasks, model records and providers."""

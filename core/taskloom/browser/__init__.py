@@ -1,0 +1,1 @@
+"""Browser-only code (Pyodide). Nothing here is imported by `import taskloom`."""

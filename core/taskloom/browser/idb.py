@@ -1,0 +1,159 @@
+"""IndexedDB from Pyodide: the one place that turns IDBRequests into awaitables.
+
+The pitfall this module exists for: a transaction commits by itself as soon
+as control returns to the event loop with no request pending. Awaiting one
+request and then issuing another in the same transaction therefore raises
+``TransactionInactiveError``. So every helper here either uses one
+transaction per operation, or issues all of a transaction's requests
+synchronously and then awaits the transaction's completion.
+
+Browser only: imports ``js`` and ``pyodide``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from js import indexedDB  # type: ignore[import-not-found]
+from pyodide.ffi import create_proxy  # type: ignore[import-not-found]
+
+from taskloom.errors import StorageError, StoreUnavailableError
+
+
+def _error_text(target: Any) -> str:
+    error = getattr(target, "error", None)
+    if error is None:
+        return "unknown IndexedDB error"
+    return f"{getattr(error, 'name', 'Error')}: {getattr(error, 'message', error)}"
+
+
+def _settle(target: Any, events: dict[str, Callable[[Any], None]]) -> None:
+    """Sets target.on<event> handlers that are destroyed after the first one fires."""
+    proxies = []
+
+    def wrap(handler: Callable[[Any], None]) -> Callable[[Any], None]:
+        def once(event: Any) -> None:
+            for name in events:
+                setattr(target, f"on{name}", None)
+            for proxy in proxies:
+                proxy.destroy()
+            handler(event)
+        return once
+
+    for name, handler in events.items():
+        proxy = create_proxy(wrap(handler))
+        proxies.append(proxy)
+        setattr(target, f"on{name}", proxy)
+
+
+def request_result(request: Any) -> asyncio.Future:
+    """A future for an IDBRequest's result. Create it before yielding to the loop."""
+    future = asyncio.get_running_loop().create_future()
+
+    def succeeded(_event: Any) -> None:
+        if not future.done():
+            future.set_result(request.result)
+
+    def failed(event: Any) -> None:
+        event.preventDefault()  # the error is reported here; don't also abort loudly
+        if not future.done():
+            future.set_exception(StorageError(f"IndexedDB request failed: {_error_text(request)}"))
+
+    _settle(request, {"success": succeeded, "error": failed})
+    return future
+
+
+def transaction_done(transaction: Any) -> asyncio.Future:
+    """A future that resolves when the transaction commits, and fails if it aborts."""
+    future = asyncio.get_running_loop().create_future()
+
+    def completed(_event: Any) -> None:
+        if not future.done():
+            future.set_result(None)
+
+    def aborted(_event: Any) -> None:
+        if not future.done():
+            future.set_exception(
+                StorageError(f"IndexedDB transaction aborted: {_error_text(transaction)}"))
+
+    _settle(transaction, {"complete": completed, "error": aborted, "abort": aborted})
+    return future
+
+
+async def open_database(
+    name: str, version: int, upgrade: Callable[[Any, int, int], None]
+) -> Any:
+    """Opens (and creates or upgrades, through ``upgrade(db, old, new)``) a database."""
+    request = indexedDB.open(name, version)
+    future = asyncio.get_running_loop().create_future()
+
+    def upgrade_needed(event: Any) -> None:
+        upgrade(request.result, event.oldVersion, event.newVersion)
+
+    upgrade_proxy = create_proxy(upgrade_needed)
+    request.onupgradeneeded = upgrade_proxy
+
+    def opened(_event: Any) -> None:
+        if not future.done():
+            future.set_result(request.result)
+
+    def failed(_event: Any) -> None:
+        if not future.done():
+            future.set_exception(StoreUnavailableError(
+                f"cannot open IndexedDB database {name!r}: {_error_text(request)}"))
+
+    def blocked(_event: Any) -> None:
+        if not future.done():
+            future.set_exception(StoreUnavailableError(
+                f"IndexedDB database {name!r} is held open at an older version by another tab"))
+
+    _settle(request, {"success": opened, "error": failed, "blocked": blocked})
+    try:
+        return await future
+    finally:
+        request.onupgradeneeded = None
+        upgrade_proxy.destroy()
+
+
+class KeyValueStore:
+    """One object store used as a string-keyed map, one transaction per call."""
+
+    def __init__(self, database: Any, store: str):
+        self._database = database
+        self._store = store
+
+    def _transaction(self, mode: str) -> tuple[Any, Any]:
+        transaction = self._database.transaction(self._store, mode)
+        return transaction, transaction.objectStore(self._store)
+
+    async def get(self, key: str) -> Any:
+        _transaction, store = self._transaction("readonly")
+        value = await request_result(store.get(key))
+        return None if value is None else value
+
+    async def put(self, key: str, value: Any) -> None:
+        transaction, store = self._transaction("readwrite")
+        done = transaction_done(transaction)
+        store.put(value, key)
+        await done
+
+    async def put_many(self, items: dict[str, Any]) -> None:
+        """All puts in one transaction: issued synchronously, then awaited together."""
+        transaction, store = self._transaction("readwrite")
+        done = transaction_done(transaction)
+        for key, value in items.items():
+            store.put(value, key)
+        await done
+
+    async def delete(self, key: str) -> None:
+        transaction, store = self._transaction("readwrite")
+        done = transaction_done(transaction)
+        store.delete(key)
+        await done
+
+    async def keys(self) -> list[str]:
+        _transaction, store = self._transaction("readonly")
+        keys = await request_result(store.getAllKeys())
+        return [str(key) for key in keys.to_py()]

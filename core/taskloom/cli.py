@@ -1,0 +1,200 @@
+"""The ``taskloom`` command.
+
+    taskloom run graph.json [--import MODULE]... [--output out.json]
+    taskloom types [--import MODULE]...
+
+``--import`` is the only way a CLI run executes user code: graph JSON names
+task types, and only types registered by imported modules can be loaded.
+Exit status: 0 done, 1 a task failed or the run was aborted, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .errors import GraphError, RegistryError, SerializationError, TaskloomError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 2
+    try:
+        for module in args.imports or []:
+            importlib.import_module(module)
+    except ImportError as exc:
+        print(f"taskloom: cannot import {exc.name or exc}: {exc}", file=sys.stderr)
+        return 2
+    return args.handler(args)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="taskloom", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command")
+
+    def with_imports(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--import", dest="imports", action="append", metavar="MODULE",
+                       help="import MODULE first so that its task types are registered "
+                            "(repeatable)")
+        return p
+
+    run = with_imports(sub.add_parser("run", help="run a graph from a JSON file"))
+    run.add_argument("graph", help="graph JSON file (to_json or dependency JSON); - for stdin")
+    run.add_argument("-o", "--output", help="write every task's output here as JSON "
+                                            "(default: print the leaves' outputs)")
+    run.add_argument("--concurrency", type=int, default=16)
+    run.add_argument("--continue-on-error", action="store_true",
+                     help="let independent branches finish when a task fails")
+    run.add_argument("--quiet", action="store_true", help="no progress display")
+    run.set_defaults(handler=_cmd_run)
+
+    types = with_imports(sub.add_parser("types", help="list the registered task types"))
+    types.add_argument("--json", action="store_true", help="with port schemas, as JSON")
+    types.set_defaults(handler=_cmd_types)
+    return parser
+
+
+def _load_graph(source: str):
+    from .graph import TaskGraph
+
+    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    stripped = text.lstrip()
+    if stripped.startswith("["):
+        return TaskGraph.from_dependency_json(text)
+    return TaskGraph.from_json(text)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import taskloom  # noqa: F401  (registers the built-in task types)
+
+    from .runner import TaskGraphRunner
+
+    try:
+        graph = _load_graph(args.graph)
+    except OSError as exc:
+        print(f"taskloom: cannot read {args.graph}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except (SerializationError, GraphError, RegistryError) as exc:
+        print(f"taskloom: {args.graph}: {exc}", file=sys.stderr)
+        return 2
+    runner = TaskGraphRunner(graph, concurrency=args.concurrency,
+                             continue_on_error=args.continue_on_error)
+    display = None if args.quiet else _Progress(graph)
+    if display is not None:
+        runner.events.subscribe(display.on_event)
+    code = 0
+    try:
+        with display or _nothing():
+            result = asyncio.run(runner.run())
+    except TaskloomError as exc:
+        print(f"taskloom: {exc}", file=sys.stderr)
+        result = exc.result
+        code = 1
+    except KeyboardInterrupt:
+        print("taskloom: interrupted", file=sys.stderr)
+        return 130
+    if result is None:
+        return code
+    if result.errors and code == 0:
+        code = 1
+        for task_id, error in result.errors.items():
+            print(f"taskloom: {task_id}: {error}", file=sys.stderr)
+    payload: dict[str, Any] = {
+        "run_id": result.run_id,
+        "status": result.status,
+        "outputs": result.outputs if args.output else result.leaves(),
+        "statuses": {k: str(v) for k, v in result.statuses.items()},
+    }
+    text = json.dumps(payload, indent=2, ensure_ascii=False, default=str)
+    if args.output:
+        Path(args.output).write_text(text + "\n", encoding="utf-8")
+        print(f"wrote {args.output} ({result.summary()})", file=sys.stderr)
+    else:
+        print(text)
+    return code
+
+
+def _cmd_types(args: argparse.Namespace) -> int:
+    import taskloom  # noqa: F401
+
+    from .registry import registry
+
+    if args.json:
+        print(json.dumps(registry.describe(), indent=2))
+        return 0
+    for item in registry.describe():
+        print(f"{item['type']:<24} {item['category']:<12} {item['description']}")
+    return 0
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class _Progress:
+    """Per-task progress on stderr: rich bars when rich is installed, lines otherwise."""
+
+    def __init__(self, graph: Any):
+        self.graph = graph
+        self.rich = None
+        self.bars: dict[str, Any] = {}
+        try:
+            from rich.progress import BarColumn, Progress, TextColumn
+
+            self.rich = Progress(TextColumn("{task.description:<32}"), BarColumn(),
+                                 TextColumn("{task.fields[status]}"), transient=False,
+                                 console=_stderr_console())
+        except ImportError:
+            pass
+
+    def __enter__(self) -> _Progress:
+        if self.rich is not None:
+            self.rich.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.rich is not None:
+            self.rich.__exit__(*exc)
+
+    def on_event(self, event: Any) -> None:
+        kind = str(event.kind)
+        if not kind.startswith("task_") or event.task_id is None:
+            return
+        status = {"task_start": "running", "task_progress": "running",
+                  "task_complete": "done", "task_cache_hit": "cached",
+                  "task_error": "failed", "task_abort": "aborted",
+                  "task_skipped": "skipped"}[kind]
+        if self.rich is None:
+            if kind != "task_progress":
+                print(f"[{status}] {event.task_id}{': ' + event.error if event.error else ''}",
+                      file=sys.stderr)
+            return
+        bar = self.bars.get(event.task_id)
+        if bar is None:
+            bar = self.rich.add_task(event.task_id, total=1.0, status=status)
+            self.bars[event.task_id] = bar
+        completed = 1.0 if status in ("done", "cached") else event.progress
+        self.rich.update(bar, status=status,
+                         **({"completed": completed} if completed is not None else {}))
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

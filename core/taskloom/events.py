@@ -1,0 +1,106 @@
+"""Events a run emits, and the small emitter that delivers them.
+
+Listeners are plain callables (sync); an async listener's coroutine is
+scheduled as a task. A listener that raises is logged and never breaks the
+run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+log = logging.getLogger("taskloom.events")
+
+
+class EventKind(StrEnum):
+    GRAPH_START = "graph_start"
+    GRAPH_PROGRESS = "graph_progress"
+    GRAPH_COMPLETE = "graph_complete"
+    GRAPH_ERROR = "graph_error"
+    GRAPH_ABORT = "graph_abort"
+    TASK_START = "task_start"
+    TASK_PROGRESS = "task_progress"
+    TASK_COMPLETE = "task_complete"
+    TASK_ERROR = "task_error"
+    TASK_ABORT = "task_abort"
+    TASK_CACHE_HIT = "task_cache_hit"
+    TASK_SKIPPED = "task_skipped"
+
+
+@dataclass(slots=True)
+class Event:
+    kind: EventKind
+    run_id: str
+    task_id: str | None = None
+    progress: float | None = None
+    message: str | None = None
+    output: dict[str, Any] | None = None
+    error: str | None = None
+    details: dict[str, Any] | None = None
+    time: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": str(self.kind), "run_id": self.run_id,
+                               "time": self.time}
+        for name in ("task_id", "progress", "message", "output", "error", "details"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
+
+
+Listener = Callable[[Event], Any]
+
+
+class EventEmitter:
+    __slots__ = ("_all", "_by_kind", "_pending")
+
+    def __init__(self) -> None:
+        self._all: list[Listener] = []
+        self._by_kind: dict[str, list[Listener]] = {}
+        self._pending: set[asyncio.Task] = set()
+
+    @property
+    def active(self) -> bool:
+        """True when someone listens; emitters skip building events otherwise."""
+        return bool(self._all or self._by_kind)
+
+    def wants(self, kind: EventKind) -> bool:
+        return bool(self._all) or kind in self._by_kind
+
+    def on(self, kind: EventKind | str, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` for events of ``kind``; returns an unsubscribe function."""
+        kind = EventKind(kind)
+        self._by_kind.setdefault(kind, []).append(listener)
+
+        def off() -> None:
+            listeners = self._by_kind.get(kind, [])
+            if listener in listeners:
+                listeners.remove(listener)
+            if not listeners:
+                self._by_kind.pop(kind, None)
+
+        return off
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` for every event; returns an unsubscribe function."""
+        self._all.append(listener)
+        return lambda: self._all.remove(listener) if listener in self._all else None
+
+    def emit(self, event: Event) -> None:
+        for listener in (*self._by_kind.get(event.kind, ()), *self._all):
+            try:
+                result = listener(event)
+                if inspect.isawaitable(result):
+                    task = asyncio.ensure_future(result)
+                    self._pending.add(task)
+                    task.add_done_callback(self._pending.discard)
+            except Exception:  # a broken listener must not break the run
+                log.exception("event listener %r failed on %s", listener, event.kind)

@@ -1,0 +1,374 @@
+"""TaskGraph: tasks and the dataflows between them, on a networkx MultiDiGraph.
+
+Every mutation validates first and changes the graph only once it is known to
+be valid, so an error leaves the graph exactly as it was. All traversals are
+iterative (networkx's topological sort and BFS), so a 100,000-task chain is
+fine.
+
+Fan-in: a list-typed input port accepts several dataflows; its value is built
+in the order the dataflows were added.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .dataflow import Dataflow
+from .errors import (
+    CycleError,
+    DataflowError,
+    DuplicateTaskError,
+    PortError,
+    PortTypeError,
+    SchemaVersionError,
+    SerializationError,
+    TaskNotFoundError,
+)
+from .ports import connection_mode, describe
+
+if TYPE_CHECKING:
+    from .registry import TaskRegistry
+    from .task import Task
+
+SCHEMA_VERSION = 1
+
+
+class TaskGraph:
+    def __init__(self, tasks: Iterable[Task] = (), dataflows: Iterable[Dataflow] = (),
+                 metadata: dict[str, Any] | None = None):
+        self._g = nx.MultiDiGraph()
+        self._tasks: dict[str, Task] = {}
+        self._inputs: dict[str, list[Dataflow]] = {}
+        self._modes: dict[Dataflow, str] = {}
+        #: Free-form data that travels with the graph (e.g. node positions on the page).
+        self.metadata: dict[str, Any] = dict(metadata or {})
+        self.add_tasks(tasks)
+        for dataflow in dataflows:
+            self.add_dataflow(dataflow)
+
+    # -- tasks ---------------------------------------------------------------------
+
+    def add_task(self, task: Task) -> Task:
+        if task.id in self._tasks:
+            raise DuplicateTaskError(f"the graph already has a task with id {task.id!r}")
+        self._tasks[task.id] = task
+        self._g.add_node(task.id)
+        self._inputs[task.id] = []
+        return task
+
+    def add_tasks(self, tasks: Iterable[Task]) -> list[Task]:
+        tasks = list(tasks)
+        seen: set[str] = set()
+        for task in tasks:
+            if task.id in self._tasks or task.id in seen:
+                raise DuplicateTaskError(f"the graph already has a task with id {task.id!r}")
+            seen.add(task.id)
+        for task in tasks:
+            self.add_task(task)
+        return tasks
+
+    def remove_task(self, task_id: str) -> Task:
+        task = self.get_task(task_id)
+        for dataflow in self.dataflows_into(task_id) + self.dataflows_out_of(task_id):
+            self.remove_dataflow(dataflow)
+        self._g.remove_node(task_id)
+        del self._inputs[task_id]
+        return self._tasks.pop(task_id)
+
+    def get_task(self, task_id: str) -> Task:
+        try:
+            return self._tasks[task_id]
+        except KeyError:
+            raise TaskNotFoundError(f"the graph has no task {task_id!r}") from None
+
+    def __contains__(self, task_id: object) -> bool:
+        return task_id in self._tasks
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    @property
+    def tasks(self) -> list[Task]:
+        return list(self._tasks.values())
+
+    def task_ids(self) -> list[str]:
+        return list(self._tasks)
+
+    # -- dataflows -------------------------------------------------------------------
+
+    def add_dataflow(self, dataflow: Dataflow | tuple[str, str, str, str]) -> Dataflow:
+        dataflow = Dataflow(*dataflow)
+        mode = self.check_dataflow(dataflow)
+        self._g.add_edge(dataflow.source_task_id, dataflow.target_task_id, key=dataflow)
+        self._inputs[dataflow.target_task_id].append(dataflow)
+        self._modes[dataflow] = mode
+        return dataflow
+
+    def connect(self, source_task_id: str, source_port: str, target_task_id: str,
+                target_port: str) -> Dataflow:
+        return self.add_dataflow(Dataflow(source_task_id, source_port, target_task_id,
+                                          target_port))
+
+    def check_dataflow(self, dataflow: Dataflow) -> str:
+        """Raise if ``dataflow`` cannot be added; else return its connection mode."""
+        src_id, src_port, tgt_id, tgt_port = dataflow
+        for task_id in (src_id, tgt_id):
+            if task_id not in self._tasks:
+                raise TaskNotFoundError(
+                    f"dataflow {dataflow} is dangling: the graph has no task {task_id!r}")
+        source, target = self._tasks[src_id], self._tasks[tgt_id]
+        out_port = source.output_ports.get(src_port)
+        if out_port is None:
+            raise PortError(f"dataflow {dataflow}: task {src_id!r} ({source.type}) has no "
+                            f"output port {src_port!r}; its outputs are: "
+                            f"{', '.join(source.output_ports.names()) or 'none'}")
+        in_port = target.input_ports.get(tgt_port)
+        if in_port is None:
+            raise PortError(f"dataflow {dataflow}: task {tgt_id!r} ({target.type}) has no "
+                            f"input port {tgt_port!r}; its inputs are: "
+                            f"{', '.join(target.input_ports.names()) or 'none'}")
+        mode = connection_mode(out_port, in_port)
+        if mode is None:
+            raise PortTypeError(
+                f"dataflow {dataflow}: output {src_port!r} of {src_id!r} is "
+                f"{describe(out_port)}, but input {tgt_port!r} of {tgt_id!r} takes "
+                f"{describe(in_port)}")
+        if dataflow in self._modes:
+            raise DataflowError(f"dataflow {dataflow} is already in the graph")
+        if not in_port.is_list:
+            for existing in self._inputs[tgt_id]:
+                if existing.target_port == tgt_port:
+                    raise DataflowError(
+                        f"input {tgt_port!r} of task {tgt_id!r} takes one value and is "
+                        f"already fed by {existing}; only list-typed inputs accept several "
+                        "dataflows")
+        if src_id == tgt_id:
+            raise CycleError(f"dataflow {dataflow} connects task {src_id!r} to itself",
+                             [src_id])
+        if nx.has_path(self._g, tgt_id, src_id):
+            path = nx.shortest_path(self._g, tgt_id, src_id)
+            raise CycleError(f"dataflow {dataflow} would close a cycle: "
+                             f"{' -> '.join([*path, tgt_id])}", path)
+        return mode
+
+    def remove_dataflow(self, dataflow: Dataflow | tuple[str, str, str, str]) -> None:
+        dataflow = Dataflow(*dataflow)
+        if dataflow not in self._modes:
+            raise DataflowError(f"dataflow {dataflow} is not in the graph")
+        self._g.remove_edge(dataflow.source_task_id, dataflow.target_task_id, key=dataflow)
+        self._inputs[dataflow.target_task_id].remove(dataflow)
+        del self._modes[dataflow]
+
+    def connection_mode(self, dataflow: Dataflow) -> str:
+        return self._modes[dataflow]
+
+    @property
+    def dataflows(self) -> list[Dataflow]:
+        return list(self._modes)
+
+    def dataflows_into(self, task_id: str) -> list[Dataflow]:
+        """Dataflows into ``task_id``, in the order they were added."""
+        self.get_task(task_id)
+        return list(self._inputs[task_id])
+
+    def dataflows_out_of(self, task_id: str) -> list[Dataflow]:
+        self.get_task(task_id)
+        return [key for _, _, key in self._g.out_edges(task_id, keys=True)]
+
+    # -- queries ---------------------------------------------------------------------
+
+    def upstream(self, task_id: str, transitive: bool = False) -> list[str]:
+        """Tasks feeding ``task_id`` directly (or, transitively, all ancestors)."""
+        self.get_task(task_id)
+        if transitive:
+            return [t for t in self._tasks if t in nx.ancestors(self._g, task_id)]
+        return list(dict.fromkeys(self._g.predecessors(task_id)))
+
+    def downstream(self, task_id: str, transitive: bool = False) -> list[str]:
+        self.get_task(task_id)
+        if transitive:
+            found = nx.descendants(self._g, task_id)
+            return [t for t in self._tasks if t in found]
+        return list(dict.fromkeys(self._g.successors(task_id)))
+
+    def sources(self) -> list[str]:
+        return [t for t in self._tasks if self._g.in_degree(t) == 0]
+
+    def sinks(self) -> list[str]:
+        """Tasks no dataflow leaves: the graph's leaves."""
+        return [t for t in self._tasks if self._g.out_degree(t) == 0]
+
+    def topological_order(self) -> list[str]:
+        return list(nx.topological_sort(self._g))
+
+    def layers(self) -> list[list[str]]:
+        """Tasks grouped by depth, for display; the runner does not wait on layers."""
+        return [list(layer) for layer in nx.topological_generations(self._g)]
+
+    def predecessor_counts(self) -> dict[str, int]:
+        """Distinct upstream tasks per task (what the runner waits for)."""
+        return {t: len(self._g.pred[t]) for t in self._tasks}
+
+    def successors_of(self, task_id: str) -> list[str]:
+        return list(self._g.succ[task_id])
+
+    # -- copies and serialisation ---------------------------------------------------
+
+    def copy(self) -> TaskGraph:
+        return TaskGraph.from_json(self.to_json())
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-compatible dict with a ``schema_version``."""
+        doc = {
+            "schema_version": SCHEMA_VERSION,
+            "tasks": [task.to_json() for task in self._tasks.values()],
+            "dataflows": [d.to_json() for d in self._modes],
+        }
+        if self.metadata:
+            doc["metadata"] = self.metadata
+        _ensure_json(doc)
+        return doc
+
+    def to_json_string(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_json(), indent=indent, allow_nan=False)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any] | str | bytes,
+                  registry: TaskRegistry | None = None) -> TaskGraph:
+        """Build a graph from ``to_json()`` output (a dict or a JSON string).
+
+        Only registered task types are instantiated.
+        """
+        doc = _parse(data)
+        version = doc.get("schema_version") if isinstance(doc, dict) else None
+        if isinstance(doc, dict) and "schema_version" in doc and version != SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"graph JSON has schema_version {version!r}; this taskloom reads "
+                f"version {SCHEMA_VERSION}")
+        try:
+            parsed = _GraphDocument.model_validate(doc)
+        except ValidationError as exc:
+            raise SerializationError(f"not a taskloom graph: {_explain(exc)}") from None
+        graph = cls(metadata=parsed.metadata)
+        graph.add_tasks(_task_from_entry(entry, registry) for entry in parsed.tasks)
+        for d in parsed.dataflows:
+            graph.add_dataflow(Dataflow(d.source_task_id, d.source_port, d.target_task_id,
+                                        d.target_port))
+        return graph
+
+    def to_dependency_json(self) -> list[dict[str, Any]]:
+        """One item per task with its ``dependencies``: ``{input: {id, output} | [...]}``."""
+        items = []
+        for task in self._tasks.values():
+            item = task.to_json()
+            deps: dict[str, Any] = {}
+            for d in self._inputs[task.id]:
+                ref = {"id": d.source_task_id, "output": d.source_port}
+                port = task.input_ports.get(d.target_port)
+                if port is not None and port.is_list:
+                    deps.setdefault(d.target_port, []).append(ref)
+                else:
+                    deps[d.target_port] = ref
+            item["dependencies"] = deps
+            items.append(item)
+        _ensure_json(items)
+        return items
+
+    @classmethod
+    def from_dependency_json(cls, data: list[dict[str, Any]] | str | bytes,
+                             registry: TaskRegistry | None = None) -> TaskGraph:
+        items = _parse(data)
+        if not isinstance(items, list):
+            raise SerializationError("dependency JSON must be a list of tasks")
+        dataflows = []
+        entries = []
+        for n, item in enumerate(items):
+            if not isinstance(item, dict):
+                raise SerializationError(f"dependency JSON item {n} is not an object")
+            item = dict(item)
+            deps = item.pop("dependencies", {}) or {}
+            if not isinstance(deps, dict):
+                raise SerializationError(f"dependencies of item {n} must be an object")
+            entries.append(item)
+            for port, refs in deps.items():
+                for ref in refs if isinstance(refs, list) else [refs]:
+                    if not isinstance(ref, dict) or "id" not in ref or "output" not in ref:
+                        raise SerializationError(
+                            f"dependency {port!r} of item {n} must be {{id, output}}")
+                    dataflows.append({"source_task_id": ref["id"], "source_port": ref["output"],
+                                      "target_task_id": item.get("id"), "target_port": port})
+        return cls.from_json({"schema_version": SCHEMA_VERSION, "tasks": entries,
+                              "dataflows": dataflows}, registry)
+
+    def __repr__(self) -> str:
+        return f"<TaskGraph tasks={len(self._tasks)} dataflows={len(self._modes)}>"
+
+
+# -- JSON document shape --------------------------------------------------------------
+
+
+class _TaskEntry(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: str
+    type: str
+    defaults: dict[str, Any] = {}
+    config: dict[str, Any] = {}
+
+
+class _DataflowEntry(BaseModel):
+    source_task_id: str
+    source_port: str
+    target_task_id: str
+    target_port: str
+
+
+class _GraphDocument(BaseModel):
+    schema_version: int
+    tasks: list[_TaskEntry]
+    dataflows: list[_DataflowEntry] = []
+    metadata: dict[str, Any] = {}
+
+
+def _task_from_entry(entry: _TaskEntry, registry: TaskRegistry | None) -> Task:
+    from .registry import registry as default_registry
+
+    cls = (registry or default_registry).get(entry.type)
+    return cls.from_json(entry.model_dump(), registry=registry)
+
+
+def _reject_constant(name: str) -> Any:
+    raise SerializationError(f"graph JSON contains {name}, which is not valid JSON")
+
+
+def _parse(data: Any) -> Any:
+    if isinstance(data, bytes | bytearray):
+        data = data.decode("utf-8", errors="strict")
+    if isinstance(data, str):
+        try:
+            return json.loads(data, parse_constant=_reject_constant)
+        except json.JSONDecodeError as exc:
+            raise SerializationError(f"malformed graph JSON: {exc}") from None
+    return data
+
+
+def _ensure_json(doc: Any) -> None:
+    try:
+        json.dumps(doc, allow_nan=False)
+    except ValueError as exc:
+        raise SerializationError(f"graph cannot be written as JSON: {exc} "
+                                 "(NaN and Infinity are not JSON)") from None
+    except TypeError as exc:
+        raise SerializationError(f"graph cannot be written as JSON: {exc}") from None
+
+
+def _explain(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:3]:
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        parts.append(f"{where or 'document'}: {err.get('msg')}")
+    return "; ".join(parts)

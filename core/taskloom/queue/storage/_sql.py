@@ -1,0 +1,22 @@
+"""Reads a backend's ``.sql`` file: named queries separated by ``-- name: NAME`` lines."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+
+def load_queries(filename: str) -> dict[str, str]:
+    text = resources.files(__package__).joinpath(filename).read_text(encoding="utf-8")
+    queries: dict[str, str] = {}
+    name: str | None = None
+    lines: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("-- name:"):
+            if name is not None:
+                queries[name] = "\n".join(lines).strip()
+            name, lines = line.split(":", 1)[1].strip(), []
+        elif name is not None:
+            lines.append(line)
+    if name is not None:
+        queries[name] = "\n".join(lines).strip()
+    return queries

@@ -1,0 +1,117 @@
+"""The two protocols every queue backend implements: job storage and limiter state.
+
+Each method is one atomic step on the storage. Methods that act for a worker
+on a claimed job carry the job's ``delivery`` (the claim number); if the job
+has been claimed again since, or is no longer being processed, they raise
+StaleJobError and change nothing — that is the fencing that keeps a worker
+which lost its lease from overwriting the work of the one that took over.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from ..job import Job, JobStatus
+
+
+@runtime_checkable
+class QueueStorage(Protocol):
+    async def setup(self) -> None:
+        """Create tables and indexes if missing; idempotent."""
+        ...
+
+    async def close(self) -> None: ...
+
+    async def now(self) -> float:
+        """The storage's clock, in epoch seconds."""
+        ...
+
+    # -- producers ---------------------------------------------------------------
+
+    async def add(self, job: Job, *, delay: float = 0.0, timeout: float | None = None) -> Job:
+        """Store ``job`` (run_after = now + delay, deadline = now + timeout) unless an
+        active job of the same queue has the same fingerprint: then return that one."""
+        ...
+
+    async def get(self, job_id: str) -> Job | None: ...
+
+    async def abort(self, job_id: str) -> Job:
+        """pending → aborted; processing → aborting (the worker stops it).
+        JobNotFoundError if missing, JobStateError if already finished."""
+        ...
+
+    async def abort_run(self, run_id: str, queue: str | None = None) -> int:
+        """Abort every unfinished job of ``run_id``; return how many."""
+        ...
+
+    async def list(self, queue: str, *, status: JobStatus | None = None,
+                   run_id: str | None = None, limit: int = 100) -> list[Job]: ...
+
+    async def stats(self, queue: str) -> dict[str, int]:
+        """Job count per status (every status present, zeros included)."""
+        ...
+
+    async def clear(self, queue: str) -> int: ...
+
+    async def output_for(self, queue: str, fingerprint: str) -> dict[str, Any] | None:
+        """The output of the completed job with this fingerprint, if any."""
+        ...
+
+    # -- workers -----------------------------------------------------------------
+
+    async def claim(self, queue: str, worker_id: str, lease: float, limit: int = 1) -> list[Job]:
+        """Take up to ``limit`` due pending jobs: processing, deliveries + 1, lease = now + lease."""
+        ...
+
+    async def heartbeat(self, job_id: str, delivery: int, lease: float) -> JobStatus:
+        """Extend the lease; return the status (ABORTING asks the worker to stop)."""
+        ...
+
+    async def set_progress(self, job_id: str, delivery: int, fraction: float,
+                           message: str | None) -> None: ...
+
+    async def complete(self, job_id: str, delivery: int, output: dict[str, Any]) -> None: ...
+
+    async def fail(self, job_id: str, delivery: int, error: str) -> None: ...
+
+    async def retry(self, job_id: str, delivery: int, error: str, delay: float) -> None:
+        """Back to pending with attempts + 1, due ``delay`` seconds from now."""
+        ...
+
+    async def release(self, job_id: str, delivery: int) -> None:
+        """Back to pending untouched (graceful shutdown): no attempt is counted."""
+        ...
+
+    async def mark_aborted(self, job_id: str, delivery: int, reason: str) -> None: ...
+
+    async def reap_expired(self, queue: str) -> int:
+        """Settle jobs whose lease expired (pending with attempts + 1, or failed when the
+        attempts or the delivery cap are used up; aborting → aborted) and pending jobs
+        past their deadline (failed). Return how many changed."""
+        ...
+
+    async def wait_for_work(self, queue: str, timeout: float) -> None:
+        """Return when new work may be due on ``queue``, or after ``timeout`` seconds."""
+        ...
+
+
+@runtime_checkable
+class RateLimitStorage(Protocol):
+    """Sliding-window state shared by every process that uses the same storage."""
+
+    async def rate_acquire(self, limiter: str, max_requests: int,
+                           window: float) -> tuple[float, float]:
+        """Take a slot if fewer than ``max_requests`` were taken in the last ``window``
+        seconds and no block is in force. Return (wait, now): wait 0 means granted
+        at ``now``; otherwise the seconds until a slot may free up."""
+        ...
+
+    async def rate_block(self, limiter: str, seconds: float) -> None:
+        """Grant nothing for ``seconds`` from now (a Retry-After)."""
+        ...
+
+    async def rate_clear(self, limiter: str) -> None: ...
+
+
+def job_statuses_zeroed() -> dict[str, int]:
+    return {str(status): 0 for status in JobStatus}

@@ -1,0 +1,83 @@
+"""``memory://``: a store in dicts. Fast, per process, gone when the process ends."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+from .protocol import Entry, JSONValue, check_key, decode_value, encode_value
+
+
+class MemoryStore:
+    """A KeyValueStore in dicts.
+
+    Values are kept as canonical JSON text, not as the objects given: a
+    caller that mutates what it put or got cannot change the stored record,
+    and non-JSON values fail here as they would in a durable backend.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        # collection -> key -> (json text, bytes of that text, updated_at)
+        self._collections: dict[str, dict[str, tuple[str, int, float]]] = {}
+
+    def _records(self, collection: str) -> dict[str, tuple[str, int, float]]:
+        records = self._collections.get(collection)
+        if records is None:
+            records = self._collections[collection] = {}
+        return records
+
+    async def open(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+    async def get(self, collection: str, key: str) -> JSONValue | None:
+        record = self._records(collection).get(key)
+        return None if record is None else decode_value(collection, key, record[0])
+
+    async def put(self, collection: str, key: str, value: JSONValue) -> None:
+        text = encode_value(value)
+        self._records(collection)[check_key(key)] = (text, len(text.encode()), self._clock())
+
+    async def put_many(self, collection: str, items: Mapping[str, JSONValue]) -> None:
+        now = self._clock()
+        encoded = {check_key(k): encode_value(v) for k, v in items.items()}  # all or none
+        records = self._records(collection)
+        for key, text in encoded.items():
+            records[key] = (text, len(text.encode()), now)
+
+    async def delete(self, collection: str, key: str) -> bool:
+        return self._records(collection).pop(key, None) is not None
+
+    async def keys(self, collection: str, prefix: str = "") -> list[str]:
+        return sorted(k for k in self._records(collection) if k.startswith(prefix))
+
+    async def scan(self, collection: str, prefix: str = "") -> list[Entry]:
+        records = self._records(collection)
+        return [
+            Entry(collection, key, records[key][0], records[key][2])
+            for key in sorted(k for k in records if k.startswith(prefix))
+        ]
+
+    async def count(self, collection: str) -> int:
+        return len(self._records(collection))
+
+    async def size(self, collection: str) -> int:
+        return sum(nbytes for _, nbytes, _ in self._records(collection).values())
+
+    async def clear(self, collection: str, prefix: str = "") -> int:
+        records = self._records(collection)
+        doomed = [k for k in records if k.startswith(prefix)]
+        for key in doomed:
+            del records[key]
+        return len(doomed)
+
+    async def delete_older_than(self, collection: str, cutoff: float) -> int:
+        records = self._records(collection)
+        doomed = [k for k, (_, _, at) in records.items() if at < cutoff]
+        for key in doomed:
+            del records[key]
+        return len(doomed)
+

@@ -1,0 +1,286 @@
+"""Task: the unit of work. Ports are two pydantic models, ``Input`` and ``Output``.
+
+    class Upper(Task):
+        class Input(BaseModel):
+            text: str
+        class Output(BaseModel):
+            text: str
+        async def run(self, input, ctx):
+            return {"text": input.text.upper()}
+
+Subclasses register themselves in the default registry under ``type``
+(default: the class name); pass ``register=False`` in the class statement to
+opt out, as abstract bases do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import to_jsonable_python
+
+from .errors import PortError, SerializationError, TaskInputError
+from .ports import PortSet, ports_of
+
+
+class TaskStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    ABORTED = "aborted"
+    SKIPPED = "skipped"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in _TERMINAL
+
+
+_CONFIG_KEYS = {"title", "cacheable", "timeout", "queue"}
+_TERMINAL = {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ABORTED, TaskStatus.SKIPPED}
+
+
+class AbortSignal:
+    """Set once when a task (or its whole run) should stop.
+
+    Long-running tasks check ``signal.aborted`` or ``await signal.wait()``;
+    the runner also cancels the task's coroutine, so a task that never checks
+    still stops at its next ``await``.
+    """
+
+    __slots__ = ("_event", "reason")
+
+    def __init__(self) -> None:
+        self._event: asyncio.Event | None = None
+        self.reason: str | None = None
+
+    @property
+    def aborted(self) -> bool:
+        return self.reason is not None
+
+    def abort(self, reason: str = "aborted") -> None:
+        if self.reason is None:
+            self.reason = reason
+            if self._event is not None:
+                self._event.set()
+
+    async def wait(self) -> str:
+        if self.reason is None:
+            if self._event is None:
+                self._event = asyncio.Event()
+            await self._event.wait()
+        return self.reason or "aborted"
+
+    def raise_if_aborted(self) -> None:
+        if self.reason is not None:
+            raise asyncio.CancelledError(self.reason)
+
+
+class TaskContext:
+    """What a running task can use besides its input."""
+
+    __slots__ = ("_on_progress", "logger", "run_id", "services", "signal", "task_id")
+
+    def __init__(
+        self,
+        run_id: str,
+        task_id: str,
+        signal: AbortSignal,
+        on_progress: Callable[[float, str | None, dict[str, Any] | None], None] | None = None,
+        logger: logging.Logger | None = None,
+        services: dict[str, Any] | None = None,
+    ):
+        self.run_id = run_id
+        self.task_id = task_id
+        self.signal = signal
+        self.logger = logger or logging.getLogger(f"taskloom.task.{task_id}")
+        # Storage handles, queues, providers: whatever the runner was given.
+        self.services = services or {}
+        self._on_progress = on_progress
+
+    def progress(self, fraction: float, message: str | None = None, **details: Any) -> None:
+        """Report progress between 0 and 1, with an optional message."""
+        if self._on_progress is not None:
+            fraction = 0.0 if fraction < 0 else 1.0 if fraction > 1 else float(fraction)
+            self._on_progress(fraction, message, details or None)
+
+
+def _default_title(name: str) -> str:
+    out = []
+    for i, ch in enumerate(name):
+        if ch.isupper() and i and not name[i - 1].isupper():
+            out.append(" ")
+        out.append(ch)
+    return "".join(out)
+
+
+class Task:
+    """Base class of every task. See the module docstring."""
+
+    type: ClassVar[str] = "Task"
+    category: ClassVar[str] = "general"
+    title: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    cacheable: ClassVar[bool] = True
+    version: ClassVar[str] = "1"
+
+    class Input(BaseModel):
+        pass
+
+    class Output(BaseModel):
+        pass
+
+    def __init_subclass__(cls, register: bool = True, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "type" not in cls.__dict__:
+            cls.type = cls.__name__
+        if "title" not in cls.__dict__:
+            cls.title = _default_title(cls.__name__)
+        if "description" not in cls.__dict__ and cls.__doc__:
+            cls.description = cls.__doc__.strip().split("\n\n")[0]
+        for side in ("Input", "Output"):
+            model = getattr(cls, side)
+            if not (isinstance(model, type) and issubclass(model, BaseModel)):
+                raise TypeError(f"{cls.__name__}.{side} must be a pydantic BaseModel subclass")
+        if register:
+            from .registry import registry
+
+            registry.register(cls)
+
+    # -- instances -------------------------------------------------------------
+
+    def __init__(
+        self,
+        id: str | None = None,
+        defaults: dict[str, Any] | None = None,
+        *,
+        title: str | None = None,
+        cacheable: bool | None = None,
+        timeout: float | None = None,
+        queue: str | None = None,
+    ):
+        self.id = id if id is not None else f"{self.type.lower()}-{uuid.uuid4().hex[:8]}"
+        if not isinstance(self.id, str) or not self.id:
+            raise ValueError("a task id must be a non-empty string")
+        self.config_title = title
+        self.config_cacheable = cacheable
+        self.timeout = timeout
+        self.queue = queue
+        self.defaults: dict[str, Any] = {}
+        if defaults:
+            self.set_defaults(defaults)
+
+    # Ports are looked up through the instance: compound tasks derive theirs.
+    @property
+    def input_model(self) -> type[BaseModel]:
+        return self.Input
+
+    @property
+    def output_model(self) -> type[BaseModel]:
+        return self.Output
+
+    @property
+    def input_ports(self) -> PortSet:
+        return ports_of(self.input_model)
+
+    @property
+    def output_ports(self) -> PortSet:
+        return ports_of(self.output_model)
+
+    @property
+    def is_cacheable(self) -> bool:
+        return self.cacheable if self.config_cacheable is None else self.config_cacheable
+
+    @property
+    def display_title(self) -> str:
+        return self.config_title or self.title or self.type
+
+    def set_defaults(self, values: dict[str, Any]) -> None:
+        """Validate ``values`` port by port and merge them into ``defaults``.
+
+        A list given to a single-valued port is allowed (it triggers array
+        expansion); each of its items is validated instead.
+        """
+        checked = {name: self._validate_port_value(name, value) for name, value in values.items()}
+        self.defaults.update(checked)
+
+    def _validate_port_value(self, name: str, value: Any) -> Any:
+        ports = self.input_ports
+        port = ports.get(name)
+        if port is None:
+            known = ", ".join(ports.names()) or "none"
+            raise PortError(f"task {self.id!r} ({self.type}) has no input port {name!r}; "
+                            f"its inputs are: {known}")
+        if name not in ports.by_name:
+            return value  # an open model's extra port: anything goes
+        model = self.input_model
+        validator = model.__pydantic_validator__
+        blank = model.model_construct()
+        try:
+            if isinstance(value, list) and not port.is_list and not port.accepts_any:
+                return [getattr(validator.validate_assignment(blank, name, item), name)
+                        for item in value]
+            return getattr(validator.validate_assignment(blank, name, value), name)
+        except ValidationError as exc:
+            raise TaskInputError(
+                f"task {self.id!r} ({self.type}): bad default for input {name!r}: "
+                f"{_first_error(exc)}", self.id) from None
+
+    def config(self) -> dict[str, Any]:
+        """The instance's configuration, as stored in graph JSON."""
+        out: dict[str, Any] = {}
+        if self.config_title is not None:
+            out["title"] = self.config_title
+        if self.config_cacheable is not None:
+            out["cacheable"] = self.config_cacheable
+        if self.timeout is not None:
+            out["timeout"] = self.timeout
+        if self.queue is not None:
+            out["queue"] = self.queue
+        return out
+
+    # -- serialisation -------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        """This task's entry in graph JSON."""
+        entry: dict[str, Any] = {"id": self.id, "type": self.type,
+                                 "defaults": to_jsonable_python(self.defaults)}
+        config = self.config()
+        if config:
+            entry["config"] = config
+        return entry
+
+    @classmethod
+    def from_json(cls, entry: dict[str, Any], registry: Any = None) -> Task:
+        """Rebuild an instance from its graph-JSON entry (after the registry lookup)."""
+        config = entry.get("config") or {}
+        unknown = set(config) - _CONFIG_KEYS
+        if unknown:
+            raise SerializationError(f"task {entry.get('id')!r}: unknown config keys "
+                                     f"{sorted(unknown)}")
+        return cls(id=entry["id"], defaults=entry.get("defaults") or {}, **config)
+
+    # -- behaviour ---------------------------------------------------------------
+
+    async def run(self, input: Any, ctx: TaskContext) -> Any:
+        raise NotImplementedError(f"{type(self).__name__}.run is not implemented")
+
+    async def run_reactive(self, input: Any, ctx: TaskContext) -> Any:
+        """A cheap preview with no side effects; None means "no preview"."""
+        return None
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} id={self.id!r}>"
+
+
+def _first_error(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err.get("loc", ()))
+    return f"{err.get('msg')}{f' at {where}' if where else ''}"
+
