@@ -83,6 +83,7 @@ __all__ = [
     "UnknownFunctionError",
     "UnknownTaskTypeError",
     "Workflow",
+    "WorkflowError",
     "__version__",
     "cache_key",
     "canonical_json",

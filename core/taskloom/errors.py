@@ -29,15 +29,20 @@
     │   ├── RecordNotFoundError     no record under that key
     │   ├── StoreUnavailableError   the backend cannot be reached
     │   └── StoreURLError           a storage URL names no known backend or is malformed
-    └── QueueError                  the job queue refused an operation
-        ├── JobNotFoundError
-        ├── StaleJobError           a completion carried an outdated attempt (fencing)
-        ├── JobFailedError          awaited job ended failed or aborted
-        ├── JobInputError           job input is not JSON (nothing was stored)
-        ├── JobStateError           the job's status forbids it (abort of a finished job)
-        ├── UnknownQueueError       no queue is registered under that name
-        ├── JobRetryableError       raised by a job body: try again later (retry_after)
-        └── JobPermanentError       raised by a job body: retrying cannot help
+    ├── QueueError                  the job queue refused an operation
+    │   ├── JobNotFoundError
+    │   ├── StaleJobError           a completion carried an outdated attempt (fencing)
+    │   ├── JobFailedError          awaited job ended failed or aborted
+    │   ├── JobInputError           job input is not JSON (nothing was stored)
+    │   ├── JobStateError           the job's status forbids it (abort of a finished job)
+    │   ├── UnknownQueueError       no queue is registered under that name
+    │   ├── JobRetryableError       raised by a job body: try again later (retry_after)
+    │   └── JobPermanentError       raised by a job body: retrying cannot help
+    └── AiError                     a model could not serve a request
+        ├── ModelNotFoundError      the model folder or one of its files is missing (has path)
+        ├── ModelDependencyError    an optional package the provider needs is not installed
+        └── ModelInputError         the text cannot be given to the model (empty, wrong type)
+            └── ContextLengthError  the text is longer than the model's context (has limits)
 
 Errors raised by ``TaskGraphRunner.run()`` carry the partial ``RunResult`` as
 ``error.result`` when a run fails part-way.
@@ -231,3 +236,35 @@ class JobRetryableError(QueueError):
 
 class JobPermanentError(QueueError):
     """Raise from a job body when another attempt cannot succeed: the job fails at once."""
+
+
+# -- AI models ---------------------------------------------------------------------
+
+
+class AiError(TaskloomError):
+    """A model could not serve a request."""
+
+
+class ModelNotFoundError(AiError, FileNotFoundError):
+    """The model folder, or a file it must hold, is missing. ``path`` names it."""
+
+    def __init__(self, message: str, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class ModelDependencyError(AiError, ImportError):
+    """An optional package the provider needs is not installed (the message names the extra)."""
+
+
+class ModelInputError(AiError, ValueError):
+    """The input cannot be given to the model: empty text, a wrong type, a bad option."""
+
+
+class ContextLengthError(ModelInputError):
+    """The text needs more tokens than the model's context holds."""
+
+    def __init__(self, message: str, n_tokens: int | None = None, limit: int | None = None):
+        super().__init__(message)
+        self.n_tokens = n_tokens
+        self.limit = limit

@@ -73,7 +73,7 @@ class TaskGraph:
         return tasks
 
     def remove_task(self, task_id: str) -> Task:
-        task = self.get_task(task_id)
+        self.get_task(task_id)
         for dataflow in self.dataflows_into(task_id) + self.dataflows_out_of(task_id):
             self.remove_dataflow(dataflow)
         self._g.remove_node(task_id)
@@ -212,10 +212,18 @@ class TaskGraph:
 
     def predecessor_counts(self) -> dict[str, int]:
         """Distinct upstream tasks per task (what the runner waits for)."""
-        return {t: len(self._g.pred[t]) for t in self._tasks}
+        return {t: len({d.source_task_id for d in flows}) if flows else 0
+                for t, flows in self._inputs.items()}
 
     def successors_of(self, task_id: str) -> list[str]:
         return list(self._g.succ[task_id])
+
+    def successor_lists(self) -> dict[str, list[str]]:
+        """Distinct downstream tasks of every task, computed once per run."""
+        out: dict[str, dict[str, None]] = {t: {} for t in self._tasks}
+        for d in self._modes:
+            out[d.source_task_id][d.target_task_id] = None
+        return {t: list(targets) for t, targets in out.items()}
 
     # -- copies and serialisation ---------------------------------------------------
 

@@ -116,11 +116,14 @@ class TaskGraphRunner:
 
     def _reset(self) -> None:
         self.result = RunResult(self.run_id, self.graph)
-        self._running: dict[str, asyncio.Task] = {}
-        self._signals: dict[str, AbortSignal] = {}
+        self._signal = AbortSignal()
+        self._workers: list[asyncio.Task] = []
+        self._current: dict[asyncio.Task, str] = {}
+        self._waiters: deque[asyncio.Future] = deque()
         self._progress: dict[str, float] = {}
         self._ready: deque[str] = deque()
         self._remaining: dict[str, int] = {}
+        self._successors: dict[str, list[str]] = {}
         self._stopping: str | None = None
         self._first_error: TaskloomError | None = None
         self._finished = 0
@@ -148,6 +151,7 @@ class TaskGraphRunner:
         for task_id in self.graph.task_ids():
             statuses[task_id] = TaskStatus.PENDING
         self._remaining = self.graph.predecessor_counts()
+        self._successors = self.graph.successor_lists()
         self._emit(EventKind.GRAPH_START, details={"tasks": len(statuses)})
 
         loop = asyncio.get_running_loop()
@@ -157,15 +161,16 @@ class TaskGraphRunner:
                 result.outputs[task_id] = output
                 statuses[task_id] = TaskStatus.COMPLETED
                 self._finished += 1
-        order = self.graph.topological_order()
-        if outputs:
-            for task_id in order:
-                if statuses[task_id] is TaskStatus.COMPLETED:
-                    for succ in self.graph.successors_of(task_id):
-                        self._remaining[succ] -= 1
-        self._ready.extend(t for t in order
+                for succ in self._successors[task_id]:
+                    self._remaining[succ] -= 1
+        self._ready.extend(t for t in self.graph.task_ids()
                            if self._remaining[t] == 0 and statuses[t] is TaskStatus.PENDING)
-        self._launch_ready()
+        # A fixed pool of worker coroutines pulls ready tasks: no asyncio.Task per
+        # graph task, and a chain runs without a trip through the event loop.
+        pending = len(statuses) - self._finished
+        for _ in range(min(self.concurrency, pending)):
+            worker = loop.create_task(self._work())
+            self._workers.append(worker)
         self._check_done()
         try:
             await asyncio.shield(self._done)
@@ -173,6 +178,7 @@ class TaskGraphRunner:
             self.abort("the run was cancelled")
             await self._drain()
             raise
+        await self._drain()
         return self._finish()
 
     async def run_reactive(self) -> RunResult:
@@ -183,36 +189,57 @@ class TaskGraphRunner:
         """Stop the run: running tasks are aborted, nothing new starts."""
         if self._stopping is None:
             self._stopping = reason
-        for task_id, handle in list(self._running.items()):
-            self._signals[task_id].abort(reason)
-            handle.cancel(reason)
+        self._signal.abort(reason)
+        for worker in list(self._current):
+            worker.cancel(reason)
+        self._wake_all()
 
     # -- scheduling --------------------------------------------------------------------
 
-    def _launch_ready(self) -> None:
-        ready, running = self._ready, self._running
-        while ready and len(running) < self.concurrency and self._stopping is None:
-            task_id = ready.popleft()
-            handle = asyncio.ensure_future(self._run_task(task_id))
-            running[task_id] = handle
-            handle.add_done_callback(self._on_task_done)
-            # ensure_future gives no way to carry the id; name the handle instead.
-            handle.taskloom_id = task_id  # type: ignore[attr-defined]
+    async def _work(self) -> None:
+        me = asyncio.current_task()
+        ready, current = self._ready, self._current
+        loop = asyncio.get_running_loop()
+        while True:
+            while ready and self._stopping is None:
+                task_id = ready.popleft()
+                current[me] = task_id
+                try:
+                    await self._run_task(task_id)
+                finally:
+                    del current[me]
+                self._task_done(task_id)
+            if self._done.done() or self._stopping is not None:
+                return
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            await waiter
 
-    def _on_task_done(self, handle: asyncio.Task) -> None:
-        task_id = handle.taskloom_id  # type: ignore[attr-defined]
-        self._running.pop(task_id, None)
-        self._signals.pop(task_id, None)
+    def _wake(self, count: int) -> None:
+        waiters = self._waiters
+        while count > 0 and waiters:
+            waiter = waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                count -= 1
+
+    def _wake_all(self) -> None:
+        self._wake(len(self._waiters))
+
+    def _task_done(self, task_id: str) -> None:
         self._progress.pop(task_id, None)
         self._finished += 1
-        status = self.result.statuses[task_id]
+        statuses = self.result.statuses
+        status = statuses[task_id]
         if status is TaskStatus.COMPLETED:
-            remaining = self._remaining
-            statuses = self.result.statuses
-            for succ in self.graph.successors_of(task_id):
+            remaining, ready = self._remaining, self._ready
+            for succ in self._successors[task_id]:
                 remaining[succ] -= 1
                 if remaining[succ] == 0 and statuses[succ] is TaskStatus.PENDING:
-                    self._ready.append(succ)
+                    ready.append(succ)
+            if len(ready) > 1 and self._waiters:
+                # This worker takes one; idle ones take the rest.
+                self._wake(len(ready) - 1)
         else:
             self._skip_downstream(task_id)
             if status is TaskStatus.FAILED and not self.continue_on_error \
@@ -220,18 +247,18 @@ class TaskGraphRunner:
                 self.abort(f"task {task_id!r} failed")
         if self.events.wants(EventKind.GRAPH_PROGRESS):
             self._emit_graph_progress()
-        self._launch_ready()
         self._check_done()
 
     def _check_done(self) -> None:
-        if self._running or (self._ready and self._stopping is None):
+        if self._current or (self._ready and self._stopping is None):
             return
         if self._done is not None and not self._done.done():
             self._done.set_result(None)
+            self._wake_all()
 
     def _skip_downstream(self, task_id: str) -> None:
         statuses = self.result.statuses
-        stack = list(self.graph.successors_of(task_id))
+        stack = list(self._successors[task_id])
         while stack:
             succ = stack.pop()
             if statuses[succ] is not TaskStatus.PENDING:
@@ -240,11 +267,12 @@ class TaskGraphRunner:
             self._finished += 1
             self._emit(EventKind.TASK_SKIPPED, succ,
                        message=f"skipped: upstream task {task_id!r} did not complete")
-            stack.extend(self.graph.successors_of(succ))
+            stack.extend(self._successors[succ])
 
     async def _drain(self) -> None:
-        if self._running:
-            await asyncio.gather(*self._running.values(), return_exceptions=True)
+        self._wake_all()
+        if self._workers:
+            await asyncio.gather(*self._workers, return_exceptions=True)
 
     def _finish(self) -> RunResult:
         result = self.result
@@ -273,8 +301,7 @@ class TaskGraphRunner:
         task = self.graph.get_task(task_id)
         statuses = self.result.statuses
         statuses[task_id] = TaskStatus.PROCESSING
-        signal = AbortSignal()
-        self._signals[task_id] = signal
+        signal = self._signal
         events_on = self.events.active
         if events_on:
             self._emit(EventKind.TASK_START, task_id, message=task.display_title)
@@ -361,7 +388,7 @@ class TaskGraphRunner:
 
     def _validate_input(self, task: Task, values: dict[str, Any]) -> BaseModel:
         try:
-            return task.input_model.model_validate(values)
+            return task.input_model.__pydantic_validator__.validate_python(values)
         except ValidationError as exc:
             missing = self._missing_input(task, values)
             if missing is not None:
@@ -412,7 +439,9 @@ class TaskGraphRunner:
     def _validate_output(task: Task, raw: Any) -> dict[str, Any]:
         model = task.output_model
         try:
-            if isinstance(raw, model):
+            if type(raw) is dict:
+                checked = model.__pydantic_validator__.validate_python(raw)
+            elif isinstance(raw, model):
                 checked = raw
             elif isinstance(raw, BaseModel):
                 checked = model.model_validate(raw.model_dump())
@@ -429,7 +458,7 @@ class TaskGraphRunner:
             where = ".".join(str(p) for p in err.get("loc", ()))
             raise TaskOutputError(f"task {task.id!r} ({task.type}) returned a bad output "
                                   f"{where!r}: {err.get('msg')}", task.id) from None
-        return checked.model_dump(mode="json")
+        return model.__pydantic_serializer__.to_python(checked, mode="json")
 
     async def _run_expanded(self, task: Task, values: dict[str, Any], expand: list[str],
                             ctx: TaskContext) -> dict[str, Any]:

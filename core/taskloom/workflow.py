@@ -33,7 +33,8 @@ from .errors import TaskloomError, WorkflowError
 from .events import Event, EventEmitter, EventKind
 from .graph import TaskGraph
 from .ports import Port, connection_mode
-from .registry import TaskRegistry, registry as default_registry
+from .registry import TaskRegistry
+from .registry import registry as default_registry
 from .runner import RunResult, TaskGraphRunner
 from .task import Task
 
@@ -122,7 +123,7 @@ class Workflow:
         ends: list[str] = []
         for branch in branches:
             self._previous = start
-            if isinstance(branch, Task) or isinstance(branch, type) and issubclass(branch, Task):
+            if isinstance(branch, Task) or (isinstance(branch, type) and issubclass(branch, Task)):
                 self.add_task(branch)
             else:
                 branch(self)

@@ -67,7 +67,9 @@ class FileStore:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreUnavailableError(f"cannot create the store folder {self.path}: {exc}") from exc
+            raise StoreUnavailableError(f"cannot create the store folder {self.path}: {exc}") from (
+                exc
+            )
 
     async def close(self) -> None:
         pass

@@ -80,4 +80,3 @@ class MemoryStore:
         for key in doomed:
             del records[key]
         return len(doomed)
-

@@ -20,6 +20,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import psycopg
 from psycopg import sql
@@ -98,9 +99,12 @@ class PostgresStore:
     async def _migrate(self) -> None:
         migrations = load_migrations("postgres")
         try:
-            async with await psycopg.AsyncConnection.connect(
-                self.conninfo, **self._connect_options()
-            ) as connection, connection.transaction():
+            async with (
+                await psycopg.AsyncConnection.connect(
+                    self.conninfo, **self._connect_options()
+                ) as connection,
+                connection.transaction(),
+            ):
                 await connection.execute(_QUERIES["lock_migrations"])
                 if self.schema:
                     await connection.execute(
@@ -182,9 +186,12 @@ class PostgresStore:
             return
         pool = self.pool or await self._ready()
         try:
-            async with pool.connection() as connection, connection.transaction():
-                async with connection.cursor() as cursor:
-                    await cursor.executemany(_QUERIES["put"], rows)
+            async with (
+                pool.connection() as connection,
+                connection.transaction(),
+                connection.cursor() as cursor,
+            ):
+                await cursor.executemany(_QUERIES["put"], rows)
         except psycopg.Error as exc:
             raise self._translate(exc) from exc
 
@@ -223,11 +230,15 @@ def _range(kind: str, collection: str, prefix: str) -> tuple[str, tuple[Any, ...
 
 def _split_url(url: str) -> tuple[str, str | None]:
     """libpq conninfo for ``url`` without taskloom's own ``schema`` parameter."""
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schemas = [value for name, value in query if name == "schema"]
+    schema = schemas[-1] if schemas else None
+    url = urlunsplit(parts._replace(query=urlencode([(n, v) for n, v in query if n != "schema"])))
     try:
         params = psycopg.conninfo.conninfo_to_dict(url)
     except psycopg.ProgrammingError as exc:
         raise StoreURLError(f"malformed Postgres URL: {exc}") from exc
-    schema = params.pop("schema", None)
     if schema is not None:
         if not _SCHEMA_NAME.fullmatch(schema):
             raise StoreURLError(
@@ -235,8 +246,8 @@ def _split_url(url: str) -> tuple[str, str | None]:
                 "(letters, digits, underscores)"
             )
         search_path = f"-c search_path={schema}"
-        params["options"] = f"{params['options']} {search_path}" if params.get("options") else (
-            search_path
+        params["options"] = (
+            f"{params['options']} {search_path}" if params.get("options") else (search_path)
         )
     return psycopg.conninfo.make_conninfo(**params), schema
 
