@@ -1,0 +1,36 @@
+"""Durable job queues, their storage backends, and the limiters that pace them."""
+
+from .job import Job, JobStatus
+from .limiters import (
+    CompositeLimiter,
+    ConcurrencyLimiter,
+    DelayLimiter,
+    Limiter,
+    RateLimiter,
+)
+from .queue import JobQueue, QueueRegistry, job_fingerprint, queues
+from .retry import RetryPolicy
+from .storage import QueueStorage, RateLimitStorage, create_queue_storage, open_queue_storage
+from .worker import JobContext, Worker, WorkerStats
+
+__all__ = [
+    "CompositeLimiter",
+    "ConcurrencyLimiter",
+    "DelayLimiter",
+    "Job",
+    "JobContext",
+    "JobQueue",
+    "JobStatus",
+    "Limiter",
+    "QueueRegistry",
+    "QueueStorage",
+    "RateLimitStorage",
+    "RateLimiter",
+    "RetryPolicy",
+    "Worker",
+    "WorkerStats",
+    "create_queue_storage",
+    "job_fingerprint",
+    "open_queue_storage",
+    "queues",
+]

@@ -1,7 +1,7 @@
 """Job: one unit of queued work, and the statuses it moves through.
 
     pending ──claim──▶ processing ──▶ completed
-       ▲                  │  │ └────▶ failed      (permanent error, attempts or delivery cap used up)
+       ▲                  │  │ └────▶ failed   (permanent error; attempts or delivery cap used up)
        └──retry/lease─────┘  └─abort─▶ aborting ──▶ aborted
     pending ──abort──▶ aborted
 

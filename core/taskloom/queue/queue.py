@@ -70,9 +70,10 @@ class JobQueue:
                 from None
         if fingerprint is None:
             fingerprint = job_fingerprint(task_type, input)
+        attempts = max_attempts or self.max_attempts
         job = Job(id=uuid.uuid4().hex, queue=self.name, task_type=task_type, input=input,
-                  fingerprint=fingerprint, max_attempts=max_attempts or self.max_attempts,
-                  max_deliveries=max(self.max_deliveries, max_attempts or 0), run_id=run_id)
+                  fingerprint=fingerprint, max_attempts=attempts,
+                  max_deliveries=max(self.max_deliveries, attempts), run_id=run_id)
         return await self.storage.add(job, delay=delay, timeout=timeout)
 
     # -- looking -------------------------------------------------------------------

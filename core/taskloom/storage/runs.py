@@ -171,7 +171,7 @@ class RunRepository:
         if status is not None:
             wanted = _status(status, RUN_STATUSES)
             runs = [run for run in runs if run.status == wanted]
-        return sorted(runs, key=lambda run: run.created_at, reverse=True)
+        return sorted(runs, key=lambda run: (run.created_at, run.run_id), reverse=True)
 
     async def set_status(self, run_id: str, status: str, *, error: str | None = None) -> None:
         """Change the run's status (and error message)."""

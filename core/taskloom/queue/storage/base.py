@@ -60,7 +60,7 @@ class QueueStorage(Protocol):
     # -- workers -----------------------------------------------------------------
 
     async def claim(self, queue: str, worker_id: str, lease: float, limit: int = 1) -> list[Job]:
-        """Take up to ``limit`` due pending jobs: processing, deliveries + 1, lease = now + lease."""
+        """Take up to ``limit`` due pending jobs: processing, deliveries + 1, lease from now."""
         ...
 
     async def heartbeat(self, job_id: str, delivery: int, lease: float) -> JobStatus:

@@ -7,6 +7,7 @@ Runs anywhere, Pyodide included. Every method does its work without an
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import time
 from collections import deque
@@ -65,7 +66,8 @@ class MemoryQueueStorage:
         if job is None:
             raise JobNotFoundError(f"no job {job_id!r}")
         if job.status.is_terminal:
-            raise JobStateError(f"job {job_id!r} is already {job.status}; there is nothing to abort")
+            raise JobStateError(f"job {job_id!r} is already {job.status}; "
+                                "there is nothing to abort")
         self._abort(job, time.time())
         return copy.deepcopy(job)
 
@@ -216,10 +218,8 @@ class MemoryQueueStorage:
 
     async def wait_for_work(self, queue: str, timeout: float) -> None:
         event = self._work.setdefault(queue, asyncio.Event())
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
-        except TimeoutError:
-            pass
         event.clear()
 
     def _wake(self, queue: str) -> None:

@@ -103,6 +103,11 @@ class PostgresQueueStorage:
         try:
             async with pool.connection() as conn:
                 async with conn.transaction():
+                    if self.schema is not None:
+                        await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))",
+                                           (f"taskloom_create_schema:{self.schema}",))
+                        await conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                            sql.Identifier(self.schema)))
                     await conn.execute(Q["schema"])
                 cur = await conn.execute("SELECT current_schema()")
                 row = await cur.fetchone()
@@ -154,7 +159,8 @@ class PostgresQueueStorage:
             raise JobNotFoundError(f"no job {job_id!r}")
         if current.status is JobStatus.ABORTING:
             return current
-        raise JobStateError(f"job {job_id!r} is already {current.status}; there is nothing to abort")
+        raise JobStateError(f"job {job_id!r} is already {current.status}; "
+                            "there is nothing to abort")
 
     async def abort_run(self, run_id: str, queue: str | None = None) -> int:
         return await self._query("abort_run", {"run_id": run_id, "queue": queue})

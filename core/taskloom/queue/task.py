@@ -1,0 +1,105 @@
+"""Tasks on queues: run a registered task type as a job, and JobQueueTask.
+
+A job that names a ``task_type`` is run by ``task_type_handler()``: it looks
+the type up in ``taskloom.registry`` (so any worker that imported the same
+task modules can run it), validates the input against the task's ``Input``,
+and returns its ``Output`` as a dict.
+
+``JobQueueTask`` is a Task whose body runs as such a job: its ``run`` (in the
+graph runner) enqueues the input on ``queue`` and waits, forwarding
+progress and aborts; the worker calls its ``execute`` — the real body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ValidationError
+
+from ..errors import JobPermanentError, TaskInputError, TaskOutputError
+from ..registry import TaskRegistry
+from ..registry import registry as default_registry
+from ..task import Task, TaskContext
+from .job import Job
+from .queue import queues
+from .worker import Handler, JobContext
+
+
+def task_type_handler(registry: TaskRegistry | None = None) -> Handler:
+    """A worker handler that runs ``job.task_type`` from ``registry``."""
+    types = registry or default_registry
+
+    async def run_task_job(job: Job, ctx: JobContext) -> dict[str, Any]:
+        try:
+            cls = types.get(job.task_type)
+        except Exception as exc:  # UnknownTaskTypeError: this worker cannot ever run it
+            raise JobPermanentError(str(exc)) from exc
+        task = cls(id=f"job-{job.id}")
+        try:
+            input = task.input_model.model_validate(job.input)
+        except ValidationError as exc:
+            raise TaskInputError(f"job {job.id} ({job.task_type}): bad input: {exc}",
+                                 task.id) from None
+        task_ctx = TaskContext(run_id=job.run_id or "", task_id=task.id, signal=ctx.signal,
+                               on_progress=lambda fraction, message, _d: ctx.progress(fraction,
+                                                                                      message),
+                               logger=ctx.logger, services={"job": job, "job_context": ctx})
+        body = task.execute if isinstance(task, JobQueueTask) else task.run
+        result = await body(input, task_ctx)
+        return _output_dict(task, result)
+
+    return run_task_job
+
+
+def _output_dict(task: Task, result: Any) -> dict[str, Any]:
+    try:
+        model = result if isinstance(result, BaseModel) \
+            else task.output_model.model_validate(result or {})
+    except ValidationError as exc:
+        raise TaskOutputError(f"{task.type} returned an invalid output: {exc}", task.id) \
+            from None
+    return model.model_dump(mode="json")
+
+
+class JobQueueTask(Task, register=False):
+    """A task whose body runs on a worker of the named queue.
+
+    Subclasses set ``queue_name`` (or an instance's ``queue=``) and implement
+    ``execute(input, ctx)`` instead of ``run``.
+    """
+
+    queue_name: ClassVar[str] = "default"
+
+    @property
+    def queue_to_use(self) -> str:
+        return self.queue or self.queue_name
+
+    async def execute(self, input: Any, ctx: TaskContext) -> Any:
+        raise NotImplementedError(f"{type(self).__name__}.execute is not implemented")
+
+    async def run(self, input: Any, ctx: TaskContext) -> Any:
+        queue = queues.get(self.queue_to_use)
+        payload = input.model_dump(mode="json") if isinstance(input, BaseModel) else dict(input)
+        job = await queue.add(payload, task_type=self.type, run_id=ctx.run_id or None)
+        # The run record keeps the job id so that a resumed run re-attaches.
+        on_job = ctx.services.get("on_job")
+        if callable(on_job):
+            on_job(self.id, queue.name, job.id)
+
+        async def abort_when_signalled() -> None:
+            await ctx.signal.wait()
+            with contextlib.suppress(Exception):
+                await queue.abort(job.id)
+
+        watcher = asyncio.create_task(abort_when_signalled())
+        try:
+            return await queue.wait(
+                job.id, on_progress=lambda j: ctx.progress(j.progress, j.progress_message))
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(queue.abort(job.id))
+            raise
+        finally:
+            watcher.cancel()

@@ -1,0 +1,384 @@
+"""Worker: claims jobs from one queue and runs them through a handler.
+
+A handler is ``async (job, ctx) -> dict``. The worker keeps each claimed job's
+lease alive by heartbeat; a heartbeat that finds the job ``aborting`` sets
+``ctx.signal`` and cancels the handler; one that finds the delivery stale
+(the lease expired and someone else took over) cancels it without reporting.
+Results are reported with the job's delivery number, retried while the
+database is unreachable, and refused by the storage if they come too late.
+
+Stopping is graceful: no new claims, running jobs get ``shutdown_timeout``
+seconds to finish, and what is left is released back to pending without
+counting an attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ..cache import canonical_json
+from ..errors import (
+    JobPermanentError,
+    SerializationError,
+    StaleJobError,
+    StoreUnavailableError,
+)
+from ..task import AbortSignal
+from .job import Job, JobStatus
+from .queue import JobQueue
+
+log = logging.getLogger("taskloom.queue.worker")
+
+Handler = Callable[[Job, "JobContext"], Awaitable[dict[str, Any]]]
+
+#: A deadline that cuts a job short is final: retrying cannot give it more time.
+DEADLINE_EXCEEDED = "deadline exceeded while the job ran"
+
+
+class JobContext:
+    """What a handler gets besides the job: progress, the abort signal, a logger."""
+
+    def __init__(self, job: Job, worker: Worker, signal: AbortSignal) -> None:
+        self.job = job
+        self.signal = signal
+        self.worker_id = worker.worker_id
+        self.logger = logging.getLogger(f"taskloom.queue.{job.queue}")
+        self._worker = worker
+        self._pending: tuple[float, str | None] | None = None
+        self._flusher: asyncio.Task[None] | None = None
+
+    @property
+    def run_id(self) -> str | None:
+        return self.job.run_id
+
+    @property
+    def attempt(self) -> int:
+        """0 on the first attempt, 1 on the first retry, …"""
+        return self.job.attempts
+
+    def progress(self, fraction: float, message: str | None = None, **_details: Any) -> None:
+        """Record progress (0..1). Writes are coalesced: at most one in flight."""
+        fraction = 0.0 if fraction < 0 else 1.0 if fraction > 1 else float(fraction)
+        self._pending = (fraction, message)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+
+    async def _flush(self) -> None:
+        storage = self._worker.queue.storage
+        while self._pending is not None:
+            fraction, message = self._pending
+            self._pending = None
+            with contextlib.suppress(StaleJobError, StoreUnavailableError):
+                await storage.set_progress(self.job.id, self.job.deliveries, fraction, message)
+            await asyncio.sleep(self._worker.progress_interval)
+
+
+@dataclass
+class WorkerStats:
+    claimed: int = 0
+    completed: int = 0
+    failed: int = 0
+    retried: int = 0
+    aborted: int = 0
+    released: int = 0
+    #: Reports the storage refused because the delivery was no longer current.
+    stale_refusals: int = 0
+    store_errors: int = 0
+
+
+class _Execution:
+    __slots__ = ("body", "reason")
+
+    def __init__(self) -> None:
+        self.body: asyncio.Task[dict[str, Any]] | None = None
+        #: Why the body was cancelled: "abort", "lost" (stale lease) or "shutdown".
+        self.reason: str | None = None
+
+
+class Worker:
+    def __init__(self, queue: JobQueue, handler: Handler, *, concurrency: int = 1,
+                 lease: float = 30.0, heartbeat: float | None = None, claim_batch: int = 1,
+                 shutdown_timeout: float = 10.0, idle_wait: float = 5.0,
+                 reap_interval: float | None = None, progress_interval: float = 0.1,
+                 worker_id: str | None = None) -> None:
+        if concurrency < 1:
+            raise ValueError("a worker needs concurrency >= 1")
+        if lease <= 0:
+            raise ValueError("lease must be positive seconds")
+        self.queue = queue
+        self.handler = handler
+        self.concurrency = concurrency
+        self.lease = float(lease)
+        self.heartbeat = heartbeat if heartbeat is not None else self.lease / 3
+        self.claim_batch = max(1, claim_batch)
+        self.shutdown_timeout = shutdown_timeout
+        self.idle_wait = idle_wait
+        self.reap_interval = reap_interval if reap_interval is not None \
+            else min(max(self.lease / 4, 0.05), 5.0)
+        self.progress_interval = progress_interval
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.stats = WorkerStats()
+        self._stop = asyncio.Event()
+        self._slot_freed = asyncio.Event()
+        self._executions: dict[str, _Execution] = {}
+
+    def stop(self) -> None:
+        """Ask the worker to finish gracefully (safe from a signal handler)."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # -- the claim loop ----------------------------------------------------------------
+
+    async def run(self, *, until_idle: bool = False) -> WorkerStats:
+        """Work until ``stop()`` (or, with ``until_idle``, until the queue has no
+        unfinished job left). Returns the counters."""
+        storage, name = self.queue.storage, self.queue.name
+        running: set[asyncio.Task[None]] = set()
+        reaper = asyncio.create_task(self._reap_forever())
+        outage = _Backoff()
+        try:
+            while not self._stop.is_set():
+                free = self.concurrency - len(running)
+                if free <= 0:
+                    self._slot_freed.clear()
+                    await self._until(self._slot_freed.wait())
+                    continue
+                try:
+                    jobs = await storage.claim(name, self.worker_id, self.lease,
+                                               min(free, self.claim_batch))
+                except StoreUnavailableError as exc:
+                    self.stats.store_errors += 1
+                    log.warning("worker %s cannot claim from %r (%s); retrying",
+                                self.worker_id, name, exc)
+                    await self._until(asyncio.sleep(outage.next()))
+                    continue
+                outage.reset()
+                if not jobs:
+                    if until_idle and not running and await self._queue_is_idle():
+                        break
+                    await self._until(storage.wait_for_work(name, self.idle_wait))
+                    continue
+                for job in jobs:
+                    self.stats.claimed += 1
+                    task = asyncio.create_task(self._execute(job))
+                    running.add(task)
+                    task.add_done_callback(self._finished(running))
+        finally:
+            await self._shut_down(running)
+            reaper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reaper
+        return self.stats
+
+    def _finished(self, running: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
+        def done(task: asyncio.Task[None]) -> None:
+            running.discard(task)
+            self._slot_freed.set()
+            if not task.cancelled() and task.exception() is not None:
+                log.error("worker %s: job execution crashed", self.worker_id,
+                          exc_info=task.exception())
+
+        return done
+
+    async def _until(self, awaitable: Awaitable[Any]) -> None:
+        """Await ``awaitable`` unless stop() comes first."""
+        waiter = asyncio.ensure_future(awaitable)
+        stopper = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (waiter, stopper):
+                if not task.done():
+                    task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await waiter
+
+    async def _queue_is_idle(self) -> bool:
+        try:
+            stats = await self.queue.storage.stats(self.queue.name)
+        except StoreUnavailableError:
+            return False
+        return not any(stats[str(s)] for s in
+                       (JobStatus.PENDING, JobStatus.PROCESSING, JobStatus.ABORTING))
+
+    async def _reap_forever(self) -> None:
+        while True:
+            with contextlib.suppress(StoreUnavailableError):
+                await self.queue.storage.reap_expired(self.queue.name)
+            await asyncio.sleep(self.reap_interval * random.uniform(0.8, 1.2))
+
+    async def _shut_down(self, running: set[asyncio.Task[None]]) -> None:
+        if running:
+            await asyncio.wait(set(running), timeout=self.shutdown_timeout)
+        for execution in list(self._executions.values()):
+            if execution.body is not None and not execution.body.done():
+                execution.reason = execution.reason or "shutdown"
+                execution.body.cancel()
+        if running:
+            await asyncio.wait(set(running))
+
+    # -- one job -------------------------------------------------------------------------
+
+    async def _execute(self, job: Job) -> None:
+        storage = self.queue.storage
+        if job.deadline is not None and job.deadline <= job.updated_at:
+            await self._report("fail", storage.fail, job, "deadline passed before it started")
+            return
+        signal = AbortSignal()
+        ctx = JobContext(job, self, signal)
+        execution = _Execution()
+        self._executions[job.id] = execution
+        execution.body = asyncio.create_task(self._run_body(job, ctx))
+        beat = asyncio.create_task(self._heartbeat(job, execution, signal))
+        try:
+            try:
+                output = await asyncio.shield(execution.body)
+            except asyncio.CancelledError:
+                if not execution.body.cancelled():
+                    # This coroutine itself was cancelled: hand the job back.
+                    execution.reason = execution.reason or "shutdown"
+                    execution.body.cancel()
+                    with contextlib.suppress(BaseException):
+                        await execution.body
+                await self._after_cancel(job, execution.reason)
+                return
+            except Exception as exc:
+                await self._after_error(job, exc)
+                return
+            if await self._report("complete", storage.complete, job, output):
+                self.stats.completed += 1
+        finally:
+            beat.cancel()
+            if ctx._flusher is not None:
+                ctx._flusher.cancel()
+            self._executions.pop(job.id, None)
+
+    async def _run_body(self, job: Job, ctx: JobContext) -> dict[str, Any]:
+        limiter = self.queue.limiter
+        if limiter is not None:
+            await limiter.acquire()
+        try:
+            remaining = None if job.deadline is None else max(job.deadline - job.updated_at, 0)
+            try:
+                async with asyncio.timeout(remaining):
+                    output = await self.handler(job, ctx)
+            except TimeoutError:
+                if remaining is not None:
+                    raise JobPermanentError(DEADLINE_EXCEEDED) from None
+                raise
+        finally:
+            if limiter is not None:
+                await limiter.release()
+        if output is None:
+            output = {}
+        if not isinstance(output, dict):
+            raise JobPermanentError(f"the job handler returned {type(output).__name__}, "
+                                    "not a dict of JSON values")
+        try:
+            canonical_json(output)
+        except SerializationError as exc:
+            raise JobPermanentError(f"the job's output cannot be stored: {exc}") from None
+        return output
+
+    async def _heartbeat(self, job: Job, execution: _Execution, signal: AbortSignal) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat)
+            try:
+                status = await self.queue.storage.heartbeat(job.id, job.deliveries, self.lease)
+            except StoreUnavailableError:
+                self.stats.store_errors += 1
+                continue  # try again next beat; the lease has room for a few misses
+            except StaleJobError:
+                execution.reason = "lost"
+                break
+            if status is JobStatus.ABORTING:
+                execution.reason = "abort"
+                signal.abort("the job was aborted")
+                break
+        if execution.body is not None:
+            execution.body.cancel()
+
+    async def _after_cancel(self, job: Job, reason: str | None) -> None:
+        storage = self.queue.storage
+        if reason == "abort":
+            if await self._report("mark_aborted", storage.mark_aborted, job, "aborted"):
+                self.stats.aborted += 1
+        elif reason == "lost":
+            self.stats.stale_refusals += 1
+            log.warning("worker %s lost the lease of job %s; dropped its work",
+                        self.worker_id, job.id)
+        elif await self._report("release", storage.release, job):
+            self.stats.released += 1
+
+    async def _after_error(self, job: Job, exc: Exception) -> None:
+        storage = self.queue.storage
+        decision = self.queue.retry.decide(exc, job.attempts, job.max_attempts)
+        message = f"{type(exc).__name__}: {exc}"
+        if decision.retry_after is not None and self.queue.limiter is not None:
+            with contextlib.suppress(StoreUnavailableError):
+                await self.queue.limiter.block_for(decision.retry_after)
+        if decision.retry:
+            if await self._report("retry", storage.retry, job, message, decision.delay):
+                self.stats.retried += 1
+        elif await self._report("fail", storage.fail, job, message):
+            self.stats.failed += 1
+        log.info("job %s attempt %d failed: %s", job.id, job.attempts + 1, message)
+
+    async def _report(self, what: str, method: Callable[..., Awaitable[Any]], job: Job,
+                      *args: Any) -> bool:
+        """Tell the storage how the job ended, retrying while it is unreachable."""
+        delay, hiccup = 0.05, False
+        give_up = time.monotonic() + max(self.lease * 2, 60.0)
+        while True:
+            try:
+                await method(job.id, job.deliveries, *args)
+                return True
+            except StaleJobError:
+                if hiccup and await self._landed(job):
+                    return True  # the earlier try committed; only its reply was lost
+                self.stats.stale_refusals += 1
+                log.warning("worker %s: %s of job %s refused, delivery %d is stale",
+                            self.worker_id, what, job.id, job.deliveries)
+                return False
+            except StoreUnavailableError as exc:
+                hiccup = True
+                self.stats.store_errors += 1
+                if time.monotonic() > give_up:
+                    log.error("worker %s gave up reporting %s of job %s: %s",
+                              self.worker_id, what, job.id, exc)
+                    return False
+                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
+                delay = min(delay * 2, 2.0)
+
+    async def _landed(self, job: Job) -> bool:
+        with contextlib.suppress(StoreUnavailableError):
+            current = await self.queue.storage.get(job.id)
+            return (current is not None and current.deliveries == job.deliveries
+                    and current.status not in (JobStatus.PROCESSING, JobStatus.ABORTING))
+        return False
+
+
+class _Backoff:
+    def __init__(self, first: float = 0.1, cap: float = 5.0) -> None:
+        self.first, self.cap, self.current = first, cap, first
+
+    def next(self) -> float:
+        value = self.current * random.uniform(0.5, 1.5)
+        self.current = min(self.current * 2, self.cap)
+        return value
+
+    def reset(self) -> None:
+        self.current = self.first

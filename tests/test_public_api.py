@@ -1,0 +1,44 @@
+"""The public API is what taskloom.__all__ says; this guards it against drift."""
+
+import taskloom
+
+EXPECTED = {
+    "AbortSignal", "CycleError", "Dataflow", "DataflowError", "DebugLog",
+    "DuplicateTaskError", "DuplicateTaskTypeError", "Event", "EventEmitter", "EventKind",
+    "Format", "GraphAsTask", "GraphError", "Lambda", "MemoryOutputRepository",
+    "MissingInputError", "PortError", "PortTypeError", "RunAbortedError", "RunResult",
+    "SchemaVersionError", "SerializationError", "Task", "TaskAbortedError", "TaskContext",
+    "TaskError", "TaskFailedError", "TaskGraph", "TaskGraphRunner", "TaskInputError",
+    "TaskNotFoundError", "TaskOutputError", "TaskOutputRepository", "TaskRegistry",
+    "TaskStatus", "TaskTimeoutError", "TaskloomError", "UnknownFunctionError",
+    "UnknownTaskTypeError", "Workflow", "WorkflowError", "__version__", "cache_key",
+    "canonical_json", "errors", "register_function", "register_task", "registry",
+}
+
+
+def test_all_is_exactly_the_public_api():
+    assert set(taskloom.__all__) == EXPECTED
+
+
+def test_every_public_name_exists_and_is_defined_in_taskloom():
+    for name in taskloom.__all__:
+        value = getattr(taskloom, name)
+        module = getattr(value, "__module__", "taskloom")
+        assert module is None or module.startswith("taskloom"), name
+
+
+def test_every_error_derives_from_the_one_base():
+    for name in taskloom.__all__:
+        value = getattr(taskloom, name)
+        if isinstance(value, type) and issubclass(value, Exception):
+            assert issubclass(value, taskloom.TaskloomError), name
+
+
+def test_import_needs_no_optional_dependency():
+    import subprocess
+    import sys
+
+    code = ("import sys; import taskloom; "
+            "bad = [m for m in ('psycopg', 'onnxruntime', 'openai', 'anthropic', 'js', 'rich') "
+            "if m in sys.modules]; print(bad); assert not bad")
+    subprocess.run([sys.executable, "-c", code], check=True)

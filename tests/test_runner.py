@@ -1,0 +1,314 @@
+import asyncio
+
+import pytest
+
+from support import TAdd, TBadOutput, TCalls, TEcho, TFail, TJoin, TSleep, TUpper
+from taskloom import (
+    Dataflow,
+    MemoryOutputRepository,
+    MissingInputError,
+    RunAbortedError,
+    TaskFailedError,
+    TaskGraph,
+    TaskGraphRunner,
+    TaskInputError,
+    TaskOutputError,
+    TaskStatus,
+    TaskTimeoutError,
+)
+
+
+def graph(*tasks, flows=()):
+    g = TaskGraph(tasks)
+    for flow in flows:
+        g.add_dataflow(flow)
+    return g
+
+
+async def test_runs_a_chain_and_returns_plain_dict_outputs():
+    g = graph(TEcho("a", {"text": "hi"}), TUpper("b"), flows=[("a", "text", "b", "text")])
+    result = await TaskGraphRunner(g).run()
+    assert result.status == "completed" and result.ok
+    assert result.outputs == {"a": {"text": "hi"}, "b": {"text": "HI"}}
+    assert type(result.outputs["a"]) is dict
+    assert result.leaves() == {"b": {"text": "HI"}}
+    assert result.output == {"text": "HI"}
+    assert set(result.statuses.values()) == {TaskStatus.COMPLETED}
+
+
+async def test_fan_in_keeps_dataflow_order():
+    g = graph(TEcho("x", {"text": "1"}), TEcho("y", {"text": "2"}), TEcho("z", {"text": "3"}),
+              TJoin("j"),
+              flows=[("z", "text", "j", "texts"), ("x", "text", "j", "texts"),
+                     ("y", "text", "j", "texts")])
+    result = await TaskGraphRunner(g).run()
+    assert result["j"] == {"text": "3 1 2"}
+
+
+async def test_tasks_start_without_a_layer_barrier():
+    # slow -> after_slow, and fast -> after_fast: after_fast must not wait for slow.
+    order = []
+    g = graph(TSleep("slow", {"seconds": 0.3}), TEcho("after_slow", {"text": "s"}),
+              TSleep("fast", {"seconds": 0.01}), TEcho("after_fast", {"text": "f"}),
+              flows=[("slow", "text", "after_slow", "text"),
+                     ("fast", "text", "after_fast", "text")])
+    runner = TaskGraphRunner(g)
+    runner.events.on("task_complete", lambda e: order.append(e.task_id))
+    await runner.run()
+    assert order.index("after_fast") < order.index("slow")
+
+
+async def test_concurrency_bound_is_respected():
+    running, peak = 0, 0
+
+    class Probe(TSleep, register=False):
+        async def run(self, input, ctx):
+            nonlocal running, peak
+            running += 1
+            peak = max(peak, running)
+            await asyncio.sleep(0.01)
+            running -= 1
+            return {"text": ""}
+
+    g = graph(*(Probe(f"p{i}") for i in range(12)))
+    await TaskGraphRunner(g, concurrency=3).run()
+    assert peak == 3
+
+
+async def test_events_sequence_and_progress():
+    g = graph(TSleep("s", {"seconds": 0.02}), TEcho("e", {"text": "x"}))
+    kinds = []
+    progress = []
+    runner = TaskGraphRunner(g, concurrency=1)
+    runner.events.subscribe(lambda e: kinds.append((e.kind, e.task_id)))
+    runner.events.on("graph_progress", lambda e: progress.append(e.progress))
+    await runner.run()
+    assert kinds[0] == ("graph_start", None) and kinds[-1] == ("graph_complete", None)
+    assert ("task_start", "s") in kinds and ("task_complete", "e") in kinds
+    task_progress = [k for k in kinds if k == ("task_progress", "s")]
+    assert len(task_progress) == 10
+    assert progress == sorted(progress) and progress[-1] == 1.0
+
+
+async def test_event_to_dict_is_json_ready():
+    import json
+
+    g = graph(TEcho("e", {"text": "x"}))
+    seen = []
+    runner = TaskGraphRunner(g)
+    runner.events.subscribe(lambda e: seen.append(e.to_dict()))
+    await runner.run()
+    text = json.dumps(seen)
+    assert '"kind": "task_complete"' in text and '"output": {"text": "x"}' in text
+
+
+async def test_failing_listener_does_not_break_the_run():
+    g = graph(TEcho("e", {"text": "x"}))
+    runner = TaskGraphRunner(g)
+    runner.events.subscribe(lambda e: 1 / 0)
+    assert (await runner.run()).ok
+
+
+async def test_failure_aborts_running_tasks_and_skips_downstream():
+    TSleep.finished.clear()
+    # "long" is first in line, so it is running when "bad" fails.
+    g = graph(TSleep("long", {"seconds": 5}), TFail("bad"), TEcho("after_bad", {"text": "x"}),
+              flows=[])
+    g.add_task(TUpper("down"))
+    g.add_dataflow(("bad", "text", "down", "text"))
+    with pytest.raises(TaskFailedError, match="RuntimeError: boom") as info:
+        await TaskGraphRunner(g).run()
+    result = info.value.result
+    assert info.value.task_id == "bad"
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert result.status == "failed"
+    assert result.statuses["bad"] is TaskStatus.FAILED
+    assert result.statuses["down"] is TaskStatus.SKIPPED
+    assert result.statuses["long"] is TaskStatus.ABORTED
+    assert "long" not in TSleep.finished
+
+
+async def test_continue_on_error_lets_independent_branches_finish():
+    g = graph(TFail("bad"), TUpper("down"), TSleep("other", {"seconds": 0.05, "text": "ok"}),
+              flows=[("bad", "text", "down", "text")])
+    result = await TaskGraphRunner(g, continue_on_error=True).run()
+    assert result.status == "failed"
+    assert result.outputs["other"] == {"text": "ok"}
+    assert result.statuses["down"] is TaskStatus.SKIPPED
+    assert isinstance(result.errors["bad"], TaskFailedError)
+
+
+async def test_abort_whole_run():
+    g = graph(*(TSleep(f"s{i}", {"seconds": 5}) for i in range(3)))
+    runner = TaskGraphRunner(g)
+    aborted = []
+    runner.events.on("task_abort", lambda e: aborted.append(e.task_id))
+
+    async def stop_soon():
+        await asyncio.sleep(0.05)
+        runner.abort("user pressed stop")
+
+    stopper = asyncio.create_task(stop_soon())
+    with pytest.raises(RunAbortedError, match="user pressed stop") as info:
+        await runner.run()
+    await stopper
+    assert sorted(aborted) == ["s0", "s1", "s2"]
+    assert set(info.value.result.statuses.values()) == {TaskStatus.ABORTED}
+    assert info.value.result.status == "aborted"
+
+
+async def test_cancelling_run_cancels_tasks():
+    TSleep.finished.clear()
+    g = graph(TSleep("s", {"seconds": 5}))
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(TaskGraphRunner(g).run(), 0.05)
+    await asyncio.sleep(0.01)
+    assert "s" not in TSleep.finished
+
+
+async def test_per_task_timeout():
+    g = graph(TSleep("s", {"seconds": 5}, timeout=0.05), TEcho("free", {"text": "x"}))
+    result = await TaskGraphRunner(g, continue_on_error=True).run()
+    error = result.errors["s"]
+    assert isinstance(error, TaskTimeoutError) and "0.05" in str(error)
+    assert result.outputs["free"] == {"text": "x"}
+
+
+async def test_missing_required_input_names_task_and_port():
+    g = graph(TEcho("needs_text"))
+    with pytest.raises(MissingInputError) as info:
+        await TaskGraphRunner(g).run()
+    assert info.value.task_id == "needs_text" and info.value.port == "text"
+    assert "'needs_text'" in str(info.value) and "'text'" in str(info.value)
+
+
+async def test_invalid_input_at_run_time():
+    from support import TCount
+
+    g = graph(TCount("n", {"text": "abc"}), TAdd("add", {"b": 1}),
+              flows=[("n", "length", "add", "a")])
+    assert (await TaskGraphRunner(g).run())["add"] == {"a": 4}
+
+    class Loose(TEcho, register=False):
+        class Output(TEcho.Output.__base__):
+            text: object
+
+        async def run(self, input, ctx):
+            return {"text": ["not", "a", "string", {"x": 1}]}
+
+    g = graph(Loose("l", {"text": "x"}), TUpper("u"))
+    g.add_dataflow(("l", "text", "u", "text"))
+    with pytest.raises(TaskInputError, match="'u'"):
+        await TaskGraphRunner(g).run()
+
+
+async def test_bad_output_is_a_clear_error():
+    with pytest.raises(TaskOutputError, match="'n'"):
+        await TaskGraphRunner(graph(TBadOutput("b"))).run()
+
+
+async def test_cache_hits_skip_the_task_and_still_emit_events():
+    TCalls.calls.clear()
+    repo = MemoryOutputRepository()
+    g = graph(TCalls("c", {"text": "cache-me"}))
+    first = await TaskGraphRunner(g, output_repository=repo).run()
+    runner = TaskGraphRunner(g, output_repository=repo)
+    kinds = []
+    runner.events.subscribe(lambda e: kinds.append(e.kind))
+    second = await runner.run()
+    assert TCalls.calls == {"cache-me": 1}
+    assert first.outputs == second.outputs == {"c": {"text": "cache-me!"}}
+    assert second.cache_hits == {"c"} and not first.cache_hits
+    assert kinds.index("task_start") < kinds.index("task_cache_hit") < kinds.index(
+        "task_complete")
+    assert await repo.count() == 1
+
+
+async def test_cache_key_depends_on_input_and_version():
+    TCalls.calls.clear()
+    repo = MemoryOutputRepository()
+    await TaskGraphRunner(graph(TCalls("c", {"text": "a"})), output_repository=repo).run()
+    await TaskGraphRunner(graph(TCalls("c", {"text": "b"})), output_repository=repo).run()
+    assert TCalls.calls == {"a": 1, "b": 1}
+    TCalls.version = "2"
+    try:
+        await TaskGraphRunner(graph(TCalls("c", {"text": "a"})), output_repository=repo).run()
+    finally:
+        TCalls.version = "1"
+    assert TCalls.calls == {"a": 2, "b": 1}
+
+
+async def test_non_cacheable_tasks_never_hit():
+    TCalls.calls.clear()
+    repo = MemoryOutputRepository()
+    g = graph(TCalls("c", {"text": "x"}, cacheable=False))
+    await TaskGraphRunner(g, output_repository=repo).run()
+    await TaskGraphRunner(g, output_repository=repo).run()
+    assert TCalls.calls == {"x": 2} and await repo.count() == 0
+
+
+async def test_array_expansion_runs_the_cartesian_product_in_order():
+    g = graph(TAdd("add", {"a": [1, 2, 3], "b": [10, 20]}))
+    seen = []
+    runner = TaskGraphRunner(g)
+    runner.events.on("task_progress", lambda e: seen.append(e.progress))
+    result = await runner.run()
+    assert result["add"] == {"a": [11, 21, 12, 22, 13, 23]}
+    assert seen[-1] == 1.0
+
+
+async def test_upstream_list_output_expands_a_single_valued_port():
+    g = graph(TAdd("add", {"a": [1, 2], "b": 1}), TAdd("again", {"b": 100}),
+              flows=[("add", "a", "again", "a")])
+    result = await TaskGraphRunner(g).run()
+    assert result["again"] == {"a": [102, 103]}
+
+
+async def test_array_expansion_of_an_empty_list():
+    result = await TaskGraphRunner(graph(TAdd("add", {"a": [], "b": 1}))).run()
+    assert result["add"] == {"a": []}
+
+
+async def test_array_expansion_caches_each_child():
+    TCalls.calls.clear()
+    repo = MemoryOutputRepository()
+    await TaskGraphRunner(graph(TCalls("c", {"text": ["x", "y"]})), output_repository=repo).run()
+    result = await TaskGraphRunner(graph(TCalls("c", {"text": ["y", "z"]})),
+                                   output_repository=repo).run()
+    assert result["c"] == {"text": ["y!", "z!"]}
+    assert TCalls.calls == {"x": 1, "y": 1, "z": 1}
+
+
+async def test_reactive_mode_previews_without_side_effects_or_cache():
+    TCalls.calls.clear()
+    repo = MemoryOutputRepository()
+    g = graph(TEcho("e", {"text": "hi"}), TCalls("c"), flows=[("e", "text", "c", "text")])
+    result = await TaskGraphRunner(g, output_repository=repo).run_reactive()
+    assert result.outputs["e"] == {"text": "preview:hi"}
+    # TCalls has no preview: it yields nothing and runs nothing.
+    assert result.outputs["c"] == {}
+    assert TCalls.calls == {} and await repo.count() == 0
+
+
+async def test_reactive_mode_skips_tasks_without_preview_input():
+    g = graph(TCalls("c", {"text": "x"}), TUpper("u"), flows=[("c", "text", "u", "text")])
+    result = await TaskGraphRunner(g).run_reactive()
+    assert result.statuses["u"] is TaskStatus.SKIPPED and result.ok
+
+
+async def test_hundred_thousand_task_chain_runs():
+    n = 100_000
+    g = TaskGraph(TAdd(f"t{i}", {"b": 1}) for i in range(n))
+    g.get_task("t0").set_defaults({"a": 0})
+    for i in range(1, n):
+        g.add_dataflow(Dataflow(f"t{i - 1}", "a", f"t{i}", "a"))
+    result = await TaskGraphRunner(g).run()
+    assert result.outputs[f"t{n - 1}"] == {"a": n}
+
+
+async def test_a_runner_can_run_again():
+    g = graph(TEcho("e", {"text": "x"}))
+    runner = TaskGraphRunner(g)
+    first = await runner.run()
+    second = await runner.run()
+    assert first.outputs == second.outputs and first is not second
