@@ -98,7 +98,7 @@ class EventEmitter:
         for listener in (*self._by_kind.get(event.kind, ()), *self._all):
             try:
                 result = listener(event)
-                if inspect.isawaitable(result):
+                if result is not None and inspect.isawaitable(result):
                     task = asyncio.ensure_future(result)
                     self._pending.add(task)
                     task.add_done_callback(self._pending.discard)

@@ -49,7 +49,7 @@ log = logging.getLogger("taskloom.runner")
 DEFAULT_CONCURRENCY = 16
 
 
-@dataclass
+@dataclass(repr=False)
 class RunResult:
     """What a run produced: outputs, statuses and errors by task id."""
 
@@ -82,6 +82,10 @@ class RunResult:
 
     def __getitem__(self, task_id: str) -> dict[str, Any]:
         return self.outputs[task_id]
+
+    def __repr__(self) -> str:
+        # Short on purpose: asyncio reprs finished tasks, and a run may hold 100,000 outputs.
+        return f"<RunResult {self.run_id} {self.status} {self.summary()}>"
 
     def summary(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -127,6 +131,7 @@ class TaskGraphRunner:
         self._stopping: str | None = None
         self._first_error: TaskloomError | None = None
         self._finished = 0
+        self._progress_step = -1
         self._done: asyncio.Future | None = None
         self._reactive = False
 
@@ -516,6 +521,11 @@ class TaskGraphRunner:
     def _emit_graph_progress(self) -> None:
         total = len(self.result.statuses) or 1
         done = self._finished + sum(self._progress.values())
+        # At most ~1000 graph_progress events per run, however many tasks it has.
+        step = int(done * 1000 / total)
+        if step == self._progress_step and self._finished < total:
+            return
+        self._progress_step = step
         self._emit(EventKind.GRAPH_PROGRESS, progress=min(1.0, done / total),
                    details={"finished": self._finished, "total": total})
 

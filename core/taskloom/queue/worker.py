@@ -169,7 +169,7 @@ class Worker:
                 if not jobs:
                     if until_idle and not running and await self._queue_is_idle():
                         break
-                    await self._until(storage.wait_for_work(name, self.idle_wait))
+                    await self._until(storage.wait_for_work(name, await self._idle_time()))
                     continue
                 for job in jobs:
                     self.stats.claimed += 1
@@ -205,6 +205,16 @@ class Worker:
                     task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await waiter
+
+    async def _idle_time(self) -> float:
+        """How long to wait for a wake-up: no later than the next delayed job is due."""
+        try:
+            due = await self.queue.storage.seconds_until_due(self.queue.name)
+        except StoreUnavailableError:
+            return self.idle_wait
+        if due is None:
+            return self.idle_wait
+        return min(self.idle_wait, max(due, 0.001))
 
     async def _queue_is_idle(self) -> bool:
         try:

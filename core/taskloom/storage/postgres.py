@@ -39,7 +39,10 @@ class PostgresStore:
 
     ``pool`` (after ``open()``) is public so that other subsystems (the job
     queue, rate limits) can share the connections; ``schema`` names the
-    schema the tables live in (None: the server's search_path).
+    schema the tables live in (None: the server's search_path). The pool's
+    connections run with ``synchronous_commit = off`` (see ``_configure``):
+    a sharer that needs each commit flushed before it returns says
+    ``SET LOCAL synchronous_commit = on`` in its transaction.
     """
 
     def __init__(
@@ -83,6 +86,7 @@ class PostgresStore:
                     # A connection that died while idle (server restart) is
                     # replaced at checkout instead of failing the caller.
                     check=AsyncConnectionPool.check_connection,
+                    configure=_configure,
                     name="taskloom-store",
                     open=False,
                 )
@@ -219,6 +223,15 @@ class PostgresStore:
 
     async def delete_older_than(self, collection: str, cutoff: float) -> int:
         return await self._execute(_QUERIES["delete_older_than"], (collection, cutoff))
+
+
+async def _configure(connection: psycopg.AsyncConnection) -> None:
+    # Run records and cached outputs tolerate losing the last few hundred ms of
+    # commits if the *server* crashes (a task recorded as running runs again on
+    # resume; a lost cache entry is recomputed), and not waiting for the WAL
+    # flush makes each write ~10x cheaper. A killed client loses nothing; data
+    # is never corrupted. As SQLite's synchronous=NORMAL in WAL mode.
+    await connection.execute("SET synchronous_commit = off")
 
 
 def _range(kind: str, collection: str, prefix: str) -> tuple[str, tuple[Any, ...]]:

@@ -90,6 +90,10 @@ class QueueStorage(Protocol):
         past their deadline (failed). Return how many changed."""
         ...
 
+    async def seconds_until_due(self, queue: str) -> float | None:
+        """Seconds until the earliest pending job is due (<= 0: now), None if none is pending."""
+        ...
+
     async def wait_for_work(self, queue: str, timeout: float) -> None:
         """Return when new work may be due on ``queue``, or after ``timeout`` seconds."""
         ...

@@ -216,6 +216,11 @@ class MemoryQueueStorage:
             self._wake(queue)
         return changed
 
+    async def seconds_until_due(self, queue: str) -> float | None:
+        due = [j.run_after for j in self._jobs.values()
+               if j.queue == queue and j.status is JobStatus.PENDING]
+        return min(due) - time.time() if due else None
+
     async def wait_for_work(self, queue: str, timeout: float) -> None:
         event = self._work.setdefault(queue, asyncio.Event())
         with contextlib.suppress(TimeoutError):

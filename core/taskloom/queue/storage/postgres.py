@@ -229,6 +229,10 @@ class PostgresQueueStorage:
         return (await self._query("reap_expired", params)
                 + await self._query("fail_past_deadline", params))
 
+    async def seconds_until_due(self, queue: str) -> float | None:
+        row = await self._query("seconds_until_due", {"queue": queue}, fetch="tuple")
+        return None if row is None or row[0] is None else float(row[0])
+
     async def wait_for_work(self, queue: str, timeout: float) -> None:
         if self._listener is None or self._listener.done():
             self._listener = asyncio.create_task(self._listen(), name="taskloom-queue-listen")

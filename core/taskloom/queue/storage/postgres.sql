@@ -156,6 +156,10 @@ SET status = 'processing', deliveries = job.deliveries + 1, worker_id = %(worker
 FROM picked WHERE job.id = picked.id
 RETURNING job.*;
 
+-- name: seconds_until_due
+SELECT min(run_after) - taskloom_now() FROM taskloom_jobs
+WHERE queue = %(queue)s AND status = 'pending';
+
 -- name: heartbeat
 UPDATE taskloom_jobs SET lease_expires_at = taskloom_now() + %(lease)s
 WHERE id = %(id)s AND deliveries = %(delivery)s AND status IN ('processing', 'aborting')

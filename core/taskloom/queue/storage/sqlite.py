@@ -214,6 +214,11 @@ class SQLiteQueueStorage:
 
         return await self._run(reap, write=True)
 
+    async def seconds_until_due(self, queue: str) -> float | None:
+        row = await self._run(lambda c: c.execute(Q["seconds_until_due"],
+                                                  {"queue": queue}).fetchone(), write=False)
+        return None if row is None or row[0] is None else float(row[0])
+
     async def wait_for_work(self, queue: str, timeout: float) -> None:
         await asyncio.sleep(min(timeout, self.poll_interval))
 

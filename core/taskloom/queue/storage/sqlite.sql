@@ -109,6 +109,10 @@ WHERE id IN (
     LIMIT :limit)
 RETURNING *;
 
+-- name: seconds_until_due
+SELECT min(run_after) - (julianday('now') - 2440587.5) * 86400.0
+FROM taskloom_jobs WHERE queue = :queue AND status = 'pending';
+
 -- name: heartbeat
 UPDATE taskloom_jobs
 SET lease_expires_at = (julianday('now') - 2440587.5) * 86400.0 + :lease
