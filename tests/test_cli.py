@@ -115,3 +115,67 @@ def test_types_lists_registered_types(capsys):
     assert main(["types"]) == 0
     out = capsys.readouterr().out
     assert "DebugLog" in out and "Lambda" in out
+
+
+FLAKY_MODULE = '''
+import os
+from pathlib import Path
+from pydantic import BaseModel
+from taskloom import Task
+
+LEDGER = Path(os.environ["LEDGER"])
+
+class CliStep(Task):
+    """Appends its id to the ledger; fails while the file named FAIL_FLAG exists."""
+    cacheable = False
+    class Input(BaseModel):
+        n: int = 0
+        fail_here: bool = False
+    class Output(BaseModel):
+        n: int
+    async def run(self, input, ctx):
+        if input.fail_here and Path(os.environ["FAIL_FLAG"]).exists():
+            raise RuntimeError("not yet")
+        with LEDGER.open("a") as f:
+            f.write(ctx.task_id + "\\n")
+        return {"n": input.n + 1}
+'''
+
+
+def test_runs_and_resume_finish_without_rerunning_completed_tasks(tmp_path):
+    (tmp_path / "cli_flaky.py").write_text(FLAKY_MODULE)
+    ledger, flag = tmp_path / "ledger.txt", tmp_path / "fail.flag"
+    flag.write_text("")
+    tasks = [{"id": f"s{i}", "type": "CliStep",
+              "defaults": {"fail_here": True} if i == 3 else {}} for i in range(6)]
+    tasks[0]["defaults"]["n"] = 0
+    flows = [{"source_task_id": f"s{i}", "source_port": "n", "target_task_id": f"s{i + 1}",
+              "target_port": "n"} for i in range(5)]
+    graph = tmp_path / "g.json"
+    graph.write_text(json.dumps({"schema_version": 1, "tasks": tasks, "dataflows": flows}))
+    store = f"sqlite:///{tmp_path}/runs.db"
+    env = {"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin", "LEDGER": str(ledger),
+           "FAIL_FLAG": str(flag)}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "taskloom.cli", *args, "--store", store],
+                              capture_output=True, text=True, env=env, cwd=tmp_path)
+
+    first = cli("run", str(graph), "--import", "cli_flaky", "--quiet")
+    assert first.returncode == 1 and "not yet" in first.stderr
+    run_id = json.loads(first.stdout)["run_id"]
+    listing = cli("runs")
+    assert run_id in listing.stdout and "failed" in listing.stdout
+    assert ledger.read_text().split() == ["s0", "s1", "s2"]
+
+    flag.unlink()
+    second = cli("resume", run_id, "--import", "cli_flaky", "--quiet")
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["outputs"] == {"s5": {"n": 6}}
+    assert ledger.read_text().split() == ["s0", "s1", "s2", "s3", "s4", "s5"]
+    assert "completed" in cli("runs").stdout
+
+
+def test_resume_of_an_unknown_run_is_exit_2(tmp_path, capsys):
+    assert main(["resume", "nope", "--store", f"sqlite:///{tmp_path}/x.db"]) == 2
+    assert "no run 'nope'" in capsys.readouterr().err

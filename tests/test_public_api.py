@@ -13,6 +13,8 @@ EXPECTED = {
     "TaskStatus", "TaskTimeoutError", "TaskloomError", "UnknownFunctionError",
     "UnknownTaskTypeError", "Workflow", "WorkflowError", "__version__", "cache_key",
     "canonical_json", "errors", "register_function", "register_task", "registry",
+    "CorruptRecordError", "RecordNotFoundError", "StorageError", "Store",
+    "StoreUnavailableError", "open_store",
 }
 
 

@@ -312,3 +312,70 @@ async def test_a_runner_can_run_again():
     first = await runner.run()
     second = await runner.run()
     assert first.outputs == second.outputs and first is not second
+
+
+# -- persisted runs ----------------------------------------------------------------
+
+
+async def test_a_run_with_a_store_records_every_task():
+    from taskloom.storage import open_store
+
+    async with open_store("memory://") as store:
+        g = graph(TEcho("a", {"text": "x"}), TFail("f"), TUpper("b"),
+                  flows=[("a", "text", "b", "text")])
+        g.add_task(TUpper("after_f"))
+        g.add_dataflow(("f", "text", "after_f", "text"))
+        runner = TaskGraphRunner(g, store=store, continue_on_error=True, run_id="r1")
+        await runner.run()
+        record = await store.runs.get("r1")
+        assert record.status == "failed" and "boom" in record.error
+        assert {t: r.status for t, r in record.tasks.items()} == {
+            "a": "completed", "f": "failed", "b": "completed", "after_f": "skipped"}
+        assert record.tasks["b"].output == {"text": "X"}
+        assert record.tasks["a"].started_at <= record.tasks["a"].finished_at
+        assert record.graph == g.to_json()
+        assert runner.output_repository is store.outputs
+
+
+async def test_resume_reuses_completed_outputs_and_reruns_the_rest():
+    from taskloom.storage import open_store
+
+    TCalls.calls.clear()
+    async with open_store("memory://") as store:
+        g = graph(TCalls("a", {"text": "x"}), TCalls("b"), TSleep("slow", {"seconds": 1}),
+                  flows=[("a", "text", "b", "text")])
+        runner = TaskGraphRunner(g, store=store, run_id="r2")
+        asyncio.get_running_loop().call_later(0.1, runner.abort)
+        with pytest.raises(RunAbortedError):
+            await runner.run()
+        record = await store.runs.get("r2")
+        assert record.status == "aborted" and record.tasks["slow"].status == "aborted"
+        assert TCalls.calls == {"x": 1, "x!": 1}
+        await store.outputs.clear()  # not the cache: the run record carries the outputs
+        TSleep.finished.clear()
+        result = await TaskGraphRunner.resume("r2", store=store)
+        assert result.ok and TCalls.calls == {"x": 1, "x!": 1}
+        assert TSleep.finished == ["slow"]
+        assert (await store.runs.get("r2")).status == "completed"
+
+
+async def test_losing_the_store_mid_run_is_an_error_not_a_silent_loss():
+    from taskloom import StorageError
+    from taskloom.storage import open_store
+
+    store = open_store("memory://")
+    await store.open()
+    g = graph(TSleep("s1", {"seconds": 0.05, "text": "a"}), TEcho("e"),
+              flows=[("s1", "text", "e", "text")])
+    runner = TaskGraphRunner(g, store=store)
+
+    async def break_store(*args, **kwargs):
+        from taskloom.errors import StoreUnavailableError
+
+        raise StoreUnavailableError("the database went away")
+
+    asyncio.get_running_loop().call_later(
+        0.01, lambda: setattr(store.runs, "update_task", break_store))
+    with pytest.raises(StorageError, match="went away") as info:
+        await runner.run()
+    assert info.value.result.statuses["e"] is not TaskStatus.COMPLETED

@@ -8,6 +8,7 @@ from .cache import MemoryOutputRepository, TaskOutputRepository, cache_key, cano
 from .compound import GraphAsTask
 from .dataflow import Dataflow
 from .errors import (
+    CorruptRecordError,
     CycleError,
     DataflowError,
     DuplicateTaskError,
@@ -16,9 +17,12 @@ from .errors import (
     MissingInputError,
     PortError,
     PortTypeError,
+    RecordNotFoundError,
     RunAbortedError,
     SchemaVersionError,
     SerializationError,
+    StorageError,
+    StoreUnavailableError,
     TaskAbortedError,
     TaskError,
     TaskFailedError,
@@ -36,6 +40,7 @@ from .graph import TaskGraph
 from .ports import Format
 from .registry import TaskRegistry, register_function, register_task, registry
 from .runner import RunResult, TaskGraphRunner
+from .storage import Store, open_store
 from .task import AbortSignal, Task, TaskContext, TaskStatus
 from .tasks import DebugLog, Lambda
 from .workflow import Workflow
@@ -44,6 +49,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AbortSignal",
+    "CorruptRecordError",
     "CycleError",
     "Dataflow",
     "DataflowError",
@@ -61,10 +67,14 @@ __all__ = [
     "MissingInputError",
     "PortError",
     "PortTypeError",
+    "RecordNotFoundError",
     "RunAbortedError",
     "RunResult",
     "SchemaVersionError",
     "SerializationError",
+    "StorageError",
+    "Store",
+    "StoreUnavailableError",
     "Task",
     "TaskAbortedError",
     "TaskContext",
@@ -88,6 +98,7 @@ __all__ = [
     "cache_key",
     "canonical_json",
     "errors",
+    "open_store",
     "register_function",
     "register_task",
     "registry",

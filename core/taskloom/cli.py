@@ -1,10 +1,14 @@
 """The ``taskloom`` command.
 
-    taskloom run graph.json [--import MODULE]... [--output out.json]
+    taskloom run graph.json [--import MODULE]... [--output out.json] [--store URL]
+    taskloom runs [--status STATUS]
+    taskloom resume RUN_ID [--import MODULE]...
     taskloom types [--import MODULE]...
 
 ``--import`` is the only way a CLI run executes user code: graph JSON names
 task types, and only types registered by imported modules can be loaded.
+Runs are recorded in a store: ``--store URL``, else ``$TASKLOOM_STORE``, else
+a SQLite file in the user's data directory; ``--no-store`` records nothing.
 Exit status: 0 done, 1 a task failed or the run was aborted, 2 bad input.
 """
 
@@ -14,11 +18,19 @@ import argparse
 import asyncio
 import importlib
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from .errors import GraphError, RegistryError, SerializationError, TaskloomError
+from .errors import (
+    GraphError,
+    RecordNotFoundError,
+    RegistryError,
+    SerializationError,
+    StorageError,
+    TaskloomError,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        for module in args.imports or []:
+        for module in getattr(args, "imports", None) or []:
             importlib.import_module(module)
     except ImportError as exc:
         print(f"taskloom: cannot import {exc.name or exc}: {exc}", file=sys.stderr)
@@ -46,7 +58,15 @@ def _parser() -> argparse.ArgumentParser:
                             "(repeatable)")
         return p
 
-    run = with_imports(sub.add_parser("run", help="run a graph from a JSON file"))
+    def with_store(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--store", metavar="URL", default=None,
+                       help="storage URL for run records and cached outputs (default: "
+                            "$TASKLOOM_STORE, else a SQLite file in the user data directory)")
+        return p
+
+    run = with_store(with_imports(sub.add_parser("run", help="run a graph from a JSON file")))
+    run.add_argument("--no-store", action="store_true",
+                     help="record nothing and cache nothing (the run cannot be resumed)")
     run.add_argument("graph", help="graph JSON file (to_json or dependency JSON); - for stdin")
     run.add_argument("-o", "--output", help="write every task's output here as JSON "
                                             "(default: print the leaves' outputs)")
@@ -55,6 +75,20 @@ def _parser() -> argparse.ArgumentParser:
                      help="let independent branches finish when a task fails")
     run.add_argument("--quiet", action="store_true", help="no progress display")
     run.set_defaults(handler=_cmd_run)
+
+    runs = with_store(sub.add_parser("runs", help="list recorded runs with their status"))
+    runs.add_argument("--status", help="only runs with this status")
+    runs.add_argument("--json", action="store_true")
+    runs.set_defaults(handler=_cmd_runs)
+
+    resume = with_store(with_imports(sub.add_parser(
+        "resume", help="finish an interrupted run without re-running completed tasks")))
+    resume.add_argument("run_id")
+    resume.add_argument("-o", "--output", help="write every task's output here as JSON")
+    resume.add_argument("--concurrency", type=int, default=16)
+    resume.add_argument("--continue-on-error", action="store_true")
+    resume.add_argument("--quiet", action="store_true")
+    resume.set_defaults(handler=_cmd_resume)
 
     types = with_imports(sub.add_parser("types", help="list the registered task types"))
     types.add_argument("--json", action="store_true", help="with port schemas, as JSON")
@@ -72,37 +106,150 @@ def _load_graph(source: str):
     return TaskGraph.from_json(text)
 
 
+def default_store_url() -> str:
+    """``$TASKLOOM_STORE``, else a SQLite file in the user's data directory."""
+    url = os.environ.get("TASKLOOM_STORE")
+    if url:
+        return url
+    try:
+        from platformdirs import user_data_dir
+
+        folder = Path(user_data_dir("taskloom", appauthor=False))
+    except ImportError:
+        folder = Path.home() / ".local" / "share" / "taskloom"
+    folder.mkdir(parents=True, exist_ok=True)
+    from .storage import sqlite_url
+
+    return sqlite_url(folder / "taskloom.db")
+
+
+def _open_store(args: argparse.Namespace):
+    from .storage import open_store
+
+    if getattr(args, "no_store", False):
+        return None
+    return open_store(args.store or default_store_url())
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     import taskloom  # noqa: F401  (registers the built-in task types)
+
+    try:
+        graph = _load_graph(args.graph)
+        store = _open_store(args)
+    except OSError as exc:
+        print(f"taskloom: cannot read {args.graph}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except (SerializationError, GraphError, RegistryError, StorageError) as exc:
+        print(f"taskloom: {args.graph}: {exc}", file=sys.stderr)
+        return 2
+
+    async def go(runner):
+        if store is None:
+            return await runner.run()
+        async with store:
+            return await runner.run()
+
+    from .runner import TaskGraphRunner
+
+    runner = TaskGraphRunner(graph, concurrency=args.concurrency, store=store,
+                             continue_on_error=args.continue_on_error)
+    return _execute(args, runner, go(runner))
+
+
+def _cmd_resume(args: argparse.Namespace) -> int:
+    import taskloom  # noqa: F401
 
     from .runner import TaskGraphRunner
 
     try:
-        graph = _load_graph(args.graph)
-    except OSError as exc:
-        print(f"taskloom: cannot read {args.graph}: {exc.strerror or exc}", file=sys.stderr)
+        store = _open_store(args)
+    except StorageError as exc:
+        print(f"taskloom: {exc}", file=sys.stderr)
+        return 2
+    holder: dict[str, Any] = {}
+
+    async def go():
+        async with store:
+            record = await store.runs.get(args.run_id)
+            from .graph import TaskGraph
+
+            graph = TaskGraph.from_json(record.graph)
+            runner = TaskGraphRunner(graph, run_id=args.run_id, store=store,
+                                     concurrency=args.concurrency,
+                                     continue_on_error=args.continue_on_error)
+            holder["display"] = _attach_display(args, runner)
+            done = record.completed_outputs()
+            print(f"resuming run {args.run_id}: {len(done)} of {len(graph)} tasks already "
+                  "done", file=sys.stderr)
+            with holder["display"] or _nothing():
+                return await runner.run(outputs=done)
+
+    try:
+        return _report(args, asyncio.run(go()), 0)
+    except RecordNotFoundError as exc:
+        print(f"taskloom: {exc}", file=sys.stderr)
         return 2
     except (SerializationError, GraphError, RegistryError) as exc:
-        print(f"taskloom: {args.graph}: {exc}", file=sys.stderr)
+        print(f"taskloom: run {args.run_id}: {exc}", file=sys.stderr)
         return 2
-    runner = TaskGraphRunner(graph, concurrency=args.concurrency,
-                             continue_on_error=args.continue_on_error)
-    display = None if args.quiet else _Progress(graph)
-    if display is not None:
-        runner.events.subscribe(display.on_event)
-    code = 0
-    try:
-        with display or _nothing():
-            result = asyncio.run(runner.run())
     except TaskloomError as exc:
         print(f"taskloom: {exc}", file=sys.stderr)
-        result = exc.result
-        code = 1
+        return _report(args, exc.result, 1) if exc.result is not None else 1
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    try:
+        store = _open_store(args)
+    except StorageError as exc:
+        print(f"taskloom: {exc}", file=sys.stderr)
+        return 2
+
+    async def go():
+        async with store:
+            return await store.runs.list(status=args.status)
+
+    try:
+        runs = asyncio.run(go())
+    except (StorageError, ValueError) as exc:
+        print(f"taskloom: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps([r.model_dump(mode="json") for r in runs], indent=2))
+        return 0
+    for run in runs:
+        when = run.created_at.strftime("%Y-%m-%d %H:%M:%S")
+        error = f"  {run.error}" if run.error else ""
+        print(f"{run.run_id}  {run.status:<10}  {when}{error}")
+    if not runs:
+        print("no runs recorded", file=sys.stderr)
+    return 0
+
+
+def _attach_display(args: argparse.Namespace, runner: Any) -> Any:
+    if args.quiet:
+        return None
+    display = _Progress(runner.graph)
+    runner.events.subscribe(display.on_event)
+    return display
+
+
+def _execute(args: argparse.Namespace, runner: Any, coro: Any) -> int:
+    display = _attach_display(args, runner)
+    try:
+        with display or _nothing():
+            result = asyncio.run(coro)
+    except TaskloomError as exc:
+        print(f"taskloom: {exc}", file=sys.stderr)
+        return _report(args, exc.result, 1) if exc.result is not None else 1
     except KeyboardInterrupt:
-        print("taskloom: interrupted", file=sys.stderr)
+        print(f"taskloom: interrupted; `taskloom resume {runner.run_id}` finishes the run",
+              file=sys.stderr)
         return 130
-    if result is None:
-        return code
+    return _report(args, result, 0)
+
+
+def _report(args: argparse.Namespace, result: Any, code: int) -> int:
     if result.errors and code == 0:
         code = 1
         for task_id, error in result.errors.items():

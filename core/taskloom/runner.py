@@ -103,12 +103,17 @@ class TaskGraphRunner:
         concurrency: int = DEFAULT_CONCURRENCY,
         continue_on_error: bool = False,
         run_id: str | None = None,
+        store: Any = None,
         services: dict[str, Any] | None = None,
         logger: logging.Logger | None = None,
     ):
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
         self.graph = graph
+        #: Where the run record is persisted (a ``taskloom.storage.Store``), if anywhere.
+        self.store = store
+        if output_repository is None and store is not None:
+            output_repository = store.outputs
         self.output_repository = output_repository
         self.concurrency = concurrency
         self.continue_on_error = continue_on_error
@@ -134,6 +139,7 @@ class TaskGraphRunner:
         self._progress_step = -1
         self._done: asyncio.Future | None = None
         self._reactive = False
+        self._persist = False
 
     # -- public ------------------------------------------------------------------------
 
@@ -150,6 +156,9 @@ class TaskGraphRunner:
             raise RuntimeError("this runner is already running")
         self._reset()
         self._reactive = reactive
+        self._persist = self.store is not None and not reactive
+        if self._persist:
+            await self._open_record(resuming=outputs is not None)
         result = self.result
         result.started_at = time.time()
         statuses = result.statuses
@@ -184,7 +193,29 @@ class TaskGraphRunner:
             await self._drain()
             raise
         await self._drain()
+        if self._persist:
+            try:
+                await self._close_record()
+            except TaskloomError as exc:
+                exc.result = self.result
+                raise
         return self._finish()
+
+    @classmethod
+    async def resume(cls, run_id: str, *, store: Any, registry: Any = None,
+                     **options: Any) -> RunResult:
+        """Finish an interrupted run recorded in ``store``.
+
+        Completed tasks keep their recorded outputs and do not run again;
+        every other task runs (a task that was in flight when the run stopped
+        runs again: at-least-once).
+        """
+        from .graph import TaskGraph
+
+        record = await store.runs.get(run_id)
+        graph = TaskGraph.from_json(record.graph, registry)
+        runner = cls(graph, run_id=run_id, store=store, **options)
+        return await runner.run(outputs=record.completed_outputs())
 
     async def run_reactive(self) -> RunResult:
         """Run every task's ``run_reactive`` preview: no side effects, never cached."""
@@ -198,6 +229,35 @@ class TaskGraphRunner:
         for worker in list(self._current):
             worker.cancel(reason)
         self._wake_all()
+
+    # -- the persisted run record ------------------------------------------------------
+
+    async def _open_record(self, resuming: bool) -> None:
+        runs = self.store.runs
+        if resuming:
+            await runs.set_status(self.run_id, "processing")
+        else:
+            await runs.create(self.graph, run_id=self.run_id, task_ids=self.graph.task_ids(),
+                              status="processing")
+
+    async def _record(self, task_id: str, status: TaskStatus, **fields: Any) -> None:
+        if self._persist:
+            await self.store.runs.update_task(self.run_id, task_id, status=str(status),
+                                              **fields)
+
+    async def _close_record(self) -> None:
+        runs, result = self.store.runs, self.result
+        # Skips are decided synchronously while scheduling; write them now.
+        for task_id, status in result.statuses.items():
+            if status is TaskStatus.SKIPPED:
+                await self._record(task_id, status)
+        if self._stopping is not None and self._first_error is None:
+            await runs.set_status(self.run_id, "aborted", error=self._stopping)
+        elif result.errors and any(s is TaskStatus.FAILED for s in result.statuses.values()):
+            await runs.set_status(self.run_id, "failed", error=str(
+                self._first_error or next(iter(result.errors.values()))))
+        else:
+            await runs.set_status(self.run_id, "completed")
 
     # -- scheduling --------------------------------------------------------------------
 
@@ -311,6 +371,8 @@ class TaskGraphRunner:
         if events_on:
             self._emit(EventKind.TASK_START, task_id, message=task.display_title)
         try:
+            if self._persist:
+                await self._record(task_id, TaskStatus.PROCESSING)
             values = self._gather_inputs(task)
             if self._reactive and self._missing_input(task, values) is not None:
                 statuses[task_id] = TaskStatus.SKIPPED
@@ -333,20 +395,39 @@ class TaskGraphRunner:
             error = TaskAbortedError(f"task {task_id!r} was aborted: {reason}", task_id)
             self.result.errors.setdefault(task_id, error)
             self._emit(EventKind.TASK_ABORT, task_id, message=reason)
+            await self._record_quietly(task_id, TaskStatus.ABORTED, error=reason)
             return
         except TaskloomError as exc:
             self._fail(task, exc)
+            await self._record_quietly(task_id, TaskStatus.FAILED, error=str(exc))
             return
         except Exception as exc:  # the task's own code raised
             error = TaskFailedError(f"task {task_id!r} ({task.type}) failed: "
                                     f"{type(exc).__name__}: {exc}", task_id)
             error.__cause__ = exc
             self._fail(task, error)
+            await self._record_quietly(task_id, TaskStatus.FAILED, error=str(error))
             return
+        if self._persist:
+            try:
+                await self._record(task_id, TaskStatus.COMPLETED, output=output)
+            except TaskloomError as exc:
+                # Not recorded means not done: resume will run it again.
+                self._fail(task, exc)
+                return
         self.result.outputs[task_id] = output
         statuses[task_id] = TaskStatus.COMPLETED
         if events_on:
             self._emit(EventKind.TASK_COMPLETE, task_id, progress=1.0, output=output)
+
+    async def _record_quietly(self, task_id: str, status: TaskStatus, **fields: Any) -> None:
+        """Record a failure; if the store is down too, the run's error already says why."""
+        if not self._persist:
+            return
+        try:
+            await self._record(task_id, status, **fields)
+        except (TaskloomError, asyncio.CancelledError) as exc:
+            self.logger.warning("could not record %s of task %r: %s", status, task_id, exc)
 
     def _fail(self, task: Task, error: TaskloomError) -> None:
         if isinstance(error, TaskError) and error.task_id is None:

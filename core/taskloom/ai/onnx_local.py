@@ -536,11 +536,21 @@ async def stream_generate(
         dtype=dtype,
     )
     done = object()
+    in_thread = False
     try:
-        while (step := await asyncio.to_thread(next, steps, done)) is not done:
+        while True:
+            in_thread = True
+            step = await asyncio.to_thread(next, steps, done)
+            in_thread = False
+            if step is done:
+                break
             yield step  # type: ignore[misc]
     finally:
-        steps.close()
+        # Cancelled mid-token, the worker thread is still inside next(): closing
+        # now would raise "generator already executing". It finishes that one
+        # token and the dropped generator is collected.
+        if not in_thread:
+            steps.close()
 
 
 async def agenerate(

@@ -12,14 +12,13 @@ from typing import Any
 
 from taskloom.errors import CorruptRecordError, RecordNotFoundError
 
-from . import idb
 
 DATABASE = "taskloom-page"
 STORE = "saved_graphs"
 VERSION = 1
 
 
-def _create_store(database: Any, old_version: int, new_version: int) -> None:
+def _create_store(database: Any, _old_version: int, _new_version: int) -> None:
     if not database.objectStoreNames.contains(STORE):
         database.createObjectStore(STORE)
 
@@ -27,10 +26,12 @@ def _create_store(database: Any, old_version: int, new_version: int) -> None:
 class SavedGraphs:
     def __init__(self, database_name: str = DATABASE):
         self._database_name = database_name
-        self._store: idb.KeyValueStore | None = None
+        self._store: Any = None
 
-    async def _open(self) -> idb.KeyValueStore:
+    async def _open(self) -> Any:
         if self._store is None:
+            from . import idb  # needs the browser's `js`; imported on first use
+
             database = await idb.open_database(self._database_name, VERSION, _create_store)
             self._store = idb.KeyValueStore(database, STORE)
         return self._store

@@ -41,6 +41,11 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _iso(moment: datetime) -> str:
+    """The JSON spelling pydantic uses for a UTC datetime."""
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def _status(value: Any, allowed: tuple[str, ...]) -> str:
     if isinstance(value, Enum):  # TaskStatus and friends are str enums
         value = value.value
@@ -114,8 +119,8 @@ class RunRepository:
 
     def __init__(self, store: KeyValueStore) -> None:
         self._store = store
-        # run id -> task id -> the record last written for it by this repository
-        self._written: dict[str, dict[str, TaskRecord]] = {}
+        # run id -> task id -> the row (JSON) last written for it by this repository
+        self._written: dict[str, dict[str, dict[str, Any]]] = {}
 
     async def create(
         self,
@@ -132,17 +137,19 @@ class RunRepository:
         run_id = _check_run_id(run_id or uuid.uuid4().hex)
         if await self._store.get(RUNS, run_id) is not None:
             raise StorageError(f"a run {run_id!r} already exists; resume it or use a new run id")
+        graph = graph_json(graph)
         header = RunSummary(run_id=run_id, status=status)
-        tasks = {task_id: TaskRecord(task_id=task_id) for task_id in task_ids}
-        await self._store.put(RUN_GRAPHS, run_id, graph_json(graph))
+        now = header.created_at
+        rows = {task_id: _pending_row(task_id, _iso(now)) for task_id in task_ids}
+        await self._store.put(RUN_GRAPHS, run_id, graph)
         await self._store.put(RUNS, run_id, header.model_dump(mode="json"))
-        if tasks:
+        if rows:
             await self._store.put_many(
-                RUN_TASKS,
-                {f"{run_id}/{tid}": task.model_dump(mode="json") for tid, task in tasks.items()},
+                RUN_TASKS, {f"{run_id}/{task_id}": row for task_id, row in rows.items()}
             )
-        self._written[run_id] = dict(tasks)
-        return RunRecord(**header.model_dump(), graph=graph_json(graph), tasks=tasks)
+        self._written[run_id] = rows
+        tasks = {task_id: TaskRecord(task_id=task_id, updated_at=now) for task_id in rows}
+        return RunRecord(**header.model_dump(), graph=graph, tasks=tasks)
 
     async def get(self, run_id: str) -> RunRecord:
         """The run's full record; RecordNotFoundError if there is none."""
@@ -193,7 +200,7 @@ class RunRepository:
         output_key: str | None = _UNCHANGED,
         error: str | None = _UNCHANGED,
         job_id: str | None = _UNCHANGED,
-    ) -> TaskRecord:
+    ) -> None:
         """Write one task's row. Fields not given keep their value.
 
         Moving to ``processing`` stamps ``started_at`` (and clears the result
@@ -203,40 +210,34 @@ class RunRepository:
         if known is None:
             await self._header(run_id)  # once per run and process: refuse unknown runs
             known = self._written[run_id] = {}
-        task = known.get(task_id)
-        if task is None:
-            stored = await self._store.get(RUN_TASKS, f"{_check_run_id(run_id)}/{task_id}")
-            task = (
-                TaskRecord(task_id=task_id)
+        key = f"{run_id}/{task_id}"
+        row = known.get(task_id)
+        if row is None:
+            stored = await self._store.get(RUN_TASKS, key)
+            row = (
+                _pending_row(task_id, _iso(_now()))
                 if stored is None
-                else _parse(TaskRecord, stored, f"{run_id}/{task_id}", "task record")
+                else _parse(TaskRecord, stored, key, "task record").model_dump(mode="json")
             )
-        changes: dict[str, Any] = {"updated_at": _now()}
+        # Rows are kept and written as JSON dicts: no model round trip per update.
+        row = dict(row)
+        row["updated_at"] = now = _iso(_now())
         if status is not _UNCHANGED:
-            status = _status(status, TASK_STATUSES)
-            changes["status"] = status
+            row["status"] = status = _status(status, TASK_STATUSES)
             if status == "processing":
-                changes |= {
-                    "started_at": changes["updated_at"],
-                    "finished_at": None,
-                    "error": None,
-                    "output": None,
-                    "output_key": None,
-                }
+                row.update(started_at=now, finished_at=None, error=None, output=None)
+                row["output_key"] = None
             elif status in _TERMINAL:
-                changes["finished_at"] = changes["updated_at"]
-        for name, value in (
-            ("output", output),
-            ("output_key", output_key),
-            ("error", error),
-            ("job_id", job_id),
-        ):
+                row["finished_at"] = now
+        if output is not _UNCHANGED:
+            if output is not None and not isinstance(output, dict):
+                raise StorageError(f"the output of task {task_id!r} must be a dict or None")
+            row["output"] = output
+        for name, value in (("output_key", output_key), ("error", error), ("job_id", job_id)):
             if value is not _UNCHANGED:
-                changes[name] = value
-        task = task.model_copy(update=changes)
-        await self._store.put(RUN_TASKS, f"{run_id}/{task_id}", task.model_dump(mode="json"))
-        known[task_id] = task
-        return task
+                row[name] = value
+        await self._store.put(RUN_TASKS, key, row)
+        known[task_id] = row
 
     async def delete(self, run_id: str) -> bool:
         """Remove the run and its task rows; True if it existed."""
@@ -250,6 +251,21 @@ class RunRepository:
         if data is None:
             raise RecordNotFoundError(f"no run {run_id!r} in this store")
         return _parse(RunSummary, data, run_id, "run header")
+
+
+def _pending_row(task_id: str, now: str) -> dict[str, Any]:
+    """The JSON of a new TaskRecord (as ``TaskRecord(...).model_dump(mode="json")``)."""
+    return {
+        "task_id": task_id,
+        "status": "pending",
+        "output": None,
+        "output_key": None,
+        "error": None,
+        "job_id": None,
+        "started_at": None,
+        "finished_at": None,
+        "updated_at": now,
+    }
 
 
 def _check_run_id(run_id: str) -> str:

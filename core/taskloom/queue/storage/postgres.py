@@ -35,7 +35,7 @@ log = logging.getLogger("taskloom.queue.postgres")
 class PostgresQueueStorage:
     def __init__(self, conninfo: str | None = None, *, schema: str | None = None,
                  pool: AsyncConnectionPool | None = None, max_connections: int = 8,
-                 application_name: str = "taskloom-queue") -> None:
+                 application_name: str = "taskloom-queue", connect_timeout: float = 10.0) -> None:
         if (conninfo is None) == (pool is None):
             raise ValueError("give PostgresQueueStorage a conninfo or a pool, not both")
         self.conninfo = conninfo
@@ -44,6 +44,7 @@ class PostgresQueueStorage:
         self._own_pool = pool is None
         self._pool = pool
         self._max_connections = max_connections
+        self._connect_timeout = connect_timeout
         self._schema_name: str | None = schema
         self._listener: asyncio.Task[None] | None = None
         self._wakeups: dict[str, asyncio.Event] = {}
@@ -64,7 +65,7 @@ class PostgresQueueStorage:
                 kwargs=self._connect_kwargs(), configure=self._configure,
                 reconnect_timeout=3600)
             try:
-                await pool.open(wait=True, timeout=10)
+                await pool.open(wait=True, timeout=self._connect_timeout)
             except Exception as exc:
                 await pool.close()
                 raise StoreUnavailableError(f"cannot reach the Postgres queue database: {exc}") \

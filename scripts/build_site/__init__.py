@@ -1,0 +1,1 @@
+"""Assembles dist/site/ (the static, fully offline taskloom page) from build/browser.toml."""

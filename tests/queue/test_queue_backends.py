@@ -1,0 +1,99 @@
+"""Backend-specific guarantees: SQLite's claim index, Postgres under connection loss."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import uuid
+
+import pytest
+
+from taskloom.queue import JobQueue, JobStatus, Worker, create_queue_storage, open_queue_storage
+from taskloom.queue.storage.sqlite import Q as SQLITE_QUERIES
+
+
+async def test_sqlite_claim_reads_only_its_partial_index(tmp_path):
+    storage = await open_queue_storage(f"sqlite:///{tmp_path / 'q.db'}")
+    queue = JobQueue("q", storage)
+    for i in range(50):
+        await queue.add({"n": i})
+    await storage.close()
+    conn = sqlite3.connect(tmp_path / "q.db")
+    conn.execute("ANALYZE")
+    plan = conn.execute("EXPLAIN QUERY PLAN " + SQLITE_QUERIES["claim"],
+                        {"queue": "q", "worker_id": "w", "lease": 30, "limit": 1}).fetchall()
+    details = " | ".join(row[3] for row in plan)
+    assert "USING INDEX taskloom_jobs_claim" in details, details
+    assert "TEMP B-TREE" not in details, details  # no sort: the index is in run_after order
+    assert "SCAN taskloom_jobs" not in details.replace("SCAN taskloom_jobs USING INDEX", ""), \
+        details
+
+
+def test_storage_urls_pick_backends_and_refuse_unknown_ones(tmp_path):
+    assert type(create_queue_storage("memory://")).__name__ == "MemoryQueueStorage"
+    sqlite = create_queue_storage(f"sqlite:///{tmp_path}/x.db")
+    assert sqlite.path == f"{tmp_path}/x.db"
+    assert create_queue_storage("sqlite:///rel.db").path == "rel.db"
+    pg = create_queue_storage("postgresql://u@h:5432/db?schema=s1&sslmode=disable")
+    assert pg.schema == "s1" and "schema" not in pg.conninfo and "sslmode" in pg.conninfo
+    with pytest.raises(ValueError, match="unknown queue storage URL"):
+        create_queue_storage("redis://localhost")
+
+
+@pytest.mark.postgres
+async def test_a_worker_whose_database_connections_drop_loses_nothing(postgres_url,
+                                                                     postgres_admin_url):
+    import psycopg
+
+    app = f"taskloom-drop-{uuid.uuid4().hex[:8]}"
+    url = postgres_url
+    producer = await open_queue_storage(url)
+    worker_storage = create_queue_storage(url, application_name=app)
+    await worker_storage.setup()
+    queue = JobQueue("q", producer)
+    jobs = [await queue.add({"n": i}) for i in range(60)]
+
+    async def slowish(job, ctx):
+        await asyncio.sleep(0.01)
+        return {"n": job.input["n"]}
+
+    worker = Worker(JobQueue("q", worker_storage), slowish, concurrency=3, lease=5,
+                    heartbeat=0.2)
+    runner = asyncio.create_task(worker.run(until_idle=True))
+    terminated = 0
+    async with await psycopg.AsyncConnection.connect(postgres_admin_url, autocommit=True) as admin:
+        for _ in range(5):
+            await asyncio.sleep(0.1)
+            cur = await admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = %s AND pid <> pg_backend_pid()", (app,))
+            terminated += (await cur.fetchone())[0]
+    await asyncio.wait_for(runner, 120)
+    assert terminated > 0
+    assert worker.stats.store_errors > 0  # the drops were felt…
+    for job in jobs:  # …and nothing was lost
+        done = await queue.get(job.id)
+        assert done.status is JobStatus.COMPLETED and done.output == {"n": job.input["n"]}
+    await worker_storage.close()
+    await producer.close()
+
+
+@pytest.mark.postgres
+async def test_an_unreachable_database_is_a_store_error_not_a_hang(postgres_admin_url):
+    from taskloom.errors import StoreUnavailableError
+
+    storage = create_queue_storage("postgresql://postgres@127.0.0.1:1/none", connect_timeout=1)
+    with pytest.raises(StoreUnavailableError, match="cannot reach"):
+        await storage.setup()
+    await storage.close()
+
+
+def test_postgres_module_is_not_imported_by_the_queue_package():
+    import subprocess
+    import sys
+
+    code = ("import sys, taskloom.queue; "
+            "assert 'psycopg' not in sys.modules and 'sqlite3' not in sys.modules, "
+            "sorted(m for m in sys.modules if 'psycopg' in m or 'sqlite' in m)")
+    subprocess.run([sys.executable, "-c", code], check=True, env=os.environ.copy())

@@ -1,0 +1,265 @@
+"""The queue storage contract: every backend behaves the same, step by step."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from taskloom.errors import JobNotFoundError, JobStateError, StaleJobError
+from taskloom.queue import Job, JobQueue, JobStatus
+from taskloom.queue.queue import job_fingerprint
+
+
+def make_job(queue: str = "q", input: dict | None = None, **fields) -> Job:
+    input = {"n": 1} if input is None else input
+    return Job(id=uuid.uuid4().hex, queue=queue, task_type=fields.pop("task_type", "T"),
+               input=input, fingerprint=job_fingerprint("T", input), **fields)
+
+
+async def test_add_then_get_round_trips_every_field(storage):
+    job = make_job(input={"text": "héllo", "nested": {"xs": [1, 2.5, None, True]}},
+                   run_id="run-1", max_attempts=4, max_deliveries=7)
+    before = await storage.now()
+    stored = await storage.add(job, timeout=60)
+    fetched = await storage.get(job.id)
+    assert fetched == stored
+    assert fetched.input == job.input
+    assert fetched.status is JobStatus.PENDING
+    assert (fetched.attempts, fetched.deliveries) == (0, 0)
+    assert (fetched.max_attempts, fetched.max_deliveries, fetched.run_id) == (4, 7, "run-1")
+    assert before - 1 <= fetched.created_at <= fetched.run_after <= before + 5
+    assert fetched.deadline == pytest.approx(fetched.created_at + 60, abs=0.01)
+    assert await storage.get("missing") is None
+
+
+async def test_adding_an_active_fingerprint_returns_the_existing_job(storage):
+    first = await storage.add(make_job())
+    again = await storage.add(make_job())
+    assert again.id == first.id
+    other = await storage.add(make_job(input={"n": 2}))
+    assert other.id != first.id
+    assert (await storage.stats("q"))["pending"] == 2
+
+
+async def test_a_failed_job_does_not_block_a_fresh_one(storage):
+    first = await storage.add(make_job())
+    [claimed] = await storage.claim("q", "w", 30)
+    await storage.fail(first.id, claimed.deliveries, "boom")
+    fresh = await storage.add(make_job())
+    assert fresh.id != first.id and fresh.status is JobStatus.PENDING
+
+
+async def test_claim_takes_due_jobs_oldest_first_and_only_once(storage):
+    ids = [(await storage.add(make_job(input={"n": i}))).id for i in range(3)]
+    later = await storage.add(make_job(input={"n": 99}), delay=3600)
+    batch = await storage.claim("q", "w1", 30, limit=2)
+    assert [j.id for j in batch] == ids[:2]
+    now = await storage.now()
+    for job in batch:
+        assert job.status is JobStatus.PROCESSING and job.deliveries == 1
+        assert job.worker_id == "w1"
+        assert now + 25 < job.lease_expires_at < now + 35
+    [last] = await storage.claim("q", "w2", 30, limit=5)
+    assert last.id == ids[2]
+    assert await storage.claim("q", "w3", 30) == []
+    assert await storage.claim("other-queue", "w3", 30) == []
+    assert (await storage.get(later.id)).status is JobStatus.PENDING
+
+
+async def test_completion_is_fenced_by_the_delivery_number(storage):
+    job = await storage.add(make_job())
+    [claimed] = await storage.claim("q", "w", 30)
+    with pytest.raises(StaleJobError):
+        await storage.complete(job.id, claimed.deliveries + 1, {"out": 1})
+    assert (await storage.get(job.id)).status is JobStatus.PROCESSING
+    await storage.complete(job.id, claimed.deliveries, {"out": 1})
+    done = await storage.get(job.id)
+    assert (done.status, done.output, done.progress) == (JobStatus.COMPLETED, {"out": 1}, 1.0)
+    with pytest.raises(StaleJobError):  # a second completion is refused too
+        await storage.complete(job.id, claimed.deliveries, {"out": 2})
+    assert await storage.output_for("q", job.fingerprint) == {"out": 1}
+    assert await storage.output_for("q", "no-such-fingerprint") is None
+
+
+async def test_an_expired_lease_returns_the_job_with_one_more_attempt(storage):
+    job = await storage.add(make_job(max_attempts=3))
+    [first] = await storage.claim("q", "dead-worker", 0.05)
+    await asyncio.sleep(0.15)
+    assert await storage.reap_expired("q") == 1
+    back = await storage.get(job.id)
+    assert back.status is JobStatus.PENDING
+    assert back.attempts == 1 and back.worker_id is None
+    assert "lease expired" in back.error
+    [second] = await storage.claim("q", "live-worker", 30)
+    assert second.deliveries == first.deliveries + 1
+    with pytest.raises(StaleJobError):  # the dead worker wakes up too late
+        await storage.complete(job.id, first.deliveries, {"from": "dead"})
+    with pytest.raises(StaleJobError):
+        await storage.heartbeat(job.id, first.deliveries, 30)
+    await storage.complete(job.id, second.deliveries, {"from": "live"})
+    assert (await storage.get(job.id)).output == {"from": "live"}
+
+
+async def test_a_heartbeat_keeps_the_lease_alive(storage):
+    job = await storage.add(make_job())
+    [claimed] = await storage.claim("q", "w", 0.2)
+    assert await storage.heartbeat(job.id, claimed.deliveries, 30) is JobStatus.PROCESSING
+    await asyncio.sleep(0.3)
+    assert await storage.reap_expired("q") == 0
+    assert (await storage.get(job.id)).status is JobStatus.PROCESSING
+
+
+async def test_expiry_on_the_last_attempt_fails_the_job(storage):
+    job = await storage.add(make_job(max_attempts=1))
+    await storage.claim("q", "w", 0.05)
+    await asyncio.sleep(0.15)
+    await storage.reap_expired("q")
+    failed = await storage.get(job.id)
+    assert failed.status is JobStatus.FAILED and "no attempts left" in failed.error
+
+
+async def test_the_delivery_cap_stops_a_job_that_keeps_killing_its_worker(storage):
+    job = await storage.add(make_job(max_attempts=100, max_deliveries=2))
+    for _ in range(2):
+        [claimed] = await storage.claim("q", "w", 0.05)
+        await asyncio.sleep(0.15)
+        await storage.reap_expired("q")
+    capped = await storage.get(job.id)
+    assert capped.status is JobStatus.FAILED
+    assert "delivery cap" in capped.error and claimed.deliveries == 2
+    assert await storage.claim("q", "w", 30) == []
+
+
+async def test_retry_counts_an_attempt_and_waits_out_its_delay(storage):
+    job = await storage.add(make_job())
+    [claimed] = await storage.claim("q", "w", 30)
+    await storage.retry(job.id, claimed.deliveries, "RuntimeError: flaky", 3600)
+    waiting = await storage.get(job.id)
+    assert (waiting.status, waiting.attempts) == (JobStatus.PENDING, 1)
+    assert waiting.run_after > await storage.now() + 3500
+    assert waiting.error == "RuntimeError: flaky"
+    assert await storage.claim("q", "w", 30) == []
+
+
+async def test_retry_without_delay_is_claimable_again(storage):
+    job = await storage.add(make_job())
+    [claimed] = await storage.claim("q", "w", 30)
+    await storage.retry(job.id, claimed.deliveries, "e", 0)
+    [again] = await storage.claim("q", "w", 30)
+    assert again.id == job.id and again.attempts == 1 and again.deliveries == 2
+
+
+async def test_release_hands_the_job_back_without_counting_an_attempt(storage):
+    job = await storage.add(make_job())
+    [claimed] = await storage.claim("q", "w", 30)
+    await storage.release(job.id, claimed.deliveries)
+    back = await storage.get(job.id)
+    assert (back.status, back.attempts, back.worker_id) == (JobStatus.PENDING, 0, None)
+    with pytest.raises(StaleJobError):
+        await storage.release(job.id, claimed.deliveries)
+
+
+async def test_abort_pending_running_and_finished_jobs(storage):
+    pending = await storage.add(make_job(input={"n": 1}))
+    running = await storage.add(make_job(input={"n": 2}))
+    finished = await storage.add(make_job(input={"n": 3}))
+    claims = {j.id: j for j in await storage.claim("q", "w", 30, limit=3)}
+    await storage.release(pending.id, claims[pending.id].deliveries)
+    await storage.complete(finished.id, claims[finished.id].deliveries, {})
+
+    assert (await storage.abort(pending.id)).status is JobStatus.ABORTED
+    assert (await storage.abort(running.id)).status is JobStatus.ABORTING
+    assert (await storage.abort(running.id)).status is JobStatus.ABORTING  # idempotent
+    assert await storage.heartbeat(running.id, claims[running.id].deliveries, 30) \
+        is JobStatus.ABORTING
+    await storage.mark_aborted(running.id, claims[running.id].deliveries, "stopped")
+    assert (await storage.get(running.id)).status is JobStatus.ABORTED
+    with pytest.raises(JobStateError, match="already completed"):
+        await storage.abort(finished.id)
+    assert (await storage.get(finished.id)).status is JobStatus.COMPLETED
+    with pytest.raises(JobNotFoundError):
+        await storage.abort("missing")
+
+
+async def test_an_aborting_job_whose_worker_died_ends_aborted(storage):
+    job = await storage.add(make_job())
+    await storage.claim("q", "w", 0.05)
+    await storage.abort(job.id)
+    await asyncio.sleep(0.15)
+    await storage.reap_expired("q")
+    assert (await storage.get(job.id)).status is JobStatus.ABORTED
+
+
+async def test_abort_run_stops_every_unfinished_job_of_that_run_only(storage):
+    a = await storage.add(make_job(input={"n": 1}, run_id="r1"))
+    b = await storage.add(make_job(input={"n": 2}, run_id="r1"))
+    c = await storage.add(make_job(input={"n": 3}, run_id="r1"))
+    other = await storage.add(make_job(input={"n": 4}, run_id="r2"))
+    claims = {j.id: j for j in await storage.claim("q", "w", 30, limit=4)}
+    for job in (a, other):
+        await storage.release(job.id, claims[job.id].deliveries)
+    await storage.complete(c.id, claims[c.id].deliveries, {})
+    assert await storage.abort_run("r1") == 2
+    statuses = {j.id: (await storage.get(j.id)).status for j in (a, b, c, other)}
+    assert statuses == {a.id: JobStatus.ABORTED, b.id: JobStatus.ABORTING,
+                        c.id: JobStatus.COMPLETED, other.id: JobStatus.PENDING}
+
+
+async def test_a_pending_job_past_its_deadline_fails(storage):
+    job = await storage.add(make_job(), timeout=0.05)
+    await asyncio.sleep(0.15)
+    await storage.reap_expired("q")
+    failed = await storage.get(job.id)
+    assert failed.status is JobStatus.FAILED and "deadline" in failed.error
+
+
+async def test_progress_is_stored_and_fenced(storage):
+    job = await storage.add(make_job())
+    [claimed] = await storage.claim("q", "w", 30)
+    await storage.set_progress(job.id, claimed.deliveries, 0.25, "a quarter")
+    seen = await storage.get(job.id)
+    assert (seen.progress, seen.progress_message) == (0.25, "a quarter")
+    with pytest.raises(StaleJobError):
+        await storage.set_progress(job.id, claimed.deliveries + 1, 0.5, "late")
+
+
+async def test_list_stats_and_clear_see_one_queue(storage):
+    for i in range(3):
+        await storage.add(make_job(input={"n": i}, run_id="r" if i else None))
+    await storage.add(make_job(queue="elsewhere"))
+    await storage.claim("q", "w", 30)
+    stats = await storage.stats("q")
+    assert stats["pending"] == 2 and stats["processing"] == 1 and stats["completed"] == 0
+    assert set(stats) == {s.value for s in JobStatus}
+    assert len(await storage.list("q")) == 3
+    assert len(await storage.list("q", status=JobStatus.PENDING)) == 2
+    assert len(await storage.list("q", run_id="r")) == 2
+    assert len(await storage.list("q", limit=1)) == 1
+    assert await storage.clear("q") == 3
+    assert await storage.list("q") == []
+    assert len(await storage.list("elsewhere")) == 1
+
+
+async def test_an_idle_worker_is_woken_when_work_arrives(storage):
+    waiter = asyncio.create_task(storage.wait_for_work("q", 60))
+    await asyncio.sleep(0.2)  # let a LISTEN connection (Postgres) settle
+    await storage.add(make_job())
+    # Without a wake-up the wait would last 60 s; the bound only detects that.
+    await asyncio.wait_for(waiter, 30)
+
+
+async def test_job_queue_adds_dedupes_and_reports_outputs(storage):
+    queue = JobQueue("q", storage)
+    job = await queue.add({"text": "x"}, task_type="Upper", run_id="r")
+    assert (await queue.add({"text": "x"}, task_type="Upper")).id == job.id
+    assert (await queue.add({"text": "x"}, task_type="Lower")).id != job.id
+    [claimed] = await storage.claim("q", "w", 30)
+    await storage.complete(claimed.id, claimed.deliveries, {"text": "X"})
+    assert await queue.wait(job.id, timeout=5) == {"text": "X"}
+    assert await queue.output_for({"text": "x"}, task_type="Upper") == {"text": "X"}
+    assert await queue.output_for({"text": "y"}, task_type="Upper") is None
+    assert (await queue.stats())["total"] == 2
+    with pytest.raises(JobNotFoundError):
+        await JobQueue("another", storage).get(job.id)

@@ -1,0 +1,345 @@
+"""Workers on every backend: results, retries, aborts, shutdown, fencing, task types."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pydantic import BaseModel
+
+from taskloom.errors import (
+    JobFailedError,
+    JobInputError,
+    JobPermanentError,
+    JobRetryableError,
+    JobStateError,
+    UnknownQueueError,
+)
+from taskloom.queue import JobQueue, JobStatus, RateLimiter, RetryPolicy, Worker, queues
+from taskloom.queue.task import JobQueueTask, task_type_handler
+from taskloom.task import AbortSignal, Task, TaskContext
+
+FAST_RETRY = RetryPolicy(base_delay=0.01, max_delay=0.05)
+
+
+async def run_until_idle(worker: Worker, timeout: float = 30) -> None:
+    await asyncio.wait_for(worker.run(until_idle=True), timeout)
+
+
+async def echo(job, ctx):
+    return {"echo": job.input}
+
+
+async def test_a_worker_runs_jobs_and_waiters_get_their_outputs(storage):
+    queue = JobQueue("q", storage)
+    jobs = [await queue.add({"n": i}) for i in range(20)]
+    worker = Worker(queue, echo, concurrency=4, lease=5)
+    await run_until_idle(worker)
+    for i, job in enumerate(jobs):
+        assert await queue.wait(job.id, timeout=5) == {"echo": {"n": i}}
+    assert worker.stats.completed == 20 and worker.stats.claimed == 20
+    assert (await queue.stats())["completed"] == 20
+
+
+async def test_retryable_errors_back_off_then_succeed(storage):
+    queue = JobQueue("q", storage, retry=FAST_RETRY, max_attempts=3)
+    calls = []
+
+    async def flaky(job, ctx):
+        calls.append(ctx.attempt)
+        if len(calls) < 3:
+            raise ConnectionError("try again")
+        return {"ok": True}
+
+    job = await queue.add({})
+    await run_until_idle(Worker(queue, flaky, lease=5))
+    done = await queue.get(job.id)
+    assert (done.status, done.attempts, done.output) == (JobStatus.COMPLETED, 2, {"ok": True})
+    assert calls == [0, 1, 2]
+
+
+async def test_attempts_run_out_and_the_job_fails(storage):
+    queue = JobQueue("q", storage, retry=FAST_RETRY, max_attempts=2)
+
+    async def broken(job, ctx):
+        raise RuntimeError("always")
+
+    job = await queue.add({})
+    await run_until_idle(Worker(queue, broken, lease=5))
+    with pytest.raises(JobFailedError, match="RuntimeError: always"):
+        await queue.wait(job.id, timeout=5)
+    assert (await queue.get(job.id)).attempts == 2
+
+
+async def test_a_permanent_error_fails_at_once(storage):
+    queue = JobQueue("q", storage, retry=FAST_RETRY, max_attempts=5)
+    calls = []
+
+    async def refuse(job, ctx):
+        calls.append(1)
+        raise JobPermanentError("cannot ever work")
+
+    job = await queue.add({})
+    await run_until_idle(Worker(queue, refuse, lease=5))
+    failed = await queue.get(job.id)
+    assert failed.status is JobStatus.FAILED and len(calls) == 1
+    assert "cannot ever work" in failed.error
+
+
+async def test_retry_after_sets_run_after_and_blocks_the_queue_limiter(storage):
+    limiter = RateLimiter(100, 60, name="provider", storage=storage)
+    queue = JobQueue("q", storage, limiter=limiter, retry=FAST_RETRY)
+
+    async def throttled(job, ctx):
+        raise JobRetryableError("429 Too Many Requests", retry_after=120)
+
+    job = await queue.add({})
+    worker = Worker(queue, throttled, lease=5)
+    runner = asyncio.create_task(worker.run())
+    while (await queue.get(job.id)).attempts == 0:
+        await asyncio.sleep(0.01)
+    worker.stop()
+    await runner
+    waiting = await queue.get(job.id)
+    now = await storage.now()
+    assert waiting.status is JobStatus.PENDING
+    assert now + 100 < waiting.run_after <= now + 121
+    assert 100 < await limiter.try_acquire() <= 120
+
+
+async def test_retry_after_from_an_http_style_error(storage):
+    class Response:
+        headers = {"retry-after": "90"}
+
+    class RateLimitError(Exception):
+        response = Response()
+
+    queue = JobQueue("q", storage, retry=FAST_RETRY)
+
+    async def throttled(job, ctx):
+        raise RateLimitError("slow down")
+
+    job = await queue.add({})
+    worker = Worker(queue, throttled, lease=5)
+    runner = asyncio.create_task(worker.run())
+    while (await queue.get(job.id)).attempts == 0:
+        await asyncio.sleep(0.01)
+    worker.stop()
+    await runner
+    assert (await queue.get(job.id)).run_after > await storage.now() + 80
+
+
+async def test_aborting_a_running_job_signals_and_stops_its_handler(storage):
+    queue = JobQueue("q", storage)
+    started, saw_signal = asyncio.Event(), []
+
+    async def long_job(job, ctx):
+        started.set()
+        try:
+            await asyncio.sleep(60)
+        finally:
+            saw_signal.append(ctx.signal.aborted)
+        return {}
+
+    job = await queue.add({}, run_id="run-9")
+    worker = Worker(queue, long_job, lease=1.5, heartbeat=0.05)
+    runner = asyncio.create_task(worker.run())
+    await asyncio.wait_for(started.wait(), 10)
+    assert await queue.abort_run("run-9") == 1
+    with pytest.raises(JobFailedError, match="aborted"):
+        await queue.wait(job.id, timeout=20)
+    worker.stop()
+    await runner
+    assert saw_signal == [True] and worker.stats.aborted == 1
+    with pytest.raises(JobStateError):
+        await queue.abort(job.id)
+
+
+async def test_graceful_shutdown_releases_unfinished_jobs_without_an_attempt(storage):
+    queue = JobQueue("q", storage)
+    started = asyncio.Event()
+
+    async def stuck(job, ctx):
+        started.set()
+        await asyncio.sleep(60)
+        return {}
+
+    async def quick(job, ctx):
+        return {"done": True}
+
+    job = await queue.add({})
+    worker = Worker(queue, stuck, lease=5, shutdown_timeout=0.1)
+    runner = asyncio.create_task(worker.run())
+    await asyncio.wait_for(started.wait(), 10)
+    worker.stop()
+    stats = await asyncio.wait_for(runner, 10)
+    back = await queue.get(job.id)
+    assert stats.released == 1
+    assert (back.status, back.attempts) == (JobStatus.PENDING, 0)
+    await run_until_idle(Worker(queue, quick, lease=5))
+    assert await queue.wait(job.id, timeout=5) == {"done": True}
+
+
+async def test_a_late_completion_is_refused_and_the_new_owner_wins(storage):
+    queue = JobQueue("q", storage)
+    release_old = asyncio.Event()
+
+    async def slow_old_owner(job, ctx):
+        await release_old.wait()
+        return {"by": "old"}
+
+    async def new_owner(job, ctx):
+        return {"by": "new"}
+
+    job = await queue.add({})
+    # Heartbeats far apart: the lease runs out while the handler still works.
+    old = Worker(queue, slow_old_owner, lease=0.2, heartbeat=60, reap_interval=60)
+    old_run = asyncio.create_task(old.run())
+    while (await queue.get(job.id)).status is not JobStatus.PROCESSING:
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.3)
+    await storage.reap_expired("q")
+    await run_until_idle(Worker(queue, new_owner, lease=5))
+    release_old.set()
+    while old.stats.stale_refusals == 0:
+        await asyncio.sleep(0.01)
+    old.stop()
+    await old_run
+    final = await queue.get(job.id)
+    assert final.output == {"by": "new"} and final.deliveries == 2 and final.attempts == 1
+    assert old.stats.completed == 0
+
+
+async def test_a_deadline_stops_a_running_job_for_good(storage):
+    queue = JobQueue("q", storage, retry=FAST_RETRY, max_attempts=5)
+
+    async def too_slow(job, ctx):
+        await asyncio.sleep(60)
+        return {}
+
+    job = await queue.add({}, timeout=0.3)
+    await run_until_idle(Worker(queue, too_slow, lease=5))
+    failed = await queue.get(job.id)
+    assert failed.status is JobStatus.FAILED and "deadline" in failed.error
+
+
+async def test_progress_reaches_the_waiter(storage):
+    queue = JobQueue("q", storage)
+    proceed = asyncio.Event()
+
+    async def stepwise(job, ctx):
+        ctx.progress(0.5, "half way")
+        await proceed.wait()
+        return {}
+
+    job = await queue.add({})
+    worker = Worker(queue, stepwise, lease=5)
+    runner = asyncio.create_task(worker.run())
+    seen = []
+
+    def on_progress(j):
+        seen.append((j.progress, j.progress_message))
+        if j.progress == 0.5:
+            proceed.set()
+
+    await queue.wait(job.id, timeout=20, on_progress=on_progress, poll_interval=0.02)
+    worker.stop()
+    await runner
+    assert (0.5, "half way") in seen
+
+
+async def test_unserialisable_input_is_refused_and_nothing_is_stored(storage):
+    queue = JobQueue("q", storage)
+    with pytest.raises(JobInputError, match="cannot be stored"):
+        await queue.add({"when": object()})
+    with pytest.raises(JobInputError, match="cannot be stored"):
+        await queue.add({"x": float("nan")})
+    with pytest.raises(JobInputError, match="must be a dict"):
+        await queue.add(["not", "a", "dict"])  # type: ignore[arg-type]
+    assert (await queue.stats())["total"] == 0
+
+
+# -- task types as jobs ------------------------------------------------------------------
+
+
+class QueueTestDouble(Task):
+    class Input(BaseModel):
+        x: int
+
+    class Output(BaseModel):
+        y: int
+
+    async def run(self, input, ctx):
+        ctx.progress(0.5, "doubling")
+        return self.Output(y=input.x * 2)
+
+
+class QueueTestSlowSquare(JobQueueTask):
+    queue_name = "squares"
+
+    class Input(BaseModel):
+        x: int
+
+    class Output(BaseModel):
+        y: int
+
+    async def execute(self, input, ctx):
+        ctx.progress(0.25, "squaring")
+        if input.x < 0:
+            await asyncio.sleep(60)
+        return {"y": input.x * input.x}
+
+
+async def test_a_job_names_a_task_type_that_any_worker_can_run(storage):
+    queue = JobQueue("q", storage)
+    good = await queue.add({"x": 21}, task_type="QueueTestDouble")
+    bad_input = await queue.add({"x": "many"}, task_type="QueueTestDouble")
+    unknown = await queue.add({"x": 1}, task_type="NobodyRegisteredThis")
+    await run_until_idle(Worker(queue, task_type_handler(), lease=5))
+    assert await queue.wait(good.id) == {"y": 42}
+    for job_id, reason in ((bad_input.id, "bad input"), (unknown.id, "unknown task type")):
+        failed = await queue.get(job_id)
+        assert failed.status is JobStatus.FAILED and reason in failed.error
+        assert failed.attempts == 1  # neither is worth a retry
+
+
+async def test_job_queue_task_runs_its_body_on_a_worker(storage):
+    queue = queues.register(JobQueue("squares", storage))
+    worker = Worker(queue, task_type_handler(), lease=5, heartbeat=0.05)
+    runner = asyncio.create_task(worker.run())
+    try:
+        task = QueueTestSlowSquare()
+        progress, jobs = [], []
+        ctx = TaskContext("run-1", task.id, AbortSignal(),
+                          on_progress=lambda f, m, d: progress.append((f, m)),
+                          services={"on_job": lambda *ids: jobs.append(ids)})
+        output = await task.run(QueueTestSlowSquare.Input(x=7), ctx)
+        assert output == {"y": 49}
+        assert jobs and jobs[0][:2] == (task.id, "squares")
+        assert (await queue.get(jobs[0][2])).run_id == "run-1"
+
+        # Aborting the task's signal aborts its job on the worker.
+        signal = AbortSignal()
+        ctx = TaskContext("run-2", task.id, signal, services={"on_job": lambda *ids:
+                                                                jobs.append(ids)})
+        waiting = asyncio.create_task(task.run(QueueTestSlowSquare.Input(x=-1), ctx))
+        while len(jobs) < 2 or (await queue.get(jobs[1][2])).status is JobStatus.PENDING:
+            await asyncio.sleep(0.01)
+        signal.abort()
+        with pytest.raises(JobFailedError):
+            await asyncio.wait_for(waiting, 20)
+        assert (await queue.get(jobs[1][2])).status in (JobStatus.ABORTING, JobStatus.ABORTED)
+    finally:
+        worker.stop()
+        await runner
+        queues.unregister("squares")
+
+
+async def test_an_unknown_queue_is_a_clear_error():
+    with pytest.raises(UnknownQueueError, match="no job queue named 'nowhere'"):
+        queues.get("nowhere")
+    task = QueueTestSlowSquare(queue="nowhere")
+    with pytest.raises(UnknownQueueError):
+        await task.run(QueueTestSlowSquare.Input(x=1), TaskContext("r", task.id, AbortSignal()))
+    with pytest.raises(ValueError, match="bad queue name"):
+        JobQueue("has spaces", None)  # type: ignore[arg-type]

@@ -1,0 +1,174 @@
+"""The KeyValueStore contract, run against every backend."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from taskloom.cache import canonical_json
+from taskloom.errors import SerializationError, StorageError
+from taskloom.storage import KeyValueStore, open_store
+
+ODD_KEYS = [
+    "plain",
+    "with/slash",
+    "Type:1:abc123",
+    "with space",
+    ".hidden",
+    "..",
+    "100%",
+    "naïve-ünïcode-键",
+    "a" * 150,
+]
+
+
+async def test_backend_satisfies_the_protocol(store):
+    assert isinstance(store.backend, KeyValueStore)
+
+
+async def test_missing_key_reads_as_none(store):
+    assert await store.backend.get("things", "absent") is None
+
+
+async def test_put_then_get_returns_an_equal_value(store):
+    value = {"text": "héllo", "n": 3, "x": 1.5, "flag": True, "none": None, "list": [1, {"a": []}]}
+    await store.backend.put("things", "k", value)
+    assert await store.backend.get("things", "k") == value
+
+
+async def test_put_replaces_the_previous_value(store):
+    await store.backend.put("things", "k", {"v": 1})
+    await store.backend.put("things", "k", {"v": 2})
+    assert await store.backend.get("things", "k") == {"v": 2}
+    assert await store.backend.count("things") == 1
+
+
+async def test_mutating_a_value_after_put_or_get_does_not_change_the_record(store):
+    value = {"items": [1]}
+    await store.backend.put("things", "k", value)
+    value["items"].append(2)
+    got = await store.backend.get("things", "k")
+    got["items"].append(3)
+    assert await store.backend.get("things", "k") == {"items": [1]}
+
+
+@pytest.mark.parametrize("bad", [{"f": object()}, {"nan": math.nan}, {"inf": math.inf}])
+async def test_non_json_values_are_refused_and_nothing_is_stored(store, bad):
+    with pytest.raises(SerializationError):
+        await store.backend.put("things", "bad", bad)
+    assert await store.backend.get("things", "bad") is None
+    assert await store.backend.count("things") == 0
+
+
+@pytest.mark.parametrize("key", ["", None])
+async def test_an_empty_key_is_refused(store, key):
+    with pytest.raises(StorageError):
+        await store.backend.put("things", key, {"v": 1})
+
+
+async def test_odd_keys_round_trip_and_list_back_exactly(store):
+    for index, key in enumerate(ODD_KEYS):
+        await store.backend.put("things", key, {"i": index})
+    for index, key in enumerate(ODD_KEYS):
+        assert await store.backend.get("things", key) == {"i": index}
+    assert await store.backend.keys("things") == sorted(ODD_KEYS)
+
+
+async def test_delete_reports_whether_the_record_existed(store):
+    await store.backend.put("things", "k", {"v": 1})
+    assert await store.backend.delete("things", "k") is True
+    assert await store.backend.delete("things", "k") is False
+    assert await store.backend.get("things", "k") is None
+
+
+async def test_prefix_scans_stop_at_the_prefix_boundary(store):
+    for key in ["run1/a", "run1/b", "run10/a", "run2/a", "run1"]:
+        await store.backend.put("things", key, {"key": key})
+    assert await store.backend.keys("things", "run1/") == ["run1/a", "run1/b"]
+    entries = await store.backend.scan("things", "run1/")
+    assert [(e.key, e.value) for e in entries] == [
+        ("run1/a", {"key": "run1/a"}),
+        ("run1/b", {"key": "run1/b"}),
+    ]
+    assert [e.key for e in await store.backend.scan("things")] == [
+        "run1",
+        "run1/a",
+        "run1/b",
+        "run10/a",
+        "run2/a",
+    ]
+
+
+async def test_scan_reports_when_each_record_was_written(store, clock):
+    await store.backend.put("things", "early", {"v": 1})
+    clock.advance(60)
+    await store.backend.put("things", "late", {"v": 2})
+    when = {e.key: e.updated_at for e in await store.backend.scan("things")}
+    assert when["late"] - when["early"] == pytest.approx(60, abs=0.01)
+
+
+async def test_collections_do_not_see_each_other(store):
+    await store.backend.put("left", "k", {"side": "left"})
+    await store.backend.put("right", "k", {"side": "right"})
+    assert await store.backend.get("left", "k") == {"side": "left"}
+    assert await store.backend.keys("right") == ["k"]
+    assert await store.backend.clear("left") == 1
+    assert await store.backend.get("right", "k") == {"side": "right"}
+
+
+async def test_count_and_size_measure_the_stored_json(store):
+    values = {"a": {"text": "x" * 100}, "b": {"text": "ü" * 10, "n": 1}}
+    for key, value in values.items():
+        await store.backend.put("things", key, value)
+    assert await store.backend.count("things") == 2
+    expected = sum(len(canonical_json(v).encode()) for v in values.values())
+    assert await store.backend.size("things") == expected
+    assert await store.backend.count("empty") == 0
+    assert await store.backend.size("empty") == 0
+
+
+async def test_clear_removes_everything_or_just_a_prefix(store):
+    for key in ["r1/a", "r1/b", "r2/a"]:
+        await store.backend.put("things", key, {"v": key})
+    assert await store.backend.clear("things", "r1/") == 2
+    assert await store.backend.keys("things") == ["r2/a"]
+    assert await store.backend.clear("things") == 1
+    assert await store.backend.count("things") == 0
+
+
+async def test_delete_older_than_removes_only_records_put_before_the_cutoff(store, clock):
+    await store.backend.put("things", "old", {"v": 1})
+    clock.advance(100)
+    await store.backend.put("things", "new", {"v": 2})
+    clock.advance(10)
+    assert await store.backend.delete_older_than("things", clock() - 50) == 1
+    assert await store.backend.keys("things") == ["new"]
+
+
+async def test_put_many_stores_every_item(store):
+    await store.backend.put_many("things", {f"k{i}": {"i": i} for i in range(20)})
+    assert await store.backend.count("things") == 20
+    assert await store.backend.get("things", "k7") == {"i": 7}
+
+
+async def test_put_many_with_one_bad_value_stores_none_of_them(store):
+    with pytest.raises(SerializationError):
+        await store.backend.put_many("things", {"good": {"v": 1}, "bad": {"v": object()}})
+    assert await store.backend.count("things") == 0
+
+
+async def test_records_survive_closing_and_reopening(durable_url, clock):
+    async with open_store(durable_url, clock=clock) as first:
+        await first.backend.put("things", "k", {"kept": True})
+    async with open_store(durable_url, clock=clock) as second:
+        assert await second.backend.get("things", "k") == {"kept": True}
+
+
+async def test_a_store_connects_on_first_use_without_open(store_url, clock):
+    store = open_store(store_url, clock=clock)
+    try:
+        await store.backend.put("things", "k", {"v": 1})
+        assert await store.backend.get("things", "k") == {"v": 1}
+    finally:
+        await store.close()
