@@ -34,9 +34,10 @@ class SiteRequestHandler(SimpleHTTPRequestHandler):
     extensions_map = {**SimpleHTTPRequestHandler.extensions_map, **MIME_TYPES}
 
     def end_headers(self) -> None:
-        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
-        self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
-        self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+        if self.server.isolation_headers:  # type: ignore[attr-defined]
+            self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+            self.send_header("Cross-Origin-Embedder-Policy", "require-corp")
+            self.send_header("Cross-Origin-Resource-Policy", "same-origin")
         self.send_header("Cache-Control", "no-cache")
         super().end_headers()
 
@@ -45,11 +46,14 @@ class SiteRequestHandler(SimpleHTTPRequestHandler):
             super().log_message(format, *args)
 
 
-def make_server(site: Path, host: str, port: int, verbose: bool = False) -> ThreadingHTTPServer:
+def make_server(
+    site: Path, host: str, port: int, *, verbose: bool = False, isolation_headers: bool = True
+) -> ThreadingHTTPServer:
     handler = functools.partial(SiteRequestHandler, directory=str(site))
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     server.verbose = verbose  # type: ignore[attr-defined]
+    server.isolation_headers = isolation_headers  # type: ignore[attr-defined]
     return server
 
 
@@ -59,11 +63,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     parser.add_argument("--site", type=Path, required=True)
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.add_argument(
+        "--no-isolation-headers", dest="isolation_headers", action="store_false",
+        help="act like a plain static host (the service worker then supplies COOP/COEP)")
     args = parser.parse_args(argv)
     if not (args.site / "index.html").exists():
         print(f"serve: {args.site} holds no built site (run scripts/build-site)", file=sys.stderr)
         return 1
-    server = make_server(args.site, args.host, args.port, args.verbose)
+    server = make_server(args.site, args.host, args.port, verbose=args.verbose,
+                         isolation_headers=args.isolation_headers)
     host, port = server.server_address[:2]
     print(f"taskloom is served at http://{host}:{port}/  (Ctrl-C stops)", flush=True)
     try:

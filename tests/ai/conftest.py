@@ -54,6 +54,12 @@ def glassllm_dir(model_dirs) -> Path:
 
 
 @pytest.fixture(scope="session")
+def transformers_js() -> dict:
+    """What Transformers.js computed on these folders (build/models/check-transformers-js.mjs)."""
+    return json.loads((Path(__file__).parent / "transformers_js_reference.json").read_text())
+
+
+@pytest.fixture(scope="session")
 def glassllm(build_script):
     """glassllm's own numpy model and tokenizer, imported from its pinned wheel."""
     wheel = str(build_script.fetch_wheel("glassllm"))

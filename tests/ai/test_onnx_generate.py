@@ -27,6 +27,22 @@ def test_greedy_fp32_equals_glassllm_numpy(glassllm_dir, glassllm, prompt):
     assert len(ours) > 40  # 40 tokens of real text, not an early stop
 
 
+@pytest.mark.parametrize("dtype", ["fp32", "q8"])
+def test_greedy_output_equals_transformers_js(glassllm_dir, transformers_js, dtype):
+    # Transformers.js: pipeline "text-generation", do_sample false, max_new_tokens 48.
+    for prompt, text in transformers_js["generations"][dtype].items():
+        assert onnx_local.generate(prompt, glassllm_dir, 48, dtype=dtype) == text
+
+
+def test_tokenizer_json_ids_equal_transformers_js_and_glassllm(
+    glassllm_dir, glassllm, transformers_js
+):
+    _, tokenizer = glassllm
+    loaded = onnx_local.load_model(glassllm_dir)
+    for text, ids in transformers_js["token_ids"].items():
+        assert loaded.tokenizer.encode(text).ids == ids == tokenizer.encode(text)
+
+
 def test_generation_past_the_context_slides_like_glassllm(glassllm_dir, glassllm):
     # 10 prompt tokens + 140 new ones overflow the 128-token context twice over.
     prompt = "Alice was beginning to get very tired"

@@ -12,7 +12,6 @@ from typing import Any
 
 from taskloom.errors import CorruptRecordError, RecordNotFoundError
 
-
 DATABASE = "taskloom-page"
 STORE = "saved_graphs"
 VERSION = 1

@@ -1,0 +1,292 @@
+"""Job queue throughput and wake-up latency, beside baselines measured in the same run.
+
+    .venv/bin/python scripts/bench/queue.py [--jobs 2000] [--postgres URL] [--no-procrastinate]
+
+1. No-op jobs per second, enqueue → complete (the clock starts before the
+   first ``add`` and stops when the last job is completed), on SQLite and
+   Postgres with 1 and 4 workers (4 Worker objects, each with its own
+   connection, in this one process).
+2. Baselines: raw SQL claim + complete on the same tables (the ceiling,
+   with the same number of connections), and procrastinate (if installed:
+   ``.venv/bin/pip install procrastinate``) on the same Postgres.
+3. p50 / p95 enqueue → start latency for an idle worker: Postgres wakes it
+   with LISTEN/NOTIFY, SQLite polls (every 50 ms by default).
+
+Targets: ≥ 5× procrastinate; ≥ 50 % of raw on SQLite; p50 enqueue → start
+≤ 10 ms with NOTIFY. Postgres runs in fresh schemas, dropped at the end.
+Numbers only: nothing here passes or fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sqlite3
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from taskloom.queue import JobQueue, Worker, open_queue_storage
+from taskloom.queue.storage.postgres import Q as PG_QUERIES
+from taskloom.queue.storage.sqlite import Q as SQLITE_QUERIES
+
+
+def with_schema(url: str, schema: str) -> str:
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query) + [("schema", schema)]
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+async def noop(job, ctx):
+    return {}
+
+
+# -- taskloom ---------------------------------------------------------------------------
+
+
+async def taskloom_throughput(url: str, jobs: int, workers: int, claim_batch: int = 1) -> float:
+    producer = await open_queue_storage(url)
+    await producer.clear("bench")
+    queue = JobQueue("bench", producer)
+    worker_storages = [await open_queue_storage(url) for _ in range(workers)]
+    pool = [Worker(JobQueue("bench", s), noop, lease=30, claim_batch=claim_batch,
+                   idle_wait=0.05) for s in worker_storages]
+    started = time.perf_counter()
+    running = [asyncio.create_task(w.run()) for w in pool]
+    for i in range(jobs):
+        await queue.add({"i": i})
+    while (await queue.stats())["completed"] < jobs:
+        await asyncio.sleep(0.005)
+    elapsed = time.perf_counter() - started
+    for w in pool:
+        w.stop()
+    await asyncio.gather(*running)
+    for s in [*worker_storages, producer]:
+        await s.close()
+    return jobs / elapsed
+
+
+async def taskloom_latency(url: str, samples: int) -> list[float]:
+    storage = await open_queue_storage(url)
+    await storage.clear("latency")
+    queue = JobQueue("latency", storage)
+    sent: dict[int, float] = {}
+    latencies: list[float] = []
+    done = asyncio.Event()
+
+    async def record(job, ctx):
+        latencies.append(time.perf_counter() - sent[job.input["i"]])
+        if len(latencies) == samples:
+            done.set()
+        return {}
+
+    worker_storage = await open_queue_storage(url)
+    worker = Worker(JobQueue("latency", worker_storage), record, lease=30, idle_wait=5)
+    running = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.3)  # let the worker go idle (and LISTEN)
+    for i in range(samples):
+        sent[i] = time.perf_counter()
+        await queue.add({"i": i})
+        await asyncio.sleep(0.02)  # the worker is idle again before the next job
+    await asyncio.wait_for(done.wait(), 60)
+    worker.stop()
+    await running
+    await worker_storage.close()
+    await storage.close()
+    return latencies
+
+
+# -- raw SQL ceilings -------------------------------------------------------------------------
+
+
+def sqlite_raw(path: str, jobs: int) -> float:
+    """Claim + complete with the same schema and queries, no Python layer, one connection."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("DELETE FROM taskloom_jobs WHERE queue = 'raw'")
+    started = time.perf_counter()
+    for i in range(jobs):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(
+            "INSERT INTO taskloom_jobs (id, queue, task_type, input, fingerprint, status, "
+            "max_attempts, max_deliveries, run_after, created_at, updated_at) VALUES "
+            "(?, 'raw', '', '{}', ?, 'pending', 3, 5, 0, 0, 0)", (uuid.uuid4().hex, str(i)))
+        conn.execute("COMMIT")
+    params = {"queue": "raw", "worker_id": "raw", "lease": 30, "limit": 1}
+    for _ in range(jobs):
+        conn.execute("BEGIN IMMEDIATE")
+        row = conn.execute(SQLITE_QUERIES["claim"], params).fetchone()
+        conn.execute("COMMIT")
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("UPDATE taskloom_jobs SET status = 'completed', output = '{}' "
+                     "WHERE id = ? AND deliveries = ?", (row[0], row["deliveries"]
+                                                          if isinstance(row, sqlite3.Row)
+                                                          else 1))
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return jobs / elapsed
+
+
+async def postgres_raw(url: str, schema: str, jobs: int, connections: int) -> float:
+    import psycopg
+
+    conninfo = url.split("?")[0]
+
+    async def connect():
+        conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+        await conn.execute(f'SET search_path TO "{schema}"')
+        return conn
+
+    admin = await connect()
+    await admin.execute("DELETE FROM taskloom_jobs WHERE queue = 'raw'")
+    started = time.perf_counter()
+    for i in range(jobs):
+        await admin.execute(
+            "INSERT INTO taskloom_jobs (id, queue, task_type, input, fingerprint, status, "
+            "max_attempts, max_deliveries, run_after, created_at, updated_at) VALUES "
+            "(%s, 'raw', '', '{}', %s, 'pending', 3, 5, 0, 0, 0)", (uuid.uuid4().hex, str(i)))
+
+    async def drain(conn) -> None:
+        params = {"queue": "raw", "worker_id": "raw", "lease": 30.0, "limit": 1}
+        while True:
+            cur = await conn.execute(PG_QUERIES["claim"], params)
+            row = await cur.fetchone()
+            if row is None:
+                return
+            await conn.execute("UPDATE taskloom_jobs SET status = 'completed', output = '{}' "
+                               "WHERE id = %s", (row[0],))
+
+    conns = [await connect() for _ in range(connections)]
+    await asyncio.gather(*(drain(c) for c in conns))
+    elapsed = time.perf_counter() - started
+    for c in [*conns, admin]:
+        await c.close()
+    return jobs / elapsed
+
+
+# -- procrastinate ------------------------------------------------------------------------------
+
+
+async def procrastinate_throughput(url: str, schema: str, jobs: int, concurrency: int) -> float:
+    import procrastinate
+
+    conninfo = url.split("?")[0]
+
+    async def configure(conn) -> None:
+        await conn.execute(f'SET search_path TO "{schema}"')
+
+    connector = procrastinate.PsycopgConnector(conninfo=conninfo,
+                                               kwargs={"options": f"-c search_path={schema}"})
+    app = procrastinate.App(connector=connector)
+
+    @app.task(queue="bench", name="noop")
+    async def noop_task() -> None:
+        return None
+
+    async with app.open_async():
+        with contextlib.suppress(Exception):
+            await app.schema_manager.apply_schema_async()
+        started = time.perf_counter()
+        for _ in range(jobs):
+            await noop_task.defer_async()
+        await app.run_worker_async(queues=["bench"], concurrency=concurrency, wait=False,
+                                   install_signal_handlers=False, delete_jobs="never")
+        elapsed = time.perf_counter() - started
+    return jobs / elapsed
+
+
+# -- main ----------------------------------------------------------------------------------------
+
+
+def pct(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--postgres", default=os.environ.get("TASKLOOM_TEST_POSTGRES",
+                                                             "postgresql://postgres@127.0.0.1/postgres"))
+    parser.add_argument("--latency-samples", type=int, default=200)
+    parser.add_argument("--no-procrastinate", action="store_true")
+    args = parser.parse_args()
+    rows: list[tuple[str, float, str]] = []
+
+    print(f"no-op jobs, enqueue → complete, {args.jobs} jobs per measurement\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "bench.db")
+        url = f"sqlite:///{path}"
+        await (await open_queue_storage(url)).close()
+        raw = sqlite_raw(path, args.jobs)
+        rows.append(("SQLite raw SQL claim+complete (1 conn)", raw, "ceiling"))
+        for workers in (1, 4):
+            rate = await taskloom_throughput(url, args.jobs, workers)
+            rows.append((f"SQLite taskloom, {workers} worker(s)", rate,
+                         f"{rate / raw:.0%} of raw (target ≥ 50 %)"))
+        sqlite_latency = await taskloom_latency(url, min(args.latency_samples, 50))
+
+    pg_latency: list[float] = []
+    schema = f"taskloom_bench_{uuid.uuid4().hex[:8]}"
+    proc_schema = f"taskloom_bench_proc_{uuid.uuid4().hex[:8]}"
+    try:
+        import psycopg
+
+        url = with_schema(args.postgres, schema)
+        await (await open_queue_storage(url)).close()
+        raw1 = await postgres_raw(args.postgres, schema, args.jobs, 1)
+        raw4 = await postgres_raw(args.postgres, schema, args.jobs, 4)
+        rows.append(("Postgres raw SQL claim+complete (1 conn)", raw1, "ceiling"))
+        rows.append(("Postgres raw SQL claim+complete (4 conns)", raw4, "ceiling"))
+        taskloom_pg = {}
+        for workers in (1, 4):
+            rate = await taskloom_throughput(url, args.jobs, workers)
+            taskloom_pg[workers] = rate
+            rows.append((f"Postgres taskloom, {workers} worker(s)", rate,
+                         f"{rate / (raw1 if workers == 1 else raw4):.0%} of raw"))
+        rate = await taskloom_throughput(url, args.jobs, 4, claim_batch=10)
+        rows.append(("Postgres taskloom, 4 workers, claim batch 10", rate,
+                     f"{rate / raw4:.0%} of raw (4 conns)"))
+        if not args.no_procrastinate:
+            try:
+                with psycopg.connect(args.postgres, autocommit=True) as admin:
+                    admin.execute(f'CREATE SCHEMA "{proc_schema}"')
+                for workers in (1, 4):
+                    rate = await procrastinate_throughput(args.postgres, proc_schema,
+                                                          min(args.jobs, 1000), workers)
+                    rows.append((f"Postgres procrastinate, concurrency {workers}", rate,
+                                 f"taskloom is {taskloom_pg[workers] / rate:.1f}× "
+                                 "(target ≥ 5×)"))
+            except ImportError:
+                rows.append(("procrastinate", float("nan"), "not installed"))
+        pg_latency = await taskloom_latency(url, args.latency_samples)
+    except Exception as exc:  # no server: SQLite numbers still stand
+        print(f"Postgres skipped: {type(exc).__name__}: {exc}\n")
+    finally:
+        with contextlib.suppress(Exception):
+            import psycopg
+
+            with psycopg.connect(args.postgres, autocommit=True) as admin:
+                admin.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                admin.execute(f'DROP SCHEMA IF EXISTS "{proc_schema}" CASCADE')
+
+    width = max(len(name) for name, _, _ in rows)
+    for name, rate, note in rows:
+        print(f"{name:<{width}}  {rate:>9,.0f} jobs/s   {note}")
+    print("\nenqueue → start, idle worker:")
+    for name, values in (("SQLite (polling)", sqlite_latency), ("Postgres (NOTIFY)", pg_latency)):
+        if values:
+            ms = [v * 1000 for v in values]
+            print(f"  {name:<18} p50 {pct(ms, 50):6.2f} ms   p95 {pct(ms, 95):6.2f} ms   "
+                  f"({len(ms)} samples)")
+    print("  target: p50 ≤ 10 ms with NOTIFY")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,202 @@
+"""What a person does on the page: open it, run a graph, watch it, save it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .conftest import open_app
+from .site import RUN_MS
+
+pytestmark = pytest.mark.browser
+
+SLOW_GRAPH = '''
+import asyncio
+from pydantic import BaseModel
+from taskloom import Task, Workflow
+
+
+class Steps(Task):
+    class Input(BaseModel):
+        n: int = 40
+
+    class Output(BaseModel):
+        done: int
+
+    async def run(self, input, ctx):
+        for i in range(1, input.n + 1):
+            await asyncio.sleep(0.05)
+            ctx.progress(i / input.n, f"step {i}")
+        return {"done": input.n}
+
+
+wf = Workflow()
+wf.add_task(Steps, id="steps")
+'''
+
+# Holds the worker's thread for a while without ever yielding: if the engine
+# ran on the page's thread, the page could not answer until it finished.
+BUSY_GRAPH = '''
+import time
+from pydantic import BaseModel
+from taskloom import Task, Workflow
+
+
+class Busy(Task):
+    class Input(BaseModel):
+        seconds: float = 4.0
+
+    class Output(BaseModel):
+        loops: int
+
+    async def run(self, input, ctx):
+        loops, end = 0, time.monotonic() + input.seconds
+        while time.monotonic() < end:
+            loops += 1
+        return {"loops": loops}
+
+
+wf = Workflow()
+wf.add_task(Busy, id="busy")
+'''
+
+
+def run_code(page, code: str) -> dict:
+    page.fill("#code", code)
+    page.click("#run")
+    page.wait_for_selector("body[data-run-state=completed], body[data-run-state=failed]",
+                           state="attached", timeout=RUN_MS)
+    return page.evaluate("window.taskloomLastRun")
+
+
+def test_page_loads_and_engine_gets_ready(page, server):
+    open_app(page, server.url)
+    assert page.evaluate("window.taskloomReady") is True
+    assert page.evaluate("window.crossOriginIsolated") is True
+    info = page.evaluate("window.taskloomInfo")
+    assert info["python"].startswith("3.14") and info["platform"] == "emscripten"
+    assert info["workflow"] is True
+    assert "engine ready" in page.inner_text("#engine-status")
+    assert page.is_enabled("#run")
+    assert page.errors == []
+
+
+def test_example_graph_runs_and_shows_outputs(page, server):
+    open_app(page, server.url)
+    page.click("#run")
+    page.wait_for_selector("body[data-run-state=completed]", state="attached", timeout=RUN_MS)
+    report = page.evaluate("window.taskloomLastRun")
+    assert report["ok"], report
+    assert report["statuses"] == {"count": "completed", "describe": "completed"}
+    assert report["outputs"]["describe"] == {"text": "the sum is 210"}
+    assert json.loads(page.inner_text("#outputs"))["count"] == {"total": 210}
+    for task_id in ("count", "describe"):
+        assert page.get_attribute(f"tr[data-task-id={task_id}]", "data-status") == "completed"
+    kinds = [event["kind"] for event in page.evaluate("window.taskloomEvents")]
+    assert kinds[0] == "graph_start" and kinds[-1] == "graph_complete"
+    assert kinds.count("task_progress") >= 20
+
+
+def test_progress_streams_while_the_graph_runs(page, server):
+    open_app(page, server.url)
+    page.fill("#code", SLOW_GRAPH)
+    page.click("#run")
+    # A row that is still processing yet already shows progress: events reach
+    # the page during the run, not only at its end.
+    page.wait_for_selector("tr[data-task-id=steps][data-status=processing][data-progress]",
+                           state="attached", timeout=RUN_MS)
+    mid_run = float(page.get_attribute("tr[data-task-id=steps]", "data-progress"))
+    assert 0 < mid_run < 1
+    page.wait_for_selector("body[data-run-state=completed]", state="attached", timeout=RUN_MS)
+    progress = [e["progress"] for e in page.evaluate("window.taskloomEvents")
+                if e["kind"] == "task_progress"]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+    assert page.get_attribute("tr[data-task-id=steps]", "data-progress") == "1"
+
+
+def test_page_stays_responsive_during_a_busy_run(page, server):
+    open_app(page, server.url)
+    page.fill("#code", BUSY_GRAPH)
+    page.click("#run")
+    page.wait_for_selector("tr[data-task-id=busy][data-status=processing]", state="attached",
+                           timeout=RUN_MS)
+    # The page's thread answers while the worker's Python is still busy.
+    assert page.evaluate("document.body.dataset.runState") == "running"
+    page.fill("#graph-name", "typed during the run")
+    assert page.input_value("#graph-name") == "typed during the run"
+    assert page.evaluate("document.body.dataset.runState") == "running"
+    page.wait_for_selector("body[data-run-state=completed]", state="attached", timeout=RUN_MS)
+    assert page.evaluate("window.taskloomLastRun.outputs.busy.loops") > 0
+
+
+def test_code_without_a_workflow_shows_a_clear_error(page, server):
+    open_app(page, server.url)
+    report = run_code(page, "x = 1\n")
+    assert report["ok"] is False
+    assert report["error"].startswith("WorkflowError: the code defines no Workflow")
+    assert page.is_visible("#error")
+    assert "WorkflowError" in page.inner_text("#error")
+    # the engine survives: the example still runs afterwards
+    page.reload()
+    open_app(page, server.url)
+    page.click("#run")
+    page.wait_for_selector("body[data-run-state=completed]", state="attached", timeout=RUN_MS)
+
+
+def test_a_failing_task_is_reported_with_its_status(page, server):
+    open_app(page, server.url)
+    report = run_code(page, '''
+from pydantic import BaseModel
+from taskloom import Task, Workflow
+
+class Fails(Task):
+    class Input(BaseModel):
+        x: int = 1
+    class Output(BaseModel):
+        y: int
+    async def run(self, input, ctx):
+        raise RuntimeError("broken on purpose")
+
+wf = Workflow()
+wf.add_task(Fails, id="fails")
+''')
+    assert report["ok"] is False
+    assert "broken on purpose" in page.inner_text("#error")
+    assert page.get_attribute("tr[data-task-id=fails]", "data-status") == "failed"
+
+
+def test_save_reload_list_load_and_delete_graphs(page, server):
+    open_app(page, server.url)
+    page.fill("#code", SLOW_GRAPH)
+    page.fill("#graph-name", "slow one")
+    page.click("#save")
+    page.wait_for_selector("#graphs li[data-name='slow one']", state="attached")
+    page.fill("#code", BUSY_GRAPH)
+    page.fill("#graph-name", "busy one")
+    page.click("#save")
+    page.wait_for_selector("#graphs li[data-name='busy one']", state="attached")
+
+    page.reload()  # graphs live in IndexedDB, not in the page
+    open_app(page, server.url)
+    names = page.eval_on_selector_all("#graphs li", "items => items.map(i => i.dataset.name)")
+    assert names == ["busy one", "slow one"]
+    page.click("#graphs li[data-name='slow one'] button.load")
+    page.wait_for_function("document.getElementById('code').value.includes('class Steps')")
+    assert page.input_value("#code").strip() == SLOW_GRAPH.strip()
+
+    page.click("#graphs li[data-name='busy one'] button.delete")
+    page.wait_for_selector("#graphs li[data-name='busy one']", state="detached")
+    page.reload()
+    open_app(page, server.url)
+    names = page.eval_on_selector_all("#graphs li", "items => items.map(i => i.dataset.name)")
+    assert names == ["slow one"]
+
+
+def test_saving_without_a_name_is_refused(page, server):
+    open_app(page, server.url)
+    page.fill("#graph-name", "   ")
+    page.click("#save")
+    page.wait_for_selector("#error:not([hidden])", state="attached")
+    assert "needs a name" in page.inner_text("#error")
+    assert page.get_attribute("body", "data-saved-graphs") == "0"
