@@ -12,33 +12,40 @@
 3. p50 / p95 enqueue → start latency for an idle worker: Postgres wakes it
    with LISTEN/NOTIFY, SQLite polls (every 50 ms by default).
 
-Targets: ≥ 5× procrastinate; ≥ 50 % of raw on SQLite; p50 enqueue → start
+Targets: ≥ 5x procrastinate; ≥ 50 % of raw on SQLite; p50 enqueue → start
 ≤ 10 ms with NOTIFY. Postgres runs in fresh schemas, dropped at the end.
 Numbers only: nothing here passes or fails.
 """
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import contextlib
 import os
-import sqlite3
-import statistics
-import tempfile
-import time
-import uuid
-from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+import sys
 
-from taskloom.queue import JobQueue, Worker, open_queue_storage
-from taskloom.queue.storage.postgres import Q as PG_QUERIES
-from taskloom.queue.storage.sqlite import Q as SQLITE_QUERIES
+# This file is named queue.py: take its folder off the path before anything
+# imports the standard library's `queue` and gets this script instead.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or ".") != _HERE]
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import contextlib  # noqa: E402
+import sqlite3  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+from pathlib import Path  # noqa: E402
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit  # noqa: E402
+
+from taskloom.queue import JobQueue, Worker, open_queue_storage  # noqa: E402
+from taskloom.queue.storage.postgres import Q as PG_QUERIES  # noqa: E402
+from taskloom.queue.storage.sqlite import Q as SQLITE_QUERIES  # noqa: E402
 
 
 def with_schema(url: str, schema: str) -> str:
     parts = urlsplit(url)
-    query = parse_qsl(parts.query) + [("schema", schema)]
+    query = [*parse_qsl(parts.query), ("schema", schema)]
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
@@ -261,8 +268,8 @@ async def main() -> None:
                     rate = await procrastinate_throughput(args.postgres, proc_schema,
                                                           min(args.jobs, 1000), workers)
                     rows.append((f"Postgres procrastinate, concurrency {workers}", rate,
-                                 f"taskloom is {taskloom_pg[workers] / rate:.1f}× "
-                                 "(target ≥ 5×)"))
+                                 f"taskloom is {taskloom_pg[workers] / rate:.1f}x "
+                                 "(target ≥ 5x)"))
             except ImportError:
                 rows.append(("procrastinate", float("nan"), "not installed"))
         pg_latency = await taskloom_latency(url, args.latency_samples)

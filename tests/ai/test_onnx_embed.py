@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 import zipfile
@@ -13,7 +14,7 @@ import pytest
 from tokenizers import BertWordPieceTokenizer
 
 from taskloom.ai import onnx_local
-from taskloom.errors import ContextLengthError, ModelInputError, ModelNotFoundError
+from taskloom.errors import AiError, ContextLengthError, ModelInputError, ModelNotFoundError
 
 SENTENCES = [
     "A man is eating food.",
@@ -136,6 +137,17 @@ def test_folder_without_model_files_is_a_clear_error(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(ModelNotFoundError, match=r"tokenizer\.json is missing"):
         onnx_local.embed(["text"], tmp_path)
+
+
+@pytest.mark.parametrize("damaged", ["config.json", "tokenizer.json", "onnx/model_quantized.onnx"])
+def test_a_damaged_model_file_is_a_clear_error(minilm_dir, tmp_path, damaged):
+    copy = tmp_path / "model"
+    for name in ("config.json", "tokenizer.json", "onnx/model_quantized.onnx"):
+        (copy / name).parent.mkdir(parents=True, exist_ok=True)
+        (copy / name).write_bytes((minilm_dir / name).read_bytes())
+    (copy / damaged).write_bytes(b"\x00 not what it should be")
+    with pytest.raises(AiError, match=re.escape(damaged.split("/")[-1])):
+        onnx_local.embed(["text"], copy)
 
 
 @pytest.mark.parametrize("texts", [[""], ["fine", "   \n"], ["fine", None], "a bare string"])

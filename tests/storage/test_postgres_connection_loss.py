@@ -12,7 +12,9 @@ import contextlib
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+from pydantic import BaseModel
 
+from taskloom import Task, TaskGraph, TaskGraphRunner
 from taskloom.errors import StoreUnavailableError
 from taskloom.storage import open_store
 from taskloom.storage.postgres import PostgresStore
@@ -21,6 +23,32 @@ from taskloom.storage.store import Store
 pytestmark = pytest.mark.postgres
 
 GRAPH = {"tasks": [{"id": "a"}, {"id": "b"}, {"id": "c"}]}
+BODY_RUNS: list[str] = []
+
+
+class LossStep(Task):
+    type = "StorageLossStep"
+    cacheable = False
+
+    class Input(BaseModel):
+        x: int = 0
+
+    class Output(BaseModel):
+        x: int
+
+    async def run(self, input, ctx):
+        BODY_RUNS.append(ctx.task_id)
+        await asyncio.sleep(0.02)
+        return {"x": input.x + 1}
+
+
+def chain(length: int) -> TaskGraph:
+    graph = TaskGraph()
+    for i in range(length):
+        graph.add_task(LossStep(id=f"t{i:02}"))
+        if i:
+            graph.connect(f"t{i - 1:02}", "x", f"t{i:02}", "x")
+    return graph
 
 
 class CuttableProxy:
@@ -132,6 +160,34 @@ async def test_a_connection_lost_mid_write_raises_and_the_run_continues_once_bac
         await store.runs.update_task("r1", "c", status="completed", output={"y": 3})
         record = await store.runs.get("r1")
         assert record.completed_outputs() == {"a": {"y": 1}, "b": {"y": 2}, "c": {"y": 3}}
+    finally:
+        await store.close()
+
+
+async def test_a_run_that_loses_its_store_fails_with_it_and_resumes_once_it_is_back(
+    proxy, postgres_url
+):
+    url = through(proxy, postgres_url)
+    store = Store(url, PostgresStore(url, timeout=2.0))
+    BODY_RUNS.clear()
+    try:
+        run = asyncio.create_task(TaskGraphRunner(chain(20), store=store, run_id="r1").run())
+        while len(BODY_RUNS) < 5:
+            assert not run.done(), run
+            await asyncio.sleep(0.005)
+        await proxy.cut()
+        with pytest.raises(StoreUnavailableError):
+            await run
+
+        await proxy.start()
+        interrupted = await eventually(lambda: store.runs.get("r1"))
+        completed = {tid for tid, t in interrupted.tasks.items() if t.status == "completed"}
+        assert 0 < len(completed) < 20
+        result = await eventually(lambda: TaskGraphRunner.resume("r1", store=store))
+        assert result.ok and result.outputs["t19"] == {"x": 20}
+        assert (await store.runs.get("r1")).status == "completed"
+        assert all(BODY_RUNS.count(tid) == 1 for tid in completed)
+        assert set(BODY_RUNS) == {f"t{i:02}" for i in range(20)}
     finally:
         await store.close()
 

@@ -7,6 +7,7 @@ Transformers.js on WebAssembly) and/or ``onnx/model.onnx`` (``dtype="fp32"``).
 Nothing here downloads anything.
 
     embed(texts, model_dir)                  L2-normalised mean-pooled vectors (MiniLM)
+    embed_array(...), aembed(...)            the same as a numpy array / without blocking
     generate(prompt, model_dir, n)           text from a causal LM (glassllm)
     generate_steps(...)                      the same, one GenerationStep per token
     stream_generate(...), agenerate(...)     async: one token per await, cancellable between tokens
@@ -40,6 +41,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from taskloom.ai.text import split_sentences
 from taskloom.errors import (
+    AiError,
     ContextLengthError,
     ModelDependencyError,
     ModelInputError,
@@ -59,6 +61,7 @@ __all__ = [
     "answer",
     "clear_model_cache",
     "embed",
+    "embed_array",
     "generate",
     "generate_steps",
     "load_model",
@@ -123,7 +126,10 @@ def clear_model_cache() -> None:
 def _read_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
-    return json.loads(path.read_text(encoding="utf-8"))
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise AiError(f"{path} is not valid JSON ({error}): rebuild the model folder") from error
 
 
 def _context_length(config: dict[str, Any], tokenizer_config: dict[str, Any]) -> int:
@@ -169,15 +175,21 @@ def load_model(model_dir: str | Path, *, dtype: Dtype = "q8") -> LocalModel:
     context_length = _context_length(config, _read_json(path / "tokenizer_config.json"))
     # tokenizer.json may carry fixed padding/truncation (MiniLM's pads to 128);
     # Transformers.js ignores them, and so do we: batches pad to their longest.
-    tokenizer = tokenizers.Tokenizer.from_file(str(path / "tokenizer.json"))
+    try:
+        tokenizer = tokenizers.Tokenizer.from_file(str(path / "tokenizer.json"))
+        truncating = tokenizers.Tokenizer.from_file(str(path / "tokenizer.json"))
+    except Exception as error:  # tokenizers raises a bare Exception for a malformed file
+        raise AiError(f"cannot read {path / 'tokenizer.json'}: {error}") from error
     tokenizer.no_padding()
     tokenizer.no_truncation()
-    truncating = tokenizers.Tokenizer.from_file(str(path / "tokenizer.json"))
     truncating.no_padding()
     truncating.enable_truncation(max_length=context_length)
     options = ort.SessionOptions()
     options.log_severity_level = 3  # warnings about unused initializers are noise here
-    session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime's own exception types are not public API
+        raise AiError(f"onnxruntime cannot load {onnx_file}: {error}") from error
     model = LocalModel(
         path=path,
         onnx_file=onnx_file,

@@ -11,7 +11,9 @@ the tasks of one process cannot interleave theirs.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import random
 import sqlite3
 from collections.abc import Callable
@@ -33,6 +35,10 @@ T = TypeVar("T")
 
 _BUSY_RETRY_SECONDS = 30.0
 
+#: Idle workers of this process, by (database file, queue). Another process's
+#: new jobs are found by polling; this process's wake its own workers at once.
+_local_waiters: dict[tuple[str, str], set[asyncio.Event]] = {}
+
 
 class SQLiteQueueStorage:
     def __init__(self, path: str, *, poll_interval: float = 0.05) -> None:
@@ -40,6 +46,7 @@ class SQLiteQueueStorage:
         #: How often an idle worker looks for work: SQLite cannot push a wake-up.
         self.poll_interval = poll_interval
         self._conn: sqlite3.Connection | None = None
+        self._key = os.path.abspath(path)
 
     # -- connection --------------------------------------------------------------
 
@@ -58,13 +65,17 @@ class SQLiteQueueStorage:
             self._conn = conn
         return self._conn
 
-    async def _run(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
-        """Run ``work`` in one transaction (BEGIN IMMEDIATE for writes), retrying while busy."""
+    async def _run(self, work: Callable[[sqlite3.Connection], T], *, transaction: bool) -> T:
+        """Run ``work``, retrying while the database is busy. With ``transaction`` it runs
+        inside BEGIN IMMEDIATE (the write lock up front); without, ``work`` must be a
+        single statement, which SQLite makes atomic on its own."""
         delay, waited = 0.0005, 0.0
         while True:
             conn = self._connection()
             try:
-                conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+                if not transaction:
+                    return work(conn)
+                conn.execute("BEGIN IMMEDIATE")
                 try:
                     result = work(conn)
                 except BaseException:
@@ -87,7 +98,7 @@ class SQLiteQueueStorage:
                 if statement.strip():
                     conn.execute(statement)
 
-        await self._run(create, write=True)
+        await self._run(create, transaction=True)
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -95,7 +106,7 @@ class SQLiteQueueStorage:
             self._conn = None
 
     async def now(self) -> float:
-        return await self._run(lambda c: c.execute(Q["now"]).fetchone()[0], write=False)
+        return await self._run(lambda c: c.execute(Q["now"]).fetchone()[0], transaction=False)
 
     # -- producers ---------------------------------------------------------------
 
@@ -107,17 +118,20 @@ class SQLiteQueueStorage:
             "delay": delay, "timeout": timeout, "run_id": job.run_id,
         }
 
-        def insert(conn: sqlite3.Connection) -> Job:
-            params["now"] = conn.execute(Q["now"]).fetchone()[0]
-            conn.execute(Q["insert"], params)
-            row = conn.execute(Q["get_active_by_fingerprint"], params).fetchone()
-            return _job(row)
-
-        return await self._run(insert, write=True)
+        row = await self._run(lambda c: c.execute(Q["insert"], params).fetchone(),
+                              transaction=False)
+        if row is None:  # an active job has this fingerprint: hand that one back
+            row = await self._run(
+                lambda c: c.execute(Q["get_active_by_fingerprint"], params).fetchone(),
+                transaction=False)
+        if row is None:
+            raise StoreUnavailableError(f"job {job.id!r} was neither stored nor found a twin")
+        self._wake(job.queue)
+        return _job(row)
 
     async def get(self, job_id: str) -> Job | None:
         row = await self._run(lambda c: c.execute(Q["get"], {"id": job_id}).fetchone(),
-                              write=False)
+                              transaction=False)
         return None if row is None else _job(row)
 
     async def abort(self, job_id: str) -> Job:
@@ -133,54 +147,56 @@ class SQLiteQueueStorage:
             raise JobStateError(
                 f"job {job_id!r} is already {current['status']}; there is nothing to abort")
 
-        return await self._run(abort, write=True)
+        return await self._run(abort, transaction=True)
 
     async def abort_run(self, run_id: str, queue: str | None = None) -> int:
         return await self._run(
             lambda c: c.execute(Q["abort_run"], {"run_id": run_id, "queue": queue}).rowcount,
-            write=True)
+            transaction=False)
 
     async def list(self, queue: str, *, status: JobStatus | None = None,
                    run_id: str | None = None, limit: int = 100) -> list[Job]:
         params = {"queue": queue, "status": None if status is None else str(status),
                   "run_id": run_id, "limit": limit}
-        rows = await self._run(lambda c: c.execute(Q["list"], params).fetchall(), write=False)
+        rows = await self._run(lambda c: c.execute(Q["list"], params).fetchall(), transaction=False)
         return [_job(row) for row in rows]
 
     async def stats(self, queue: str) -> dict[str, int]:
         rows = await self._run(lambda c: c.execute(Q["stats"], {"queue": queue}).fetchall(),
-                               write=False)
+                               transaction=False)
         counts = job_statuses_zeroed()
         counts.update({status: n for status, n in rows})
         return counts
 
     async def clear(self, queue: str) -> int:
         return await self._run(lambda c: c.execute(Q["clear"], {"queue": queue}).rowcount,
-                               write=True)
+                               transaction=False)
 
     async def output_for(self, queue: str, fingerprint: str) -> dict[str, Any] | None:
         row = await self._run(
             lambda c: c.execute(Q["output_for"],
                                 {"queue": queue, "fingerprint": fingerprint}).fetchone(),
-            write=False)
+            transaction=False)
         return None if row is None else json.loads(row[0])
 
     # -- workers -----------------------------------------------------------------
 
     async def claim(self, queue: str, worker_id: str, lease: float, limit: int = 1) -> list[Job]:
         params = {"queue": queue, "worker_id": worker_id, "lease": lease, "limit": limit}
-        rows = await self._run(lambda c: c.execute(Q["claim"], params).fetchall(), write=True)
+        rows = await self._run(lambda c: c.execute(Q["claim"], params).fetchall(), transaction=True)
         return [_job(row) for row in rows]
 
     async def _fenced(self, query: str, job_id: str, delivery: int, **params: Any) -> None:
         params.update(id=job_id, delivery=delivery)
-        changed = await self._run(lambda c: c.execute(Q[query], params).rowcount, write=True)
+        changed = await self._run(lambda c: c.execute(Q[query], params).rowcount,
+                                  transaction=False)
         if not changed:
             raise _stale(job_id, delivery)
 
     async def heartbeat(self, job_id: str, delivery: int, lease: float) -> JobStatus:
         params = {"id": job_id, "delivery": delivery, "lease": lease}
-        row = await self._run(lambda c: c.execute(Q["heartbeat"], params).fetchone(), write=True)
+        row = await self._run(lambda c: c.execute(Q["heartbeat"], params).fetchone(),
+                              transaction=False)
         if row is None:
             raise _stale(job_id, delivery)
         return JobStatus(row[0])
@@ -197,9 +213,17 @@ class SQLiteQueueStorage:
 
     async def retry(self, job_id: str, delivery: int, error: str, delay: float) -> None:
         await self._fenced("retry", job_id, delivery, error=error, delay=delay)
+        self._wake_all()
 
     async def release(self, job_id: str, delivery: int) -> None:
         await self._fenced("release", job_id, delivery)
+        self._wake_all()
+
+    def _wake_all(self) -> None:
+        for (key, _queue), events in _local_waiters.items():
+            if key == self._key:
+                for event in events:
+                    event.set()
 
     async def mark_aborted(self, job_id: str, delivery: int, reason: str) -> None:
         await self._fenced("mark_aborted", job_id, delivery, reason=reason)
@@ -212,15 +236,26 @@ class SQLiteQueueStorage:
             return (conn.execute(Q["reap_expired"], params).rowcount
                     + conn.execute(Q["fail_past_deadline"], params).rowcount)
 
-        return await self._run(reap, write=True)
+        return await self._run(reap, transaction=True)
 
     async def seconds_until_due(self, queue: str) -> float | None:
         row = await self._run(lambda c: c.execute(Q["seconds_until_due"],
-                                                  {"queue": queue}).fetchone(), write=False)
+                                                  {"queue": queue}).fetchone(), transaction=False)
         return None if row is None or row[0] is None else float(row[0])
 
     async def wait_for_work(self, queue: str, timeout: float) -> None:
-        await asyncio.sleep(min(timeout, self.poll_interval))
+        event = asyncio.Event()
+        waiters = _local_waiters.setdefault((self._key, queue), set())
+        waiters.add(event)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), min(timeout, self.poll_interval))
+        finally:
+            waiters.discard(event)
+
+    def _wake(self, queue: str) -> None:
+        for event in _local_waiters.get((self._key, queue), ()):
+            event.set()
 
     # -- rate limits ---------------------------------------------------------------
 
@@ -239,19 +274,19 @@ class SQLiteQueueStorage:
                 return 0.0, now
             return max(oldest + window - now, 1e-3), now
 
-        return await self._run(acquire, write=True)
+        return await self._run(acquire, transaction=True)
 
     async def rate_block(self, limiter: str, seconds: float) -> None:
         await self._run(
             lambda c: c.execute(Q["rate_block"], {"limiter": limiter, "seconds": seconds}),
-            write=True)
+            transaction=False)
 
     async def rate_clear(self, limiter: str) -> None:
         def clear(conn: sqlite3.Connection) -> None:
             conn.execute(Q["rate_clear_events"], {"limiter": limiter})
             conn.execute(Q["rate_clear_blocks"], {"limiter": limiter})
 
-        await self._run(clear, write=True)
+        await self._run(clear, transaction=True)
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:

@@ -52,10 +52,12 @@ SELECT (julianday('now') - 2440587.5) * 86400.0;
 -- name: insert
 INSERT INTO taskloom_jobs (id, queue, task_type, input, fingerprint, status, attempts,
     max_attempts, deliveries, max_deliveries, run_after, deadline, run_id, created_at, updated_at)
-VALUES (:id, :queue, :task_type, :input, :fingerprint, 'pending', 0, :max_attempts, 0,
-    :max_deliveries, :now + :delay, CASE WHEN :timeout IS NULL THEN NULL ELSE :now + :timeout END,
-    :run_id, :now, :now)
-ON CONFLICT (queue, fingerprint) WHERE status NOT IN ('failed', 'aborted') DO NOTHING;
+SELECT :id, :queue, :task_type, :input, :fingerprint, 'pending', 0, :max_attempts, 0,
+    :max_deliveries, clock.now + :delay, clock.now + :timeout, :run_id, clock.now, clock.now
+FROM (SELECT (julianday('now') - 2440587.5) * 86400.0 AS now) AS clock
+WHERE true  -- lets SQLite parse the ON CONFLICT clause after a SELECT
+ON CONFLICT (queue, fingerprint) WHERE status NOT IN ('failed', 'aborted') DO NOTHING
+RETURNING *;
 
 -- name: get_active_by_fingerprint
 SELECT * FROM taskloom_jobs
