@@ -145,6 +145,8 @@ async function run(engine) {
     if (!report.ok) showError(report.traceback || report.error);
     $("run-status").textContent = report.ok
       ? `done in ${report.elapsed_ms} ms` : `failed: ${report.error}`;
+    timings.lastRunComplete = performance.now();
+    timings.firstRunComplete ??= timings.lastRunComplete;
     window.taskloomLastRun = report;
     document.body.dataset.runState = report.ok ? "completed" : "failed";
   } finally {

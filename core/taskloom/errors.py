@@ -41,8 +41,14 @@
     └── AiError                     a model could not serve a request
         ├── ModelNotFoundError      the model folder or one of its files is missing (has path)
         ├── ModelDependencyError    an optional package the provider needs is not installed
+        ├── UnknownModelError       no model record has that id (has model_id)
+        ├── ModelTaskError          the model does not serve that task type, or no provider runs it
+        ├── ModelDownloadError      a model's files could not be fetched (has url)
         └── ModelInputError         the text cannot be given to the model (empty, wrong type)
             └── ContextLengthError  the text is longer than the model's context (has limits)
+
+AI errors other than AiError itself and ModelDownloadError are ``retryable = False``:
+a job queue fails them at once instead of trying the same input again.
 
 Errors raised by ``TaskGraphRunner.run()`` carry the partial ``RunResult`` as
 ``error.result`` when a run fails part-way.
@@ -248,6 +254,8 @@ class AiError(TaskloomError):
 class ModelNotFoundError(AiError, FileNotFoundError):
     """The model folder, or a file it must hold, is missing. ``path`` names it."""
 
+    retryable = False
+
     def __init__(self, message: str, path: str | None = None):
         super().__init__(message)
         self.path = path
@@ -256,9 +264,40 @@ class ModelNotFoundError(AiError, FileNotFoundError):
 class ModelDependencyError(AiError, ImportError):
     """An optional package the provider needs is not installed (the message names the extra)."""
 
+    retryable = False
+
+
+class UnknownModelError(AiError, KeyError):
+    """No model record has this id. ``model_id`` names it."""
+
+    retryable = False
+
+    def __init__(self, message: str, model_id: str | None = None):
+        super().__init__(message)
+        self.model_id = model_id
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class ModelTaskError(AiError):
+    """The model does not serve this task type, or no provider runs it here."""
+
+    retryable = False
+
+
+class ModelDownloadError(AiError):
+    """A model's files could not be fetched. ``url`` names the one that failed."""
+
+    def __init__(self, message: str, url: str | None = None):
+        super().__init__(message)
+        self.url = url
+
 
 class ModelInputError(AiError, ValueError):
     """The input cannot be given to the model: empty text, a wrong type, a bad option."""
+
+    retryable = False
 
 
 class ContextLengthError(ModelInputError):

@@ -68,7 +68,7 @@ async def taskloom_throughput(url: str, jobs: int, workers: int, claim_batch: in
     for i in range(jobs):
         await queue.add({"i": i})
     while (await queue.stats())["completed"] < jobs:
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0.02)
     elapsed = time.perf_counter() - started
     for w in pool:
         w.stop()
@@ -142,6 +142,8 @@ def sqlite_raw(path: str, jobs: int) -> float:
 
 
 async def postgres_raw(url: str, schema: str, jobs: int, connections: int) -> float:
+    """Insert, claim (the same SKIP LOCKED query) and complete with bare psycopg: one
+    producer connection and ``connections`` draining ones, concurrently, as the workers run."""
     import psycopg
 
     conninfo = url.split("?")[0]
@@ -151,29 +153,36 @@ async def postgres_raw(url: str, schema: str, jobs: int, connections: int) -> fl
         await conn.execute(f'SET search_path TO "{schema}"')
         return conn
 
-    admin = await connect()
-    await admin.execute("DELETE FROM taskloom_jobs WHERE queue = 'raw'")
-    started = time.perf_counter()
-    for i in range(jobs):
-        await admin.execute(
-            "INSERT INTO taskloom_jobs (id, queue, task_type, input, fingerprint, status, "
-            "max_attempts, max_deliveries, run_after, created_at, updated_at) VALUES "
-            "(%s, 'raw', '', '{}', %s, 'pending', 3, 5, 0, 0, 0)", (uuid.uuid4().hex, str(i)))
+    producer = await connect()
+    await producer.execute("DELETE FROM taskloom_jobs WHERE queue = 'raw'")
+    conns = [await connect() for _ in range(connections)]
+    completed = 0
+
+    async def produce() -> None:
+        for i in range(jobs):
+            await producer.execute(
+                "INSERT INTO taskloom_jobs (id, queue, task_type, input, fingerprint, status, "
+                "max_attempts, max_deliveries, run_after, created_at, updated_at) VALUES "
+                "(%s, 'raw', '', '{}', %s, 'pending', 3, 5, 0, 0, 0)",
+                (uuid.uuid4().hex, str(i)))
 
     async def drain(conn) -> None:
+        nonlocal completed
         params = {"queue": "raw", "worker_id": "raw", "lease": 30.0, "limit": 1}
-        while True:
+        while completed < jobs:
             cur = await conn.execute(PG_QUERIES["claim"], params)
             row = await cur.fetchone()
             if row is None:
-                return
+                await asyncio.sleep(0.001)
+                continue
             await conn.execute("UPDATE taskloom_jobs SET status = 'completed', output = '{}' "
                                "WHERE id = %s", (row[0],))
+            completed += 1
 
-    conns = [await connect() for _ in range(connections)]
-    await asyncio.gather(*(drain(c) for c in conns))
+    started = time.perf_counter()
+    await asyncio.gather(produce(), *(drain(c) for c in conns))
     elapsed = time.perf_counter() - started
-    for c in [*conns, admin]:
+    for c in [*conns, producer]:
         await c.close()
     return jobs / elapsed
 

@@ -1,4 +1,4 @@
-"""python -m build_site [--force] [--site DIR] [--cache DIR] [--recipe FILE]"""
+"""python -m build_site [--force] [--no-bytecode] [--site DIR] [--cache DIR] [--recipe FILE]"""
 
 from __future__ import annotations
 
@@ -16,9 +16,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--site", type=Path, default=ROOT / "dist" / "site")
     parser.add_argument("--cache", type=Path, default=ROOT / ".cache" / "site-build")
     parser.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    parser.add_argument("--no-bytecode", dest="compile_bytecode", action="store_false",
+                        help="ship wheels as downloaded (slower start; no Node.js needed)")
     args = parser.parse_args(argv)
     try:
-        build_site(args.recipe, args.site, args.cache, force=args.force)
+        build_site(args.recipe, args.site, args.cache, force=args.force,
+                   compile_bytecode=args.compile_bytecode)
     except BuildError as error:
         print(f"build-site: {error}", file=sys.stderr)
         return 1

@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from .bytecode import compile_wheels
 from .downloads import fetch_npm, fetch_wheel, sha256_of
 from .lockfile import write_lock
 from .recipe import BuildError, Recipe, load_recipe
@@ -41,7 +42,8 @@ def _tree_files(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
 def _fingerprint(paths: list[Path]) -> str:
     digest = hashlib.sha256()
     for path in paths:
-        digest.update(str(path.relative_to(ROOT)).encode())
+        name = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+        digest.update(str(name).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 
@@ -111,14 +113,15 @@ def _write_manifest(site: Path) -> str:
 
 
 def build_site(
-    recipe_path: Path, site: Path, cache: Path, *, force: bool = False, log=print
+    recipe_path: Path, site: Path, cache: Path, *, force: bool = False,
+    compile_bytecode: bool = True, log=print,
 ) -> Path:
     started = time.monotonic()
     cache.mkdir(parents=True, exist_ok=True)
     recipe: Recipe = load_recipe(recipe_path)
     inputs = [recipe_path, *taskloom_sources(), *_tree_files(ROOT / "web", ("*",)),
-              *_tree_files(Path(__file__).parent, ("*.py",))]
-    fingerprint = _fingerprint(inputs)
+              *_tree_files(Path(__file__).parent, ("*.py", "*.mjs"))]
+    fingerprint = _fingerprint(inputs) + ("" if compile_bytecode else "-source-only")
     stamp = site / STAMP
     if not force and stamp.exists() and stamp.read_text().strip() == fingerprint:
         log(f"dist/site is up to date ({site})")
@@ -136,6 +139,8 @@ def build_site(
                      package.strip)
     runtime = recipe.npm_package("pyodide")
     runtime_dir = staging / runtime.dest
+    if compile_bytecode:
+        wheel_files = compile_wheels(wheel_files, runtime_dir, runtime.version, cache)
     for wheel in wheel_files:
         shutil.copy(wheel, runtime_dir / wheel.name)
     with tempfile.TemporaryDirectory(dir=cache) as scratch:

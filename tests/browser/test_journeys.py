@@ -200,3 +200,62 @@ def test_saving_without_a_name_is_refused(page, server):
     page.wait_for_selector("#error:not([hidden])", state="attached")
     assert "needs a name" in page.inner_text("#error")
     assert page.get_attribute("body", "data-saved-graphs") == "0"
+
+
+IDB_CHECKS = '''
+from pydantic import BaseModel
+from taskloom import Task, Workflow
+from taskloom.browser import idb
+
+
+def create(database, old, new):
+    database.createObjectStore("kv")
+
+
+database = await idb.open_database("idb-wrapper-test", 1, create)
+store = idb.KeyValueStore(database, "kv")
+await store.put_many({f"k{i:03}": f"v{i}" for i in range(200)})
+await store.put("single", "one")
+checks = {
+    "count": len(await store.keys()),
+    "k150": await store.get("k150"),
+    "single": await store.get("single"),
+    "missing": await store.get("nope"),
+}
+await store.delete("single")
+checks["after_delete"] = await store.get("single")
+try:
+    await idb.open_database("idb-wrapper-test", 0, create)
+except Exception as error:
+    checks["bad_version"] = type(error).__name__
+try:
+    await idb.KeyValueStore(database, "no such store").get("x")
+except Exception as error:
+    checks["bad_store"] = type(error).__name__
+
+
+class Report(Task):
+    class Input(BaseModel):
+        checks: dict
+
+    class Output(BaseModel):
+        checks: dict
+
+    async def run(self, input, ctx):
+        return {"checks": input.checks}
+
+
+wf = Workflow()
+wf.add_task(Report, id="report", checks=checks)
+'''
+
+
+def test_idb_wrapper_in_the_worker(page, server):
+    open_app(page, server.url)
+    report = run_code(page, IDB_CHECKS)
+    assert report["ok"], report.get("traceback")
+    assert report["outputs"]["report"]["checks"] == {
+        "count": 201, "k150": "v150", "single": "one", "missing": None,
+        "after_delete": None, "bad_version": "StoreUnavailableError",
+        "bad_store": "StorageError",
+    }

@@ -263,3 +263,37 @@ async def test_job_queue_adds_dedupes_and_reports_outputs(storage):
     assert (await queue.stats())["total"] == 2
     with pytest.raises(JobNotFoundError):
         await JobQueue("another", storage).get(job.id)
+
+
+async def test_add_many_stores_in_order_and_dedupes(storage):
+    queue = JobQueue("q", storage)
+    existing = await queue.add({"n": 1})
+    jobs = await queue.add_many([{"n": 0}, {"n": 1}, {"n": 2}, {"n": 2}], run_id="r")
+    assert [j.input for j in jobs] == [{"n": 0}, {"n": 1}, {"n": 2}, {"n": 2}]
+    assert jobs[1].id == existing.id and jobs[2].id == jobs[3].id
+    assert jobs[0].run_id == "r" and jobs[0].status is JobStatus.PENDING
+    assert (await queue.stats())["pending"] == 3
+    from taskloom.errors import JobInputError
+
+    with pytest.raises(JobInputError):
+        await queue.add_many([{"n": 5}, {"bad": {1, 2}}])
+    assert (await queue.stats())["total"] == 3  # the bad batch stored nothing
+
+
+async def test_complete_many_fences_each_job(storage):
+    a = await storage.add(make_job(input={"n": 1}))
+    b = await storage.add(make_job(input={"n": 2}))
+    claims = {j.id: j for j in await storage.claim("q", "w", 30, limit=2)}
+    stale = await storage.complete_many([(a.id, claims[a.id].deliveries, {"a": 1}),
+                                         (b.id, claims[b.id].deliveries + 5, {"b": 1})])
+    assert stale == {b.id}
+    assert (await storage.get(a.id)).output == {"a": 1}
+    assert (await storage.get(b.id)).status is JobStatus.PROCESSING
+
+
+async def test_seconds_until_due_looks_at_pending_jobs_only(storage):
+    assert await storage.seconds_until_due("q") is None
+    await storage.add(make_job(input={"n": 1}), delay=100)
+    assert 90 < await storage.seconds_until_due("q") <= 100
+    await storage.add(make_job(input={"n": 2}))
+    assert await storage.seconds_until_due("q") <= 0

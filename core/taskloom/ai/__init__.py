@@ -1,8 +1,65 @@
 """AI tasks, model records and providers.
 
-- ``onnx_local``: the CPython local ONNX provider (onnxruntime + tokenizers, imported
-  lazily; ``pip install 'taskloom[onnx]'``): embed, generate (sync, step iterator,
-  async), extractive summarize and answer, on the model folders that
-  ``scripts/build-models`` assembles in ``dist/models/``.
+- ``tasks``: DownloadModel, TextEmbedding, TextGeneration, TextRewriter,
+  TextSummary, TextQuestionAnswer, TextTranslation, Similarity (registered on
+  import, so graphs and ``Workflow`` can name them).
+- ``task``: ``AiTask``, the base — resolves the model, runs the call as a job on
+  the provider's queue (``ai:<provider>``), reports progress, forwards aborts.
+- ``catalog``: ``ModelCatalog`` (built-in records, models directory);
+  ``taskloom.storage.models`` has ``ModelRecord`` and ``ModelRepository``.
+- ``providers``: ``ProviderRegistry`` — (task type, provider) → run function.
+- ``workers``: in-process workers started on demand for the AI queues.
+- ``onnx_cpython`` (+ ``download``): the local ONNX provider's run functions
+  under CPython, registered here unless running in Pyodide (whose
+  Transformers.js provider registers under the same keys).
+- ``onnx_local``: the CPython ONNX functions (onnxruntime + tokenizers,
+  imported lazily; ``pip install 'taskloom[onnx]'``).
 - ``text``: sentence splitting for the extractive helpers (pure Python).
 """
+
+from __future__ import annotations
+
+import sys
+
+from ..storage.models import ModelRecord, ModelRepository
+from .catalog import BUILTIN_MODELS, ModelCatalog, catalog
+from .providers import ModelCall, ProviderRegistry, providers
+from .task import AiTask
+from .tasks import (
+    DownloadModel,
+    Similarity,
+    TextEmbedding,
+    TextGeneration,
+    TextQuestionAnswer,
+    TextRewriter,
+    TextSummary,
+    TextTranslation,
+)
+from .workers import set_in_process_workers, stop_in_process_workers
+
+if sys.platform != "emscripten":
+    from . import onnx_cpython
+
+    onnx_cpython.register(providers)
+
+__all__ = [
+    "BUILTIN_MODELS",
+    "AiTask",
+    "DownloadModel",
+    "ModelCall",
+    "ModelCatalog",
+    "ModelRecord",
+    "ModelRepository",
+    "ProviderRegistry",
+    "Similarity",
+    "TextEmbedding",
+    "TextGeneration",
+    "TextQuestionAnswer",
+    "TextRewriter",
+    "TextSummary",
+    "TextTranslation",
+    "catalog",
+    "providers",
+    "set_in_process_workers",
+    "stop_in_process_workers",
+]

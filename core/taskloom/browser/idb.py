@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from js import indexedDB  # type: ignore[import-not-found]
-from pyodide.ffi import create_proxy  # type: ignore[import-not-found]
+from pyodide.ffi import JsException, create_proxy  # type: ignore[import-not-found]
 
 from taskloom.errors import StorageError, StoreUnavailableError
 
@@ -86,7 +86,10 @@ async def open_database(
     name: str, version: int, upgrade: Callable[[Any, int, int], None]
 ) -> Any:
     """Opens (and creates or upgrades, through ``upgrade(db, old, new)``) a database."""
-    request = indexedDB.open(name, version)
+    try:
+        request = indexedDB.open(name, version)
+    except JsException as error:  # e.g. a version below 1
+        raise StoreUnavailableError(f"cannot open IndexedDB database {name!r}: {error}") from None
     future = asyncio.get_running_loop().create_future()
 
     def upgrade_needed(event: Any) -> None:
@@ -125,7 +128,10 @@ class KeyValueStore:
         self._store = store
 
     def _transaction(self, mode: str) -> tuple[Any, Any]:
-        transaction = self._database.transaction(self._store, mode)
+        try:
+            transaction = self._database.transaction(self._store, mode)
+        except JsException as error:  # no such store, or the database was closed
+            raise StorageError(f"IndexedDB store {self._store!r}: {error}") from None
         return transaction, transaction.objectStore(self._store)
 
     async def get(self, key: str) -> Any:

@@ -12,13 +12,14 @@ run finds the job it enqueued before a crash.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from ..cache import canonical_json, input_fingerprint
+from ..cache import canonical_json
 from ..errors import (
     JobFailedError,
     JobInputError,
@@ -60,21 +61,32 @@ class JobQueue:
         deadline that many seconds from now. Raises JobInputError (and stores
         nothing) when the input is not a JSON object.
         """
+        job = self._new_job(input, task_type, run_id, fingerprint, max_attempts)
+        return await self.storage.add(job, delay=delay, timeout=timeout)
+
+    def _new_job(self, input: dict[str, Any], task_type: str, run_id: str | None,
+                 fingerprint: str | None, max_attempts: int | None) -> Job:
         if not isinstance(input, dict):
             raise JobInputError(f"job input for queue {self.name!r} must be a dict of JSON values, "
                                 f"not {type(input).__name__}")
         try:
-            canonical_json(input)
+            text = canonical_json(input)
         except SerializationError as exc:
             raise JobInputError(f"job input for queue {self.name!r} cannot be stored: {exc}") \
                 from None
         if fingerprint is None:
-            fingerprint = job_fingerprint(task_type, input)
+            fingerprint = _fingerprint_of_text(task_type, text)
         attempts = max_attempts or self.max_attempts
-        job = Job(id=uuid.uuid4().hex, queue=self.name, task_type=task_type, input=input,
-                  fingerprint=fingerprint, max_attempts=attempts,
-                  max_deliveries=max(self.max_deliveries, attempts), run_id=run_id)
-        return await self.storage.add(job, delay=delay, timeout=timeout)
+        return Job(id=uuid.uuid4().hex, queue=self.name, task_type=task_type, input=input,
+                   fingerprint=fingerprint, max_attempts=attempts,
+                   max_deliveries=max(self.max_deliveries, attempts), run_id=run_id)
+
+    async def add_many(self, inputs: list[dict[str, Any]], *, task_type: str = "",
+                       run_id: str | None = None) -> list[Job]:
+        """``add`` for many inputs in one transaction (no delay or timeout); same order.
+        Any input that is not JSON refuses the whole batch and nothing is stored."""
+        jobs = [self._new_job(input, task_type, run_id, None, None) for input in inputs]
+        return await self.storage.add_many(jobs)
 
     # -- looking -------------------------------------------------------------------
 
@@ -147,7 +159,12 @@ class JobQueue:
 
 
 def job_fingerprint(task_type: str, input: dict[str, Any]) -> str:
-    return input_fingerprint({"task_type": task_type, "input": input})
+    """What de-duplication compares: sha256 of the task type and the canonical input."""
+    return _fingerprint_of_text(task_type, canonical_json(input))
+
+
+def _fingerprint_of_text(task_type: str, canonical_input: str) -> str:
+    return hashlib.sha256(f"{task_type}\n{canonical_input}".encode()).hexdigest()
 
 
 def check_queue_name(name: Any) -> None:

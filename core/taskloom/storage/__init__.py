@@ -6,9 +6,16 @@ repositories built on it. A storage URL picks the backend for everything:
     sqlite:///path/to/file.db      a SQLite file (``sqlite:relative.db`` is relative)
     postgresql://user@host/db      Postgres (``?schema=name`` to keep to one schema)
 
-    async with open_store("sqlite:///runs.db") as store:
+    async with open_store("sqlite:///home/me/taskloom.db") as store:
         await store.graphs.save("demo", graph)
-        runner = TaskGraphRunner(graph, output_repository=store.outputs)
+        result = await TaskGraphRunner(graph, store=store).run()  # cached, resumable
+        for run in await store.runs.list():
+            print(run.run_id, run.status)
+
+``store.graphs`` (TaskGraphRepository), ``store.outputs`` (the runner's
+TaskOutputRepository) and ``store.runs`` (RunRepository) are written once,
+on the small KeyValueStore protocol in ``protocol.py`` that each backend
+module implements.
 
 Backends are imported only when their URL is opened, so ``import taskloom``
 never needs sqlite3, psycopg or a browser.

@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Any
 
 from .graphs import TaskGraphRepository
+from .models import ModelRepository
 from .outputs import OutputRepository
 from .protocol import KeyValueStore
 from .runs import RunRepository
@@ -32,6 +33,7 @@ class Store:
         self.graphs = TaskGraphRepository(backend)
         self.outputs = OutputRepository(backend, clock=clock)
         self.runs = RunRepository(backend)
+        self.models = ModelRepository(backend)
 
     @property
     def sqlite_path(self) -> Any:

@@ -57,6 +57,9 @@ class MemoryQueueStorage:
         self._wake(stored.queue)
         return copy.deepcopy(stored)
 
+    async def add_many(self, jobs: list[Job]) -> list[Job]:
+        return [await self.add(job) for job in jobs]
+
     async def get(self, job_id: str) -> Job | None:
         job = self._jobs.get(job_id)
         return None if job is None else copy.deepcopy(job)
@@ -162,6 +165,15 @@ class MemoryQueueStorage:
         job.output = copy.deepcopy(output)
         job.progress = 1.0
         self._finish(job, JobStatus.COMPLETED)
+
+    async def complete_many(self, items: list[tuple[str, int, dict[str, Any]]]) -> set[str]:
+        stale = set()
+        for job_id, delivery, output in items:
+            try:
+                await self.complete(job_id, delivery, output)
+            except StaleJobError:
+                stale.add(job_id)
+        return stale
 
     async def fail(self, job_id: str, delivery: int, error: str) -> None:
         job = self._fenced(job_id, delivery)

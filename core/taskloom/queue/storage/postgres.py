@@ -147,6 +147,26 @@ class PostgresQueueStorage:
             raise StoreUnavailableError(f"job {job.id!r} was neither stored nor found a twin")
         return _job(row)
 
+    async def add_many(self, jobs: list[Job]) -> list[Job]:
+        if not jobs:
+            return []
+        items = Jsonb([{
+            "id": job.id, "queue": job.queue, "task_type": job.task_type, "input": job.input,
+            "fingerprint": job.fingerprint, "max_attempts": job.max_attempts,
+            "max_deliveries": job.max_deliveries, "run_id": job.run_id} for job in jobs])
+        rows = await self._query("insert_many", {"items": items}, fetch="all", transaction=True)
+        stored = {row["id"]: _job(row) for row in rows}
+        out = []
+        for job in jobs:
+            found = stored.get(job.id)
+            if found is None:  # de-duplicated: hand back the active twin
+                row = await self._query("get_active_by_fingerprint",
+                                        {"queue": job.queue, "fingerprint": job.fingerprint},
+                                        fetch="one")
+                found = _job(row)
+            out.append(found)
+        return out
+
     async def get(self, job_id: str) -> Job | None:
         row = await self._query("get", {"id": job_id}, fetch="one")
         return None if row is None else _job(row)
@@ -211,6 +231,13 @@ class PostgresQueueStorage:
 
     async def complete(self, job_id: str, delivery: int, output: dict[str, Any]) -> None:
         await self._fenced("complete", job_id, delivery, output=Jsonb(output))
+
+    async def complete_many(self, items: list[tuple[str, int, dict[str, Any]]]) -> set[str]:
+        payload = Jsonb([{"id": job_id, "delivery": delivery, "output": output}
+                         for job_id, delivery, output in items])
+        rows = await self._query("complete_many", {"items": payload}, fetch="all")
+        done = {row["id"] for row in rows}
+        return {job_id for job_id, _, _ in items if job_id not in done}
 
     async def fail(self, job_id: str, delivery: int, error: str) -> None:
         await self._fenced("fail", job_id, delivery, error=error)

@@ -103,6 +103,20 @@ SELECT * FROM taskloom_jobs
 WHERE queue = %(queue)s AND fingerprint = %(fingerprint)s
   AND status NOT IN ('failed', 'aborted') AND NOT EXISTS (SELECT 1 FROM inserted);
 
+-- name: insert_many
+-- Many jobs in one statement; duplicates of active jobs (or of each other) are skipped.
+INSERT INTO taskloom_jobs (id, queue, task_type, input, fingerprint, status, attempts,
+    max_attempts, deliveries, max_deliveries, run_after, deadline, run_id, created_at, updated_at)
+SELECT item.id, item.queue, item.task_type, item.input, item.fingerprint, 'pending', 0,
+    item.max_attempts, 0, item.max_deliveries, clock.now, NULL, item.run_id, clock.now, clock.now
+FROM jsonb_to_recordset(%(items)s) WITH ORDINALITY AS item(id text, queue text,
+        task_type text, input jsonb, fingerprint text, max_attempts integer,
+        max_deliveries integer, run_id text, ord bigint),
+    (SELECT taskloom_now() AS now) AS clock
+ORDER BY item.ord
+ON CONFLICT (queue, fingerprint) WHERE status NOT IN ('failed', 'aborted') DO NOTHING
+RETURNING *;
+
 -- name: get_active_by_fingerprint
 SELECT * FROM taskloom_jobs
 WHERE queue = %(queue)s AND fingerprint = %(fingerprint)s AND status NOT IN ('failed', 'aborted');
@@ -174,6 +188,15 @@ UPDATE taskloom_jobs
 SET status = 'completed', output = %(output)s, progress = 1.0, lease_expires_at = NULL,
     updated_at = taskloom_now()
 WHERE id = %(id)s AND deliveries = %(delivery)s AND status IN ('processing', 'aborting');
+
+-- name: complete_many
+UPDATE taskloom_jobs AS job
+SET status = 'completed', output = done.output, progress = 1.0, lease_expires_at = NULL,
+    updated_at = taskloom_now()
+FROM jsonb_to_recordset(%(items)s) AS done(id text, delivery integer, output jsonb)
+WHERE job.id = done.id AND job.deliveries = done.delivery
+  AND job.status IN ('processing', 'aborting')
+RETURNING job.id;
 
 -- name: fail
 UPDATE taskloom_jobs

@@ -111,12 +111,7 @@ class SQLiteQueueStorage:
     # -- producers ---------------------------------------------------------------
 
     async def add(self, job: Job, *, delay: float = 0.0, timeout: float | None = None) -> Job:
-        params = {
-            "id": job.id, "queue": job.queue, "task_type": job.task_type,
-            "input": json.dumps(job.input), "fingerprint": job.fingerprint,
-            "max_attempts": job.max_attempts, "max_deliveries": job.max_deliveries,
-            "delay": delay, "timeout": timeout, "run_id": job.run_id,
-        }
+        params = _insert_params(job, delay, timeout)
 
         row = await self._run(lambda c: c.execute(Q["insert"], params).fetchone(),
                               transaction=False)
@@ -128,6 +123,21 @@ class SQLiteQueueStorage:
             raise StoreUnavailableError(f"job {job.id!r} was neither stored nor found a twin")
         self._wake(job.queue)
         return _job(row)
+
+    async def add_many(self, jobs: list[Job]) -> list[Job]:
+        def insert_all(conn: sqlite3.Connection) -> list[Job]:
+            stored = []
+            for job in jobs:
+                params = _insert_params(job, 0.0, None)
+                row = conn.execute(Q["insert"], params).fetchone() \
+                    or conn.execute(Q["get_active_by_fingerprint"], params).fetchone()
+                stored.append(_job(row))
+            return stored
+
+        stored = await self._run(insert_all, transaction=True)
+        for queue in {job.queue for job in jobs}:
+            self._wake(queue)
+        return stored
 
     async def get(self, job_id: str) -> Job | None:
         row = await self._run(lambda c: c.execute(Q["get"], {"id": job_id}).fetchone(),
@@ -208,6 +218,17 @@ class SQLiteQueueStorage:
     async def complete(self, job_id: str, delivery: int, output: dict[str, Any]) -> None:
         await self._fenced("complete", job_id, delivery, output=json.dumps(output))
 
+    async def complete_many(self, items: list[tuple[str, int, dict[str, Any]]]) -> set[str]:
+        def complete_all(conn: sqlite3.Connection) -> set[str]:
+            stale = set()
+            for job_id, delivery, output in items:
+                params = {"id": job_id, "delivery": delivery, "output": json.dumps(output)}
+                if not conn.execute(Q["complete"], params).rowcount:
+                    stale.add(job_id)
+            return stale
+
+        return await self._run(complete_all, transaction=True)
+
     async def fail(self, job_id: str, delivery: int, error: str) -> None:
         await self._fenced("fail", job_id, delivery, error=error)
 
@@ -287,6 +308,15 @@ class SQLiteQueueStorage:
             conn.execute(Q["rate_clear_blocks"], {"limiter": limiter})
 
         await self._run(clear, transaction=True)
+
+
+def _insert_params(job: Job, delay: float, timeout: float | None) -> dict[str, Any]:
+    return {
+        "id": job.id, "queue": job.queue, "task_type": job.task_type,
+        "input": json.dumps(job.input), "fingerprint": job.fingerprint,
+        "max_attempts": job.max_attempts, "max_deliveries": job.max_deliveries,
+        "delay": delay, "timeout": timeout, "run_id": job.run_id,
+    }
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:

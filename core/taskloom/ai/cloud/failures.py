@@ -1,0 +1,165 @@
+"""SDK exceptions → the queue's two answers: try again later, or fail now.
+
+    429, 408, 409, 5xx (529 overloaded), timeouts, lost connections
+        → JobRetryableError, with ``retry_after`` from the response's headers
+    400, 401, 403, 404, 422 and any other 4xx, a malformed response
+        → JobPermanentError, with a message that says what to check
+
+The message is rebuilt here from the status and the server's own words, with
+every key-shaped string redacted, and raised *without* chaining the SDK's
+exception: that one holds the request, headers and all.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from types import ModuleType
+from typing import Any
+
+from ...errors import JobPermanentError, JobRetryableError, QueueError
+from .keys import ENV_VARS, redact
+
+VENDOR_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic"}
+RETRYABLE_STATUSES = frozenset({408, 409, 429})
+MAX_SERVER_MESSAGE = 300
+
+_HINTS = {
+    400: "the request was refused; check the model name and the options",
+    401: "the API key was rejected; check {env_var} (or the api_key you passed)",
+    403: "the API key may not use this model or endpoint",
+    404: "no such model or endpoint at {base_url}",
+    413: "the request is too large for the model",
+    422: "the request was refused; check the model name and the options",
+}
+
+
+def translate_error(exc: BaseException, sdk: ModuleType, *, provider: str, model: str,
+                    base_url: str, secrets: Iterable[str]) -> QueueError | None:
+    """The taskloom error for an SDK exception, or None if ``exc`` is not the SDK's."""
+    vendor = VENDOR_NAMES.get(provider, provider)
+    secrets = list(secrets)
+    where = f"{vendor} ({model})"
+    if isinstance(exc, sdk.APITimeoutError):
+        return JobRetryableError(f"{where}: the request timed out; it will be retried")
+    if isinstance(exc, sdk.APIConnectionError):
+        return JobRetryableError(f"{where}: cannot reach {base_url}; it will be retried")
+    if isinstance(exc, sdk.APIStatusError):
+        status = exc.status_code
+        said = redact(server_message(exc), secrets)
+        if status in RETRYABLE_STATUSES or status >= 500:
+            retry_after = retry_after_from_headers(exc.response.headers)
+            wait = "" if retry_after is None else f", retry after {retry_after:g} s"
+            error = JobRetryableError(f"{where}: HTTP {status}{wait}: {said}",
+                                      retry_after=retry_after)
+        else:
+            hint = _HINTS.get(status, "the request was refused").format(
+                env_var=ENV_VARS.get(provider, "the API key"), base_url=base_url)
+            error = JobPermanentError(f"{where}: HTTP {status}, {hint}: {said}")
+        error.status_code = status  # type: ignore[attr-defined]
+        return error
+    if isinstance(exc, sdk.APIError):  # a response that does not parse, a stream error
+        said = redact(server_message(exc), secrets)
+        return JobPermanentError(f"{where}: unexpected response: {said}")
+    if isinstance(exc, _sdk_base_error(sdk)):
+        return JobPermanentError(f"{where}: {redact(str(exc), secrets)}")
+    return None
+
+
+def _sdk_base_error(sdk: ModuleType) -> type[BaseException]:
+    return getattr(sdk, "OpenAIError", None) or getattr(sdk, "AnthropicError")
+
+
+def server_message(exc: Any) -> str:
+    """The human part of an error body: ``{"error": {"message": …}}`` in both vendors."""
+    body = getattr(exc, "body", None)
+    message: Any = None
+    if isinstance(body, Mapping):
+        inner = body.get("error", body)
+        if isinstance(inner, Mapping):
+            message = inner.get("message")
+        elif isinstance(inner, str):
+            message = inner
+    elif isinstance(body, str) and body.strip():
+        message = body
+    if not message:
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    text = " ".join(str(message).split())
+    if len(text) > MAX_SERVER_MESSAGE:
+        text = text[: MAX_SERVER_MESSAGE - 1] + "…"
+    return text
+
+
+# -- how long the server wants us to wait ------------------------------------------
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+#: (remaining header, reset header) pairs, OpenAI's durations then Anthropic's timestamps.
+_RATE_LIMIT_HEADERS = (
+    ("x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"),
+    ("x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"),
+    ("anthropic-ratelimit-requests-remaining", "anthropic-ratelimit-requests-reset"),
+    ("anthropic-ratelimit-tokens-remaining", "anthropic-ratelimit-tokens-reset"),
+    ("anthropic-ratelimit-input-tokens-remaining", "anthropic-ratelimit-input-tokens-reset"),
+    ("anthropic-ratelimit-output-tokens-remaining", "anthropic-ratelimit-output-tokens-reset"),
+)
+
+
+def retry_after_from_headers(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait: ``retry-after-ms``, ``Retry-After`` (seconds or HTTP date), else the
+    reset time of an exhausted rate limit (``x-ratelimit-reset-*``,
+    ``anthropic-ratelimit-*-reset``). None when the response says nothing."""
+    now = time.time() if now is None else now
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if (value := _seconds(lowered.get("retry-after-ms"))) is not None:
+        return value / 1000.0
+    if (value := _seconds(lowered.get("retry-after"))) is not None:
+        return value
+    if (value := _http_date(lowered.get("retry-after"), now)) is not None:
+        return value
+    exhausted, others = [], []
+    for remaining_header, reset_header in _RATE_LIMIT_HEADERS:
+        reset = _reset_in(lowered.get(reset_header), now)
+        if reset is None:
+            continue
+        (exhausted if lowered.get(remaining_header, "").strip() == "0" else others).append(reset)
+    if exhausted:
+        return max(exhausted)
+    return min(others) if others else None
+
+
+def _seconds(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def _http_date(value: str | None, now: float) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, parsedate_to_datetime(value).timestamp() - now)
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def _reset_in(value: str | None, now: float) -> float | None:
+    """OpenAI sends durations ("1s", "6m0s", "20ms"); Anthropic RFC 3339 timestamps."""
+    if not value:
+        return None
+    value = value.strip()
+    parts = _DURATION_PART.findall(value)
+    if parts and "".join(n + u for n, u in parts) == value:
+        return sum(float(n) * _UNIT_SECONDS[u] for n, u in parts)
+    try:
+        return max(0.0, datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() - now)
+    except ValueError:
+        return _seconds(value)

@@ -1,0 +1,90 @@
+"""API keys: where they come from, and how they are kept out of everything we write.
+
+A key is read from an explicit argument or from the provider's environment
+variable (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``) at the moment of a call,
+never stored in graph JSON, job inputs, outputs, run records or logs. Text
+that might echo one back — an error body from the server, say — goes through
+``redact()`` before anybody sees it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+
+from ...errors import JobPermanentError
+
+ENV_VARS: dict[str, str] = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+
+#: What an OpenAI-compatible local server gets when none is set: most ignore auth,
+#: and the SDK refuses to send a request without some key.
+NO_KEY_PLACEHOLDER = "no-key"
+
+REDACTED = "[redacted]"
+
+# Key-shaped strings we scrub even when they are not the key in use (a server
+# may echo another one): vendor prefixes, and whatever follows "Bearer".
+_KEY_PATTERNS = (
+    re.compile(r"sk-[A-Za-z0-9_\-]{12,}"),
+    re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"),
+    re.compile(r"(?i)(x-api-key[\"']?\s*[:=]\s*[\"']?)[^\s\"',;]+"),
+)
+
+
+class SecretKey:
+    """An API key that never shows itself in repr(), str() or f-strings."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"SecretKey({REDACTED})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SecretKey) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> None:  # pickling would write the key out
+        raise TypeError("a SecretKey cannot be pickled")
+
+
+def resolve_api_key(provider: str, explicit: str | SecretKey | None, *,
+                    custom_base_url: bool = False) -> str:
+    """The key to send: the explicit one, else the environment's.
+
+    Without either, a custom ``base_url`` (a local OpenAI-compatible server)
+    gets a placeholder; the vendor's own endpoint fails at once, since no
+    retry can conjure a key.
+    """
+    if isinstance(explicit, SecretKey):
+        explicit = explicit.reveal()
+    if explicit:
+        return explicit
+    env_var = ENV_VARS[provider]
+    from_env = os.environ.get(env_var, "").strip()
+    if from_env:
+        return from_env
+    if custom_base_url:
+        return NO_KEY_PLACEHOLDER
+    raise JobPermanentError(
+        f"no {provider} API key: set the {env_var} environment variable or pass api_key=")
+
+
+def redact(text: str, secrets: Iterable[str] = ()) -> str:
+    """``text`` with every given secret, and anything shaped like a key, replaced."""
+    for secret in secrets:
+        if secret and secret != NO_KEY_PLACEHOLDER:
+            text = text.replace(secret, REDACTED)
+    for pattern in _KEY_PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + REDACTED, text)
+    return text

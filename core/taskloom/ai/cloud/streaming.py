@@ -1,0 +1,77 @@
+"""Abortable awaiting and iteration, and the partial-text callback.
+
+An abort signal ends a request at once — mid-stream too — instead of at the
+next chunk the server happens to send: the pending read is cancelled, which
+closes the HTTP response, so the server sees the connection go. Plain
+asyncio tasks, nothing CPython-only: this runs in Pyodide's event loop too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from ...task import AbortSignal
+
+T = TypeVar("T")
+
+#: Called with (delta, text so far) as streamed text arrives; may be async.
+TextCallback = Callable[[str, str], Any]
+
+
+async def until_aborted(awaitable: Awaitable[T], signal: AbortSignal | None) -> T:
+    """Await ``awaitable``; if ``signal`` fires first, cancel it and raise CancelledError."""
+    if signal is None:
+        return await awaitable
+    signal.raise_if_aborted()
+    work = asyncio.ensure_future(awaitable)
+    aborted = asyncio.ensure_future(signal.wait())
+    try:
+        await asyncio.wait({work, aborted}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        aborted.cancel()
+        if not work.done():
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await work
+    if work.cancelled():
+        raise asyncio.CancelledError(signal.reason or "aborted")
+    return work.result()
+
+
+async def iterate_until_aborted(items: AsyncIterator[T],
+                                signal: AbortSignal | None) -> AsyncIterator[T]:
+    """Yield from ``items`` until they end or ``signal`` fires (then CancelledError)."""
+    iterator = aiter(items)
+    while True:
+        try:
+            item = await until_aborted(anext(iterator), signal)
+        except StopAsyncIteration:
+            return
+        yield item
+
+
+async def deliver(on_text: TextCallback | None, delta: str, text: str) -> None:
+    if on_text is None or not delta:
+        return
+    result = on_text(delta, text)
+    if inspect.isawaitable(result):
+        await result
+
+
+def progress_callback(ctx: Any, max_tokens: int | None = None) -> TextCallback:
+    """An ``on_text`` that reports streamed text as task or job progress.
+
+    The message is the text so far (the only field a job's progress carries
+    back to the waiting task); ``delta`` and ``text`` go along as details for
+    a TaskContext. The fraction is a guess from ~4 characters a token.
+    """
+    def report(delta: str, text: str) -> None:
+        tokens = len(text) / 4
+        fraction = tokens / max_tokens if max_tokens else tokens / (tokens + 256)
+        ctx.progress(min(fraction, 0.95), text, delta=delta, text=text)
+
+    return report

@@ -1,0 +1,167 @@
+"""AiTask: a task whose model call runs as a job on its provider's queue.
+
+In the graph runner, ``run``:
+
+1. resolves ``input.model`` to a ModelRecord (the ``models`` service or the
+   runner store's ``store.models`` first, then the catalog) and checks that
+   the model serves this task type and that a provider here can run it —
+   so an unknown model or a wrong task fails before anything is queued;
+2. enqueues the input plus the record on ``ai:<provider>`` (or the task's
+   ``queue=``), starting an in-process worker if needed (see ``workers.py``);
+3. waits, forwarding the job's progress and, on abort, aborting the job.
+
+On the worker, ``execute`` looks up the run function for (task type,
+provider) and calls it. The job carries the record, so a worker in another
+process runs the same model without sharing the producer's catalog.
+
+An error the model raised on the worker (an AiError such as
+ContextLengthError) comes back as that same error class, not as a bare
+JobFailedError. AI input errors are not retried (``retryable = False``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel
+
+from .. import errors
+from ..errors import AiError, JobFailedError, ModelInputError
+from ..ports import Format
+from ..queue.task import JobQueueTask
+from ..storage.models import ModelRecord, split_model_id
+from ..task import TaskContext
+from .catalog import ModelCatalog, catalog
+from .providers import ModelCall, ProviderRegistry, providers
+from .workers import ensure_queue, queue_name_for
+
+ModelId = Annotated[str, Format("model")]
+
+
+def model_repository(ctx: TaskContext) -> Any:
+    """The ModelRepository the runner was given, if any (``models`` or ``store`` service)."""
+    services = ctx.services
+    if services.get("models") is not None:
+        return services["models"]
+    store = services.get("store")
+    return getattr(store, "models", None)
+
+
+class AiTask(JobQueueTask, register=False):
+    """Base of the AI tasks: every one takes ``model`` (a model id)."""
+
+    category: ClassVar[str] = "ai"
+    #: Which task type's records and run functions apply (default: the class's type).
+    serves_as: ClassVar[str | None] = None
+    #: Where records and run functions are looked up; tests and runtimes may swap them.
+    catalog: ClassVar[ModelCatalog] = catalog
+    providers: ClassVar[ProviderRegistry] = providers
+
+    class Input(BaseModel):
+        model: ModelId
+
+    @property
+    def ai_task_type(self) -> str:
+        return self.serves_as or self.type
+
+    # -- producer side (the graph runner) -------------------------------------------------
+
+    def check_input(self, input: Any) -> None:
+        """Cheap checks before queueing (empty text…): raise ModelInputError."""
+
+    async def resolve(self, model_id: str, ctx: TaskContext) -> ModelRecord:
+        repository = model_repository(ctx)
+        record = await self.catalog.resolve(model_id, repository)
+        await self.catalog.check_serves(record, self.ai_task_type, repository)
+        self.providers.get(self.ai_task_type, record.provider)
+        return record
+
+    def queue_for(self, record: ModelRecord) -> str:
+        return self.queue or queue_name_for(record.provider)
+
+    async def run(self, input: Any, ctx: TaskContext) -> Any:
+        record = await self.resolve(input.model, ctx)
+        self.check_input(input)
+        output = await self.submit(self.queue_for(record), {
+            **input.model_dump(mode="json"), "model_record": record.to_json()}, ctx)
+        await self.after_job(record, output, ctx)
+        return output
+
+    async def after_job(self, record: ModelRecord, output: dict[str, Any],
+                        ctx: TaskContext) -> None:
+        """Hook for producer-side bookkeeping once the job completed."""
+
+    async def submit(self, queue_name: str, payload: dict[str, Any],
+                     ctx: TaskContext) -> dict[str, Any]:
+        """Enqueue ``payload`` and wait for its output, forwarding progress and aborts."""
+        queue = ensure_queue(queue_name)
+        job = await queue.add(payload, task_type=self.type, run_id=ctx.run_id or None)
+        on_job = ctx.services.get("on_job")
+        if callable(on_job):  # the run record keeps the job id so that resume re-attaches
+            on_job(self.id, queue.name, job.id)
+
+        async def abort_when_signalled() -> None:
+            await ctx.signal.wait()
+            with contextlib.suppress(Exception):
+                await queue.abort(job.id)
+
+        watcher = asyncio.create_task(abort_when_signalled())
+        try:
+            return await queue.wait(
+                job.id, on_progress=lambda j: ctx.progress(j.progress, j.progress_message))
+        except JobFailedError as exc:
+            error = _model_error(exc)
+            if error is exc:
+                raise
+            raise error from exc
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(queue.abort(job.id))
+            raise
+        finally:
+            watcher.cancel()
+
+    # -- worker side ----------------------------------------------------------------------
+
+    async def execute(self, input: Any, ctx: TaskContext) -> Any:
+        job = ctx.services.get("job")
+        carried = getattr(job, "input", {}).get("model_record") if job is not None else None
+        record = ModelRecord.from_json(carried) if carried else \
+            await self.catalog.resolve(input.model)
+        run = self.providers.get(self.ai_task_type, record.provider)
+        call = ModelCall(
+            task_type=self.ai_task_type,
+            record=record,
+            input=input.model_dump(mode="json"),
+            models_dir=self.catalog.models_dir,
+            path=self.local_path(record),
+            signal=ctx.signal,
+            progress=lambda fraction, message=None: ctx.progress(fraction, message),
+            logger=ctx.logger,
+        )
+        return await run(call)
+
+    def local_path(self, record: ModelRecord) -> Any:
+        return self.catalog.locate(record)
+
+
+def _model_error(exc: JobFailedError) -> Exception:
+    """The AiError a job failed with, rebuilt from its recorded "Name: message"."""
+    message = getattr(getattr(exc, "job", None), "error", None) or ""
+    name, _, text = message.partition(": ")
+    cls = getattr(errors, name, None)
+    if isinstance(cls, type) and issubclass(cls, AiError):
+        return cls(text)
+    return exc
+
+
+def check_text(value: str, port: str) -> None:
+    if not value.strip():
+        raise ModelInputError(f"{port!r} is empty: give some text")
+
+
+def model_provider(model_id: str) -> str:
+    return split_model_id(model_id)[0]
+

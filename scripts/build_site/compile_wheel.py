@@ -1,0 +1,41 @@
+"""Runs inside Pyodide (see compile_wheels.mjs): adds bytecode to a wheel.
+
+Each module gets an unchecked-hash .pyc in its __pycache__, beside the
+source (kept for tracebacks). Unchecked: Pyodide unpacks wheels with fresh
+file times, which would make timestamp-checked .pyc files look stale.
+"""
+
+import importlib.util
+import zipfile
+from importlib._bootstrap_external import _code_to_hash_pyc
+
+EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def compile_wheel(source: str, target: str) -> int:
+    compiled = []
+    with zipfile.ZipFile(source) as wheel_in, \
+            zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as wheel_out:
+        names = wheel_in.namelist()
+        record = next(n for n in names if n.endswith(".dist-info/RECORD"))
+        for info in wheel_in.infolist():
+            data = wheel_in.read(info)
+            if info.filename == record:
+                continue
+            wheel_out.writestr(info, data)
+            head = info.filename.split("/", 1)[0]
+            if not info.filename.endswith(".py") or head.endswith((".data", ".dist-info")):
+                continue
+            try:
+                code = compile(data, info.filename, "exec", dont_inherit=True)
+            except SyntaxError:
+                continue  # e.g. a template that is not meant to be imported
+            pyc = _code_to_hash_pyc(code, importlib.util.source_hash(data), checked=False)
+            name = importlib.util.cache_from_source(info.filename)
+            wheel_out.writestr(zipfile.ZipInfo(name, EPOCH), pyc,
+                               compress_type=zipfile.ZIP_DEFLATED)
+            compiled.append(name)
+        listing = wheel_in.read(record).decode()
+        listing += "".join(f"{name},,\n" for name in compiled)
+        wheel_out.writestr(wheel_in.getinfo(record), listing)
+    return len(compiled)
