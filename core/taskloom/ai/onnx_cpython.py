@@ -45,6 +45,7 @@ class EmbeddingBatcher:
     def __init__(self, max_batch: int = EMBED_BATCH) -> None:
         self.max_batch = max_batch
         self._waiting: dict[tuple[Any, ...], list[tuple[str, asyncio.Future]]] = {}
+        self._drains: set[asyncio.Task[None]] = set()  # held so they are not collected
 
     async def embed(self, text: str, path: Path, dtype: Any, truncate: bool) -> list[float]:
         loop = asyncio.get_running_loop()
@@ -53,7 +54,9 @@ class EmbeddingBatcher:
         waiting = self._waiting.setdefault(key, [])
         waiting.append((text, future))
         if len(waiting) == 1:
-            loop.create_task(self._drain(key, path, dtype, truncate))
+            drain = loop.create_task(self._drain(key, path, dtype, truncate))
+            self._drains.add(drain)
+            drain.add_done_callback(self._drains.discard)
         return await future
 
     async def _drain(self, key: tuple[Any, ...], path: Path, dtype: Any, truncate: bool) -> None:

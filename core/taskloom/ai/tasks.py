@@ -13,7 +13,7 @@
 ``vector``, so Workflow auto-connects DownloadModel's ``model`` into the next
 task's ``model`` and TextEmbedding's ``vector`` into Similarity's
 ``vectors``; TextRewriter's ``text`` feeds TextEmbedding's ``text`` by name.
-A list given where one value is taken expands: two models × two prompts
+A list given where one value is taken expands: two models x two prompts
 run four model calls.
 
 Text longer than the model's context is a ContextLengthError unless the
@@ -158,7 +158,7 @@ class DownloadModel(AiTask):
         model: ModelId
 
     async def resolve(self, model_id: str, ctx: TaskContext) -> ModelRecord:
-        provider, name, variant = split_model_id(model_id)
+        provider, _, variant = split_model_id(model_id)
         self.providers.get(self.type, provider)
         return ModelRecord(model_id, tasks=(), location="", dtype=variant)
 

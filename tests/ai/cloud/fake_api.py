@@ -25,6 +25,7 @@ Run ``python tests/ai/cloud/fake_api.py [--port N]`` to serve it for a browser.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import re
@@ -446,7 +447,5 @@ if __name__ == "__main__":
     args = parser.parse_args()
     server = FakeApi(port=args.port, expected_key=args.expected_key)
     print(server.url, flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         server._server.serve_forever()
-    except KeyboardInterrupt:
-        pass

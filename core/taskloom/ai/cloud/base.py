@@ -22,7 +22,7 @@ from ...errors import ModelDependencyError, ModelInputError
 from ...task import AbortSignal
 from . import prompts
 from .failures import translate_error
-from .keys import SecretKey, resolve_api_key
+from .keys import ENV_VARS, SecretKey, resolve_api_key
 from .results import TextResult
 from .streaming import TextCallback, until_aborted
 
@@ -40,8 +40,10 @@ class CloudProvider:
 
     def __init__(self, *, api_key: str | SecretKey | None = None, base_url: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT, max_retries: int = 0,
-                 default_max_tokens: int = DEFAULT_MAX_TOKENS, http_client: Any = None) -> None:
-        """``api_key`` None reads the provider's environment variable at each call.
+                 default_max_tokens: int = DEFAULT_MAX_TOKENS, http_client: Any = None,
+                 api_key_env: str | None = None) -> None:
+        """``api_key`` None reads the environment variable ``api_key_env`` (by default
+        OPENAI_API_KEY / ANTHROPIC_API_KEY) at each call.
         ``http_client`` (an ``httpx2.AsyncClient``) is handed to the SDK and left open;
         the browser passes one whose transport is ``fetch``."""
         if timeout <= 0:
@@ -53,9 +55,20 @@ class CloudProvider:
         self.max_retries = max_retries
         self.default_max_tokens = default_max_tokens
         self.http_client = http_client
+        self.api_key_env = api_key_env
+
+    def with_options(self, **changes: Any) -> CloudProvider:
+        """A copy with some settings replaced (the key source stays unless given)."""
+        settings = {"api_key": self._api_key, "base_url": self.base_url,
+                    "timeout": self.timeout, "max_retries": self.max_retries,
+                    "default_max_tokens": self.default_max_tokens,
+                    "http_client": self.http_client, "api_key_env": self.api_key_env}
+        settings.update(changes)
+        return type(self)(**settings)
 
     def __repr__(self) -> str:
-        key = "explicit" if self._api_key is not None else "from environment"
+        key = "explicit" if self._api_key is not None \
+            else f"from ${self.api_key_env or ENV_VARS[self.name]}"
         return (f"{type(self).__name__}(base_url={self.base_url or self.default_base_url!r}, "
                 f"api_key={key})")
 
@@ -82,7 +95,8 @@ class CloudProvider:
         """Run ``body(client)``; SDK errors come out as JobRetryableError/JobPermanentError."""
         check_model(model)
         sdk = self.sdk()
-        key = resolve_api_key(self.name, self._api_key, custom_base_url=self.custom_base_url)
+        key = resolve_api_key(self.name, self._api_key, custom_base_url=self.custom_base_url,
+                              env_var=self.api_key_env)
         client = self.make_client(key)
         failure = None
         try:
@@ -115,9 +129,9 @@ class CloudProvider:
                       **options: Any) -> TextResult:
         return await self._templated(prompts.rewrite(text, instruction), model, options)
 
-    async def summarize(self, text: str, *, model: str, max_words: int | None = None,
+    async def summarize(self, text: str, *, model: str, sentences: int | None = None,
                         **options: Any) -> TextResult:
-        return await self._templated(prompts.summarize(text, max_words), model, options)
+        return await self._templated(prompts.summarize(text, sentences), model, options)
 
     async def answer(self, question: str, context: str, *, model: str,
                      **options: Any) -> TextResult:

@@ -71,7 +71,7 @@ def translate_error(exc: BaseException, sdk: ModuleType, *, provider: str, model
 
 
 def _sdk_base_error(sdk: ModuleType) -> type[BaseException]:
-    return getattr(sdk, "OpenAIError", None) or getattr(sdk, "AnthropicError")
+    return getattr(sdk, "OpenAIError", None) or sdk.AnthropicError
 
 
 def server_message(exc: Any) -> str:

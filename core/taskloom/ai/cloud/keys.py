@@ -59,8 +59,9 @@ class SecretKey:
 
 
 def resolve_api_key(provider: str, explicit: str | SecretKey | None, *,
-                    custom_base_url: bool = False) -> str:
-    """The key to send: the explicit one, else the environment's.
+                    custom_base_url: bool = False, env_var: str | None = None) -> str:
+    """The key to send: the explicit one, else the environment's (``env_var``, by
+    default the provider's own variable).
 
     Without either, a custom ``base_url`` (a local OpenAI-compatible server)
     gets a placeholder; the vendor's own endpoint fails at once, since no
@@ -70,7 +71,7 @@ def resolve_api_key(provider: str, explicit: str | SecretKey | None, *,
         explicit = explicit.reveal()
     if explicit:
         return explicit
-    env_var = ENV_VARS[provider]
+    env_var = env_var or ENV_VARS[provider]
     from_env = os.environ.get(env_var, "").strip()
     if from_env:
         return from_env

@@ -31,10 +31,11 @@ def rewrite(text: str, instruction: str) -> Prompt:
         user=_text(text, "the text to rewrite"))
 
 
-def summarize(text: str, max_words: int | None = None) -> Prompt:
-    if max_words is not None and max_words < 1:
-        raise ModelInputError("max_words must be at least 1")
-    length = f" in at most {max_words} words" if max_words else ""
+def summarize(text: str, sentences: int | None = None) -> Prompt:
+    if sentences is not None and sentences < 1:
+        raise ModelInputError("a summary needs at least 1 sentence")
+    length = f" in at most {sentences} sentence{'s' if sentences != 1 else ''}" \
+        if sentences else ""
     return Prompt(
         system=(f"Summarise the user's text{length}. Keep the facts it states; add none. "
                 "Reply with the summary only."),

@@ -62,16 +62,18 @@ async def deliver(on_text: TextCallback | None, delta: str, text: str) -> None:
         await result
 
 
-def progress_callback(ctx: Any, max_tokens: int | None = None) -> TextCallback:
-    """An ``on_text`` that reports streamed text as task or job progress.
+def progress_callback(progress: Callable[[float, str | None], Any],
+                      max_tokens: int | None = None) -> TextCallback:
+    """An ``on_text`` that reports streamed text through ``progress(fraction, message)``
+    (a TaskContext's, a JobContext's or a ModelCall's).
 
-    The message is the text so far (the only field a job's progress carries
-    back to the waiting task); ``delta`` and ``text`` go along as details for
-    a TaskContext. The fraction is a guess from ~4 characters a token.
+    The message is the text so far: it is the one field a job's progress
+    carries back to the task waiting on it. The fraction is a guess from ~4
+    characters a token, kept below 1 until the call returns.
     """
     def report(delta: str, text: str) -> None:
         tokens = len(text) / 4
         fraction = tokens / max_tokens if max_tokens else tokens / (tokens + 256)
-        ctx.progress(min(fraction, 0.95), text, delta=delta, text=text)
+        progress(min(fraction, 0.95), text)
 
     return report

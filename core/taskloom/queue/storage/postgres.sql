@@ -109,11 +109,9 @@ INSERT INTO taskloom_jobs (id, queue, task_type, input, fingerprint, status, att
     max_attempts, deliveries, max_deliveries, run_after, deadline, run_id, created_at, updated_at)
 SELECT item.id, item.queue, item.task_type, item.input, item.fingerprint, 'pending', 0,
     item.max_attempts, 0, item.max_deliveries, clock.now, NULL, item.run_id, clock.now, clock.now
-FROM jsonb_to_recordset(%(items)s) WITH ORDINALITY AS item(id text, queue text,
-        task_type text, input jsonb, fingerprint text, max_attempts integer,
-        max_deliveries integer, run_id text, ord bigint),
+FROM jsonb_to_recordset(%(items)s) AS item(id text, queue text, task_type text, input jsonb,
+        fingerprint text, max_attempts integer, max_deliveries integer, run_id text),
     (SELECT taskloom_now() AS now) AS clock
-ORDER BY item.ord
 ON CONFLICT (queue, fingerprint) WHERE status NOT IN ('failed', 'aborted') DO NOTHING
 RETURNING *;
 

@@ -1,0 +1,268 @@
+"""The AI tasks on the local ONNX provider under CPython, through the graph runner and its queue."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from taskloom.ai import (
+    ModelRecord,
+    Similarity,
+    TextEmbedding,
+    TextGeneration,
+    set_in_process_workers,
+    stop_in_process_workers,
+)
+from taskloom.ai import onnx_local
+from taskloom.ai.onnx_cpython import rewrite_prompt
+from taskloom.errors import (
+    ContextLengthError,
+    ModelInputError,
+    ModelTaskError,
+    RunAbortedError,
+    UnknownModelError,
+)
+from taskloom.graph import TaskGraph
+from taskloom.queue import JobQueue, JobStatus, Worker, queues
+from taskloom.queue.storage import MemoryQueueStorage
+from taskloom.queue.task import task_type_handler
+from taskloom.runner import TaskGraphRunner
+from taskloom.storage import open_store
+from taskloom.workflow import Workflow
+
+MINILM = "onnx:all-MiniLM-L6-v2:q8"
+GLASS = "onnx:glassllm:q8"
+GLASS_FP32 = "onnx:glassllm:fp32"
+
+
+async def run_one(task, **runner_options):
+    graph = TaskGraph()
+    graph.add_task(task)
+    result = await TaskGraphRunner(graph, **runner_options).run()
+    return result[task.id]
+
+
+async def jobs_on(queue_name: str = "ai:onnx") -> list:
+    return await queues.get(queue_name).list(limit=1000)
+
+
+# -- each task -----------------------------------------------------------------------------
+
+
+async def test_embedding_task_gives_the_providers_vectors(local_models, minilm_dir):
+    texts = ["A man is eating food.", "A man is eating a piece of bread.", "Stocks fell."]
+    out = await run_one(TextEmbedding("e", {"model": MINILM, "text": texts}))
+    expected = onnx_local.embed(texts, minilm_dir)
+    assert len(out["vector"]) == 3
+    for got, want in zip(out["vector"], expected, strict=True):
+        assert len(got) == 384
+        assert max(abs(a - b) for a, b in zip(got, want, strict=True)) < 1e-5
+    assert len(await jobs_on()) == 3  # one job per expanded text
+
+
+async def test_similar_pair_scores_higher_than_dissimilar(local_models):
+    wf = Workflow().text_embedding(model=MINILM, text=[
+        "A man is eating food.", "A man is eating a piece of bread.",
+        "The stock market fell sharply today."]).similarity()
+    out = (await wf.run()).output
+    matrix = out["matrix"]
+    assert out["score"] == pytest.approx(matrix[0][1])
+    assert matrix[0][1] > 0.5 > matrix[0][2]
+    assert matrix[0][0] == pytest.approx(1.0)
+
+
+async def test_greedy_generation_is_deterministic(local_models, glassllm_dir):
+    task = {"model": GLASS, "prompt": "Alice was beginning to get very tired",
+            "max_new_tokens": 12}
+    first = await run_one(TextGeneration("g", task))
+    assert [j.status for j in await jobs_on()] == [JobStatus.COMPLETED]
+    await stop_in_process_workers()  # a fresh queue: the second run is a new job, not a replay
+    second = await run_one(TextGeneration("g", task))
+    assert [j.status for j in await jobs_on()] == [JobStatus.COMPLETED]
+    assert first == second
+    assert first["text"] == onnx_local.generate(task["prompt"], glassllm_dir, 12)
+    assert first["text"].strip()
+
+
+async def test_two_models_times_two_prompts_run_four_times(local_models, glassllm_dir):
+    prompts = ["Alice was", "The Queen said"]
+    wf = Workflow().text_generation(model=[GLASS, GLASS_FP32], prompt=prompts, max_new_tokens=6)
+    texts = (await wf.run()).output["text"]
+    jobs = await jobs_on()
+    assert len(jobs) == 4 and all(j.status is JobStatus.COMPLETED for j in jobs)
+    expected = [onnx_local.generate(p, glassllm_dir, 6, dtype=d)
+                for d in ("q8", "fp32") for p in prompts]
+    assert texts == expected
+
+
+async def test_rewriter_text_auto_connects_into_embedding(local_models, glassllm_dir):
+    wf = Workflow().text_rewriter(id="rewrite", model=GLASS, prompt="Say it again:",
+                                  text="The cat sat on the mat.", max_new_tokens=10)
+    wf.text_embedding(id="embed", model=MINILM)
+    flows = [(d.source_task_id, d.source_port, d.target_task_id, d.target_port)
+             for d in wf.graph.dataflows]
+    assert flows == [("rewrite", "text", "embed", "text")]
+    result = await wf.run()
+    rewritten = result["rewrite"]["text"]
+    assert rewritten == onnx_local.generate(
+        rewrite_prompt("Say it again:", "The cat sat on the mat."), glassllm_dir, 10)
+    assert len(result["embed"]["vector"]) == 384
+
+
+async def test_summary_keeps_the_most_central_sentences(local_models):
+    text = ("Cats are small domesticated carnivores. Many people keep cats as pets. "
+            "Cats sleep for most of the day. The tax office closes at five. "
+            "A cat purrs when it is content.")
+    out = (await Workflow().text_summary(model=MINILM, text=text, sentences=2).run()).output
+    chosen = out["text"]
+    assert "tax office" not in chosen
+    assert chosen.count(".") == 2 and all(s.strip() in text for s in chosen.split(". ") if s)
+
+
+async def test_question_answering_finds_the_sentence_and_its_score(local_models):
+    context = ("The Eiffel Tower is in Paris. Bananas are rich in potassium. "
+               "The Amazon is the largest rainforest on Earth.")
+    out = (await Workflow().text_question_answer(
+        model=MINILM, question=["Which fruit has potassium?", "Where is the Eiffel Tower?"],
+        context=context).run()).output
+    assert out["answer"] == ["Bananas are rich in potassium.", "The Eiffel Tower is in Paris."]
+    assert all(0 < score <= 1 for score in out["score"])
+
+
+async def test_translation_with_a_local_model_is_a_clear_error(local_models):
+    for model in (GLASS, MINILM):
+        wf = Workflow().text_translation(model=model, text="Hello", source="en", target="fr")
+        with pytest.raises(ModelTaskError, match="does not serve TextTranslation") as caught:
+            await wf.run()
+        assert "no offline model" in str(caught.value)
+    assert "ai:onnx" not in queues or not await jobs_on()  # refused before queueing
+
+
+# -- bad input -------------------------------------------------------------------------------
+
+
+async def test_unknown_model_names_the_known_ones(local_models):
+    with pytest.raises(UnknownModelError, match="onnx:nope:q8") as caught:
+        await run_one(TextEmbedding("e", {"model": "onnx:nope:q8", "text": "hi"}))
+    assert MINILM in str(caught.value)
+    with pytest.raises(ModelInputError, match="provider:name:variant"):
+        await run_one(TextEmbedding("e", {"model": "all-MiniLM-L6-v2", "text": "hi"}))
+
+
+async def test_a_model_that_does_not_serve_the_task(local_models):
+    with pytest.raises(ModelTaskError, match=f"{GLASS!r} does not serve TextEmbedding") as caught:
+        await run_one(TextEmbedding("e", {"model": GLASS, "text": "hi"}))
+    assert MINILM in str(caught.value)  # it says which models do
+
+
+async def test_empty_text_is_refused_before_queueing(local_models):
+    with pytest.raises(ModelInputError, match="'text' is empty"):
+        await run_one(TextEmbedding("e", {"model": MINILM, "text": "   "}))
+    with pytest.raises(ModelInputError, match="'prompt' is empty"):
+        await run_one(TextGeneration("g", {"model": GLASS, "prompt": ""}))
+    assert "ai:onnx" not in queues or not await jobs_on()
+
+
+async def test_over_long_text_is_an_error_unless_truncate(local_models, minilm_dir):
+    long_text = "word " * 600  # MiniLM reads 512 tokens
+    with pytest.raises(ContextLengthError, match="512"):
+        await run_one(TextEmbedding("e", {"model": MINILM, "text": long_text}))
+    [job] = await jobs_on()
+    assert job.status is JobStatus.FAILED and job.attempts == 0  # not retried: it cannot help
+    with pytest.warns(onnx_local.ContextTruncatedWarning, match="512"):
+        out = await run_one(TextEmbedding("e", {"model": MINILM, "text": long_text,
+                                                "truncate": True}))
+    expected = onnx_local.embed([long_text], minilm_dir, truncate=True)[0]
+    assert max(abs(a - b) for a, b in zip(out["vector"], expected, strict=True)) < 1e-5
+
+
+async def test_over_long_prompt_is_an_error_for_the_generator(local_models):
+    with pytest.raises(ContextLengthError, match="128"):
+        await run_one(TextGeneration("g", {"model": GLASS, "prompt": "Alice " * 300}))
+
+
+async def test_similarity_refuses_what_it_cannot_compare():
+    with pytest.raises(ModelInputError, match="at least two"):
+        await run_one(Similarity("s", {"vectors": [[1.0, 0.0]]}))
+    with pytest.raises(ModelInputError, match="different lengths"):
+        await run_one(Similarity("s", {"vectors": [[1.0, 0.0], [1.0, 0.0, 0.0]]}))
+
+
+# -- progress, abort -------------------------------------------------------------------------
+
+
+async def test_generation_reports_progress_per_token(local_models):
+    runner_graph = TaskGraph()
+    runner_graph.add_task(TextGeneration("g", {"model": GLASS, "prompt": "Alice was",
+                                               "max_new_tokens": 40}))
+    runner = TaskGraphRunner(runner_graph)
+    seen: list[float] = []
+    runner.on("task_progress", lambda e: seen.append(e.progress))
+    await runner.run()
+    assert seen and all(0 <= p <= 1 for p in seen)
+    assert seen == sorted(seen)
+    assert any(0 < p < 1 for p in seen)  # reported while it generated, not only at the end
+
+
+async def test_abort_mid_generation_stops_the_job(local_models):
+    graph = TaskGraph()
+    graph.add_task(TextGeneration("g", {"model": GLASS, "prompt": "Alice was",
+                                        "max_new_tokens": 100_000}))
+    runner = TaskGraphRunner(graph)
+    started = asyncio.Event()
+
+    def on_progress(event):
+        if event.progress and event.progress > 0:
+            started.set()
+
+    runner.on("task_progress", on_progress)
+    run = asyncio.create_task(runner.run())
+    await started.wait()  # it is generating
+    runner.abort("enough")
+    with pytest.raises(RunAbortedError):
+        await run
+    for _ in range(200):  # the worker learns of the abort at its next heartbeat
+        [job] = await jobs_on()
+        if job.status is JobStatus.ABORTED:
+            break
+        await asyncio.sleep(0.05)
+    assert job.status is JobStatus.ABORTED
+    assert job.progress < 1.0
+
+
+# -- records, queues, workers ----------------------------------------------------------------
+
+
+async def test_a_stored_model_record_is_resolved(local_models, minilm_dir, tmp_path):
+    async with open_store(f"sqlite:///{tmp_path}/models.db") as store:
+        record = ModelRecord("onnx:my-minilm:q8", tasks=("TextEmbedding",),
+                             location=str(minilm_dir), dtype="q8", metadata={"mine": True})
+        await store.models.save(record)
+        assert await store.models.get("onnx:my-minilm:q8") == record
+        assert [r.id for r in await store.models.list(task="TextEmbedding")] == [record.id]
+        assert await store.models.list(task="TextGeneration") == []
+        out = await run_one(TextEmbedding("e", {"model": record.id, "text": "hello"}),
+                            services={"store": store})
+        assert len(out["vector"]) == 384
+        with pytest.raises(UnknownModelError):  # not known without the store
+            await run_one(TextEmbedding("e", {"model": record.id, "text": "hello"}))
+        assert await store.models.delete(record.id)
+        with pytest.raises(UnknownModelError):
+            await store.models.get(record.id)
+
+
+async def test_an_explicit_worker_serves_a_user_registered_queue(local_models):
+    set_in_process_workers(False)
+    queue = queues.register(JobQueue("ai:onnx", MemoryQueueStorage()))
+    worker = Worker(queue, task_type_handler(), concurrency=4, lease=3.0)
+    serving = asyncio.create_task(worker.run())
+    try:
+        out = await run_one(TextEmbedding("e", {"model": MINILM, "text": ["one", "two"]}))
+        assert len(out["vector"]) == 2
+        assert worker.stats.completed == 2
+    finally:
+        set_in_process_workers(True)
+        worker.stop()
+        await serving
+        queues.unregister("ai:onnx")
