@@ -188,6 +188,7 @@ async function refreshGraphs(engine) {
 
 async function main() {
   $("code").value = EXAMPLE;
+  window.taskloomExample = EXAMPLE;
   window.taskloomEvents = [];
   if (!(await ensureCrossOriginIsolation())) {
     $("engine-status").textContent =
@@ -200,6 +201,7 @@ async function main() {
   // hooks are unset and the worker starts without the `pyscript` module.
   await customElements.whenDefined("py-script");
   const interpreter = new URL("./pyodide/pyodide.mjs", location.href).href;
+  timings.pyscriptLoaded = performance.now();
   const engine = await PyWorker("./engine.py", {
     version: interpreter,
     config: { interpreter, packages: ["taskloom"], packages_cache: "passthrough" },
@@ -207,7 +209,10 @@ async function main() {
   engine.sync.taskloom_event = onEngineEvent;
   const info = JSON.parse(await engine.sync.engine_info());
   timings.engineReady = performance.now();
-  timings.importMs = await engine.sync.import_ms();
+  // The worker's clock counts from its own origin; both share the epoch.
+  const [codeStartedAt, importedAt] = await engine.sync.start_timeline();
+  timings.workerCodeStart = codeStartedAt - performance.timeOrigin;
+  timings.importMs = importedAt - codeStartedAt;
   window.taskloomEngine = engine;
   window.taskloomInfo = info;
   $("engine-status").textContent =

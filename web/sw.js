@@ -40,19 +40,18 @@ function isolated(response) {
   });
 }
 
+// Network first, so that a rebuilt site shows at once (the server answers
+// unchanged files with a cheap 304); the precache answers when the server
+// cannot be reached.
 async function respond(request) {
-  const cache = await caches.open(CACHE);
-  const key = request.mode === "navigate" && request.url.split(/[?#]/)[0] === SCOPE
-    ? "./" : request;
-  const cached = await cache.match(key, { ignoreSearch: true });
-  if (cached) return isolated(cached);
   try {
     return isolated(await fetch(request));
   } catch (error) {
-    if (request.mode === "navigate") {
-      const page = await cache.match("./");
-      if (page) return isolated(page);
-    }
+    const cache = await caches.open(CACHE);
+    const cached = request.mode === "navigate"
+      ? await cache.match("./")
+      : await cache.match(request, { ignoreSearch: true });
+    if (cached) return isolated(cached);
     throw error;
   }
 }

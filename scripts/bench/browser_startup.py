@@ -140,6 +140,11 @@ def main() -> int:
     for name in bare_imports[0]["imports"]:
         print(f"  {name:14} {statistics.median(r['imports'][name] for r in bare_imports):8.0f}")
     print(f"  {'taskloom.browser.engine, in the page':38} {median(page, 'importMs'):8.0f}")
+    print("\nthe page's start-up, split (ms since navigation, median):")
+    for key, label in (("pyscriptLoaded", "PyScript loaded on the page"),
+                       ("workerCodeStart", "worker: Pyodide + wheels ready, engine.py starts"),
+                       ("engineReady", "engine ready (taskloom imported, page told)")):
+        print(f"  {label:52} {median(page, key):8.0f}")
     print("\ntarget: engine ready <= 1.25x bare Pyodide")
     size = sum(p.stat().st_size for p in site.rglob("*") if p.is_file())
     print(f"site on disk: {size / 1e6:.1f} MB ({site})")

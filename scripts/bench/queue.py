@@ -1,6 +1,7 @@
 """Job queue throughput and wake-up latency, beside baselines measured in the same run.
 
-    .venv/bin/python scripts/bench/queue.py [--jobs 2000] [--postgres URL] [--no-procrastinate]
+    .venv/bin/python scripts/bench/queue.py [--jobs 1000] [--repeats 3] [--postgres URL]
+                                            [--no-procrastinate]
 
 1. No-op jobs per second, enqueue → complete (the clock starts before the
    first ``add`` and stops when the last job is completed), on SQLite and
@@ -56,16 +57,21 @@ async def noop(job, ctx):
 # -- taskloom ---------------------------------------------------------------------------
 
 
-async def taskloom_throughput(url: str, jobs: int, workers: int, claim_batch: int = 1) -> float:
+async def taskloom_throughput(url: str, jobs: int, workers: int, concurrency: int = 1,
+                              enqueue_batch: int = 1) -> float:
     producer = await open_queue_storage(url)
     await producer.clear("bench")
     queue = JobQueue("bench", producer)
     worker_storages = [await open_queue_storage(url) for _ in range(workers)]
-    pool = [Worker(JobQueue("bench", s), noop, lease=30, claim_batch=claim_batch,
-                   idle_wait=0.05) for s in worker_storages]
+    pool = [Worker(JobQueue("bench", s), noop, lease=30, concurrency=concurrency,
+                   claim_batch=concurrency, idle_wait=0.05) for s in worker_storages]
     started = time.perf_counter()
     running = [asyncio.create_task(w.run()) for w in pool]
-    for i in range(jobs):
+    if enqueue_batch > 1:
+        for start in range(0, jobs, enqueue_batch):
+            await queue.add_many([{"i": i} for i in range(start, min(jobs, start
+                                                                     + enqueue_batch))])
+    for i in range(jobs if enqueue_batch == 1 else 0):
         await queue.add({"i": i})
     while (await queue.stats())["completed"] < jobs:
         await asyncio.sleep(0.02)
@@ -190,35 +196,60 @@ async def postgres_raw(url: str, schema: str, jobs: int, connections: int) -> fl
 # -- procrastinate ------------------------------------------------------------------------------
 
 
-async def procrastinate_throughput(url: str, schema: str, jobs: int, concurrency: int) -> float:
+async def procrastinate_throughput(url: str, schema: str, jobs: int, concurrency: int,
+                                   enqueue_batch: int = 1) -> float:
+    """The same run with procrastinate: its worker runs while the jobs are deferred."""
     import procrastinate
+    import psycopg
 
     conninfo = url.split("?")[0]
-
-    async def configure(conn) -> None:
-        await conn.execute(f'SET search_path TO "{schema}"')
-
-    connector = procrastinate.PsycopgConnector(conninfo=conninfo,
-                                               kwargs={"options": f"-c search_path={schema}"})
-    app = procrastinate.App(connector=connector)
+    options = {"options": f"-c search_path={schema}"}
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo,
+                                                                     kwargs=options))
 
     @app.task(queue="bench", name="noop")
     async def noop_task() -> None:
         return None
 
-    async with app.open_async():
-        with contextlib.suppress(Exception):
+    async with app.open_async(), await psycopg.AsyncConnection.connect(
+            conninfo, autocommit=True, **options) as probe:
+        with contextlib.suppress(Exception):  # already applied by an earlier repeat
             await app.schema_manager.apply_schema_async()
+        await probe.execute("DELETE FROM procrastinate_jobs")
         started = time.perf_counter()
-        for _ in range(jobs):
-            await noop_task.defer_async()
-        await app.run_worker_async(queues=["bench"], concurrency=concurrency, wait=False,
-                                   install_signal_handlers=False, delete_jobs="never")
+        worker = asyncio.create_task(app.run_worker_async(
+            queues=["bench"], concurrency=concurrency, install_signal_handlers=False,
+            delete_jobs="never"))
+        if enqueue_batch > 1:
+            for start in range(0, jobs, enqueue_batch):
+                await noop_task.batch_defer_async(*({} for _ in range(
+                    min(enqueue_batch, jobs - start))))
+        else:
+            for _ in range(jobs):
+                await noop_task.defer_async()
+        while True:
+            cur = await probe.execute(
+                "SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'")
+            if (await cur.fetchone())[0] >= jobs:
+                break
+            await asyncio.sleep(0.02)
         elapsed = time.perf_counter() - started
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
     return jobs / elapsed
 
 
 # -- main ----------------------------------------------------------------------------------------
+
+
+async def median_rate(repeats: int, measure) -> float:
+    """The median of ``repeats`` runs of ``measure()`` (a coroutine function or function)."""
+    rates = []
+    for _ in range(repeats):
+        rate = measure()
+        rates.append(await rate if asyncio.iscoroutine(rate) else rate)
+    return statistics.median(rates)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -227,7 +258,8 @@ def pct(values: list[float], q: float) -> float:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--repeats", type=int, default=3, help="median of this many runs")
     parser.add_argument("--postgres", default=os.environ.get("TASKLOOM_TEST_POSTGRES",
                                                              "postgresql://postgres@127.0.0.1/postgres"))
     parser.add_argument("--latency-samples", type=int, default=200)
@@ -235,17 +267,23 @@ async def main() -> None:
     args = parser.parse_args()
     rows: list[tuple[str, float, str]] = []
 
-    print(f"no-op jobs, enqueue → complete, {args.jobs} jobs per measurement\n")
+    print(f"no-op jobs, enqueue → complete, {args.jobs} jobs per measurement "
+          f"(procrastinate {min(args.jobs, 500)}), median of {args.repeats}\n")
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "bench.db")
         url = f"sqlite:///{path}"
         await (await open_queue_storage(url)).close()
-        raw = sqlite_raw(path, args.jobs)
+        raw = await median_rate(args.repeats, lambda: sqlite_raw(path, args.jobs))
         rows.append(("SQLite raw SQL claim+complete (1 conn)", raw, "ceiling"))
         for workers in (1, 4):
-            rate = await taskloom_throughput(url, args.jobs, workers)
+            rate = await median_rate(args.repeats, lambda w=workers: taskloom_throughput(
+                url, args.jobs, w))
             rows.append((f"SQLite taskloom, {workers} worker(s)", rate,
                          f"{rate / raw:.0%} of raw (target ≥ 50 %)"))
+        rate = await median_rate(args.repeats, lambda: taskloom_throughput(
+            url, args.jobs, 4, 10, 100))
+        rows.append(("SQLite taskloom, 4 workers x 10, add_many(100)", rate,
+                     f"{rate / raw:.0%} of raw"))
         sqlite_latency = await taskloom_latency(url, min(args.latency_samples, 50))
 
     pg_latency: list[float] = []
@@ -256,29 +294,33 @@ async def main() -> None:
 
         url = with_schema(args.postgres, schema)
         await (await open_queue_storage(url)).close()
-        raw1 = await postgres_raw(args.postgres, schema, args.jobs, 1)
-        raw4 = await postgres_raw(args.postgres, schema, args.jobs, 4)
+        raw1 = await median_rate(args.repeats, lambda: postgres_raw(
+            args.postgres, schema, args.jobs, 1))
+        raw4 = await median_rate(args.repeats, lambda: postgres_raw(
+            args.postgres, schema, args.jobs, 4))
         rows.append(("Postgres raw SQL claim+complete (1 conn)", raw1, "ceiling"))
         rows.append(("Postgres raw SQL claim+complete (4 conns)", raw4, "ceiling"))
+        # (label, workers, concurrency per worker, enqueue batch, raw baseline)
+        setups = [("1 worker", 1, 1, 1, raw1), ("4 workers", 4, 1, 1, raw4),
+                  ("4 workers x 10, add_many(100), claim batch 10", 4, 10, 100, raw4)]
         taskloom_pg = {}
-        for workers in (1, 4):
-            rate = await taskloom_throughput(url, args.jobs, workers)
-            taskloom_pg[workers] = rate
-            rows.append((f"Postgres taskloom, {workers} worker(s)", rate,
-                         f"{rate / (raw1 if workers == 1 else raw4):.0%} of raw"))
-        rate = await taskloom_throughput(url, args.jobs, 4, claim_batch=10)
-        rows.append(("Postgres taskloom, 4 workers, claim batch 10", rate,
-                     f"{rate / raw4:.0%} of raw (4 conns)"))
+        for label, workers, concurrency, batch, raw in setups:
+            rate = await median_rate(args.repeats, lambda w=workers, c=concurrency, b=batch:
+                                     taskloom_throughput(url, args.jobs, w, c, b))
+            taskloom_pg[label] = rate
+            rows.append((f"Postgres taskloom, {label}", rate, f"{rate / raw:.0%} of raw"))
         if not args.no_procrastinate:
             try:
                 with psycopg.connect(args.postgres, autocommit=True) as admin:
                     admin.execute(f'CREATE SCHEMA "{proc_schema}"')
-                for workers in (1, 4):
-                    rate = await procrastinate_throughput(args.postgres, proc_schema,
-                                                          min(args.jobs, 1000), workers)
-                    rows.append((f"Postgres procrastinate, concurrency {workers}", rate,
-                                 f"taskloom is {taskloom_pg[workers] / rate:.1f}x "
-                                 "(target ≥ 5x)"))
+                for label, workers, concurrency, batch, _ in setups:
+                    rate = await median_rate(
+                        args.repeats, lambda c=workers * concurrency, b=batch:
+                        procrastinate_throughput(args.postgres, proc_schema,
+                                                 min(args.jobs, 500), c, b))
+                    rows.append((f"Postgres procrastinate, {label}", rate,
+                                 f"taskloom is {taskloom_pg[label] / rate:.1f}x "
+                                 "(target >= 5x)"))
             except ImportError:
                 rows.append(("procrastinate", float("nan"), "not installed"))
         pg_latency = await taskloom_latency(url, args.latency_samples)

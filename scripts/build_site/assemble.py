@@ -1,7 +1,7 @@
 """Assembles dist/site/ from the recipe, the web/ sources and the taskloom wheel.
 
 Layout of the site:
-    index.html, app.js, app.css, engine.py, pyscript.json   (from web/)
+    index.html, app.js, app.css, engine.py  (from web/; engine.py is the worker's entry)
     sw.js                                  the service worker, stamped with the site version
     site-manifest.json                     every file with its sha256 (the worker precaches it)
     pyscript/                              PyScript's bundle

@@ -7,6 +7,7 @@ are cached by the input wheel's sha256 and the runtime's version.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,8 +22,11 @@ def compile_wheels(wheels: list[Path], runtime_dir: Path, runtime_version: str,
                    cache: Path) -> list[Path]:
     """The compiled counterpart of each wheel (same file name), from cache when possible."""
     outputs, todo = [], []
+    tool = hashlib.sha256(b"".join(
+        (HERE / name).read_bytes() for name in ("compile_wheels.mjs", "compile_wheel.py")
+    )).hexdigest()[:8]
     for wheel in wheels:
-        key = f"{runtime_version}-{sha256_of(wheel)[:24]}"
+        key = f"{runtime_version}-{tool}-{sha256_of(wheel)[:24]}"
         output = cache / "compiled" / key / wheel.name
         outputs.append(output)
         if not output.exists():

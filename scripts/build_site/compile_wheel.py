@@ -3,6 +3,9 @@
 Each module gets an unchecked-hash .pyc in its __pycache__, beside the
 source (kept for tracebacks). Unchecked: Pyodide unpacks wheels with fresh
 file times, which would make timestamp-checked .pyc files look stale.
+A package's own test suite (``<package>/tests/``) is left out, as Pyodide
+does for the wheels it ships: nothing on the page imports it, and it is
+a third of networkx's wheel.
 """
 
 import importlib.util
@@ -18,16 +21,18 @@ def compile_wheel(source: str, target: str) -> int:
             zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as wheel_out:
         names = wheel_in.namelist()
         record = next(n for n in names if n.endswith(".dist-info/RECORD"))
+        dropped = set()
         for info in wheel_in.infolist():
-            data = wheel_in.read(info)
             if info.filename == record:
                 continue
+            if "/tests/" in info.filename:
+                dropped.add(info.filename)
+                continue
+            data = wheel_in.read(info)
             wheel_out.writestr(info, data)
             head = info.filename.split("/", 1)[0]
             if not info.filename.endswith(".py") or head.endswith((".data", ".dist-info")):
                 continue
-            if "/tests/" in info.filename:
-                continue  # never imported by a running program; keep the wheel small
             try:
                 code = compile(data, info.filename, "exec", dont_inherit=True)
             except SyntaxError:
@@ -37,7 +42,10 @@ def compile_wheel(source: str, target: str) -> int:
             wheel_out.writestr(zipfile.ZipInfo(name, EPOCH), pyc,
                                compress_type=zipfile.ZIP_DEFLATED)
             compiled.append(name)
-        listing = wheel_in.read(record).decode()
+        listing = "".join(
+            line for line in wheel_in.read(record).decode().splitlines(keepends=True)
+            if line.split(",", 1)[0] not in dropped
+        )
         listing += "".join(f"{name},,\n" for name in compiled)
         wheel_out.writestr(wheel_in.getinfo(record), listing)
     return len(compiled)

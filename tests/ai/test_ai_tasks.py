@@ -11,10 +11,10 @@ from taskloom.ai import (
     Similarity,
     TextEmbedding,
     TextGeneration,
+    onnx_local,
     set_in_process_workers,
     stop_in_process_workers,
 )
-from taskloom.ai import onnx_local
 from taskloom.ai.onnx_cpython import rewrite_prompt
 from taskloom.errors import (
     ContextLengthError,
@@ -166,14 +166,16 @@ async def test_empty_text_is_refused_before_queueing(local_models):
 
 async def test_over_long_text_is_an_error_unless_truncate(local_models, minilm_dir):
     long_text = "word " * 600  # MiniLM reads 512 tokens
-    with pytest.raises(ContextLengthError, match="512"):
+    with pytest.raises(ContextLengthError, match="512") as caught:
         await run_one(TextEmbedding("e", {"model": MINILM, "text": long_text}))
+    assert (caught.value.n_tokens, caught.value.limit) == (602, 512)
     [job] = await jobs_on()
-    assert job.status is JobStatus.FAILED and job.attempts == 0  # not retried: it cannot help
+    assert job.status is JobStatus.FAILED and job.deliveries == 1  # not retried: it cannot help
     with pytest.warns(onnx_local.ContextTruncatedWarning, match="512"):
         out = await run_one(TextEmbedding("e", {"model": MINILM, "text": long_text,
                                                 "truncate": True}))
-    expected = onnx_local.embed([long_text], minilm_dir, truncate=True)[0]
+    with pytest.warns(onnx_local.ContextTruncatedWarning):
+        expected = onnx_local.embed([long_text], minilm_dir, truncate=True)[0]
     assert max(abs(a - b) for a, b in zip(out["vector"], expected, strict=True)) < 1e-5
 
 
@@ -218,11 +220,13 @@ async def test_abort_mid_generation_stops_the_job(local_models):
 
     runner.on("task_progress", on_progress)
     run = asyncio.create_task(runner.run())
-    await started.wait()  # it is generating
+    generating = asyncio.create_task(started.wait())
+    await asyncio.wait({run, generating}, return_when=asyncio.FIRST_COMPLETED)
+    assert not run.done(), run  # it reports progress long before 100,000 tokens
     runner.abort("enough")
     with pytest.raises(RunAbortedError):
         await run
-    for _ in range(200):  # the worker learns of the abort at its next heartbeat
+    for _ in range(600):  # the worker learns of the abort at its next heartbeat (~1 s)
         [job] = await jobs_on()
         if job.status is JobStatus.ABORTED:
             break
@@ -266,3 +270,32 @@ async def test_an_explicit_worker_serves_a_user_registered_queue(local_models):
         worker.stop()
         await serving
         queues.unregister("ai:onnx")
+
+
+# -- the same numbers as the browser's Transformers.js -------------------------------------
+
+
+async def test_tasks_give_what_transformers_js_gives(local_models, transformers_js):
+    references = transformers_js["embeddings"]
+    texts = list(references)
+    out = await run_one(TextEmbedding("e", {"model": MINILM, "text": texts}))
+    for vector, text in zip(out["vector"], texts, strict=True):
+        head = references[text]  # the reference keeps the first dimensions
+        assert max(abs(a - b) for a, b in zip(vector, head, strict=False)) < 1e-4
+    for dtype, model in (("q8", GLASS), ("fp32", GLASS_FP32)):
+        generations = transformers_js["generations"][dtype]
+        prompts = list(generations)
+        wf = Workflow().text_generation(model=model, prompt=prompts, max_new_tokens=48)
+        assert (await wf.run()).output["text"] == [generations[p] for p in prompts]
+
+
+async def test_outputs_are_cached_in_a_store(local_models, tmp_path):
+    async with open_store(f"sqlite:///{tmp_path}/runs.db") as store:
+        first = await run_one(TextEmbedding("e", {"model": MINILM, "text": "cached words"}),
+                              store=store)
+        await stop_in_process_workers()  # no queue left to replay a job from
+        graph = TaskGraph()
+        graph.add_task(TextEmbedding("e", {"model": MINILM, "text": "cached words"}))
+        second = await TaskGraphRunner(graph, store=store).run()
+        assert second.cache_hits == {"e"} and second["e"] == first
+        assert "ai:onnx" not in queues  # nothing was queued the second time

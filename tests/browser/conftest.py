@@ -58,6 +58,24 @@ class OfflineGuard:
             route.abort("blockedbyclient")
 
 
+def guarded_context(browser, guard: OfflineGuard):
+    browser_context = browser.new_context()
+    browser_context.route("**/*", guard)
+    return browser_context
+
+
+def new_page(browser_context):
+    page = browser_context.new_page()
+    page.errors = []  # uncaught page errors, checked by tests that care
+    page.on("pageerror", lambda error: page.errors.append(error))
+    return page
+
+
+def assert_offline(guard: OfflineGuard) -> None:
+    violations, guard.violations = guard.violations, []
+    assert not violations, f"the page requested something other than the local server: {violations}"
+
+
 @pytest.fixture
 def offline_guard(server):
     return OfflineGuard(server.origin)
@@ -65,20 +83,33 @@ def offline_guard(server):
 
 @pytest.fixture
 def context(browser, offline_guard):
-    browser_context = browser.new_context()
-    browser_context.route("**/*", offline_guard)
+    browser_context = guarded_context(browser, offline_guard)
     yield browser_context
     browser_context.close()
-    assert not offline_guard.violations, (
-        f"the page requested something other than the local server: {offline_guard.violations}")
+    assert_offline(offline_guard)
 
 
 @pytest.fixture
 def page(context):
-    new_page = context.new_page()
-    new_page.errors = []  # uncaught page errors, checked by tests that care
-    new_page.on("pageerror", lambda error: new_page.errors.append(error))
-    return new_page
+    """A fresh page in a fresh context (its own IndexedDB and service worker)."""
+    return new_page(context)
+
+
+@pytest.fixture(scope="module")
+def _shared_app(browser, server):
+    guard = OfflineGuard(server.origin)
+    browser_context = guarded_context(browser, guard)
+    page = open_app(new_page(browser_context), server.url)
+    yield page, guard
+    browser_context.close()
+
+
+@pytest.fixture
+def app(_shared_app):
+    """The page with its engine ready, shared by a module's tests (one start-up)."""
+    page, guard = _shared_app
+    yield page
+    assert_offline(guard)
 
 
 def open_app(page, url: str):

@@ -16,9 +16,9 @@ import pytest
 from .site import DOWNLOAD_CACHE, ROOT, SCRIPTS
 
 sys.path.insert(0, str(SCRIPTS))
-from build_site import assemble, downloads  # noqa: E402
-from build_site.lockfile import write_lock  # noqa: E402
-from build_site.recipe import BuildError, load_recipe  # noqa: E402
+from build_site import assemble, downloads
+from build_site.lockfile import write_lock
+from build_site.recipe import BuildError, load_recipe
 
 sys.path.remove(str(SCRIPTS))
 

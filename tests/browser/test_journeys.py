@@ -70,8 +70,8 @@ def run_code(page, code: str) -> dict:
     return page.evaluate("window.taskloomLastRun")
 
 
-def test_page_loads_and_engine_gets_ready(page, server):
-    open_app(page, server.url)
+def test_page_loads_and_engine_gets_ready(app):
+    page = app
     assert page.evaluate("window.taskloomReady") is True
     assert page.evaluate("window.crossOriginIsolated") is True
     info = page.evaluate("window.taskloomInfo")
@@ -82,8 +82,9 @@ def test_page_loads_and_engine_gets_ready(page, server):
     assert page.errors == []
 
 
-def test_example_graph_runs_and_shows_outputs(page, server):
-    open_app(page, server.url)
+def test_example_graph_runs_and_shows_outputs(app):
+    page = app
+    page.fill("#code", page.evaluate("window.taskloomExample"))
     page.click("#run")
     page.wait_for_selector("body[data-run-state=completed]", state="attached", timeout=RUN_MS)
     report = page.evaluate("window.taskloomLastRun")
@@ -98,8 +99,8 @@ def test_example_graph_runs_and_shows_outputs(page, server):
     assert kinds.count("task_progress") >= 20
 
 
-def test_progress_streams_while_the_graph_runs(page, server):
-    open_app(page, server.url)
+def test_progress_streams_while_the_graph_runs(app):
+    page = app
     page.fill("#code", SLOW_GRAPH)
     page.click("#run")
     # A row that is still processing yet already shows progress: events reach
@@ -115,8 +116,8 @@ def test_progress_streams_while_the_graph_runs(page, server):
     assert page.get_attribute("tr[data-task-id=steps]", "data-progress") == "1"
 
 
-def test_page_stays_responsive_during_a_busy_run(page, server):
-    open_app(page, server.url)
+def test_page_stays_responsive_during_a_busy_run(app):
+    page = app
     page.fill("#code", BUSY_GRAPH)
     page.click("#run")
     page.wait_for_selector("tr[data-task-id=busy][data-status=processing]", state="attached",
@@ -130,22 +131,20 @@ def test_page_stays_responsive_during_a_busy_run(page, server):
     assert page.evaluate("window.taskloomLastRun.outputs.busy.loops") > 0
 
 
-def test_code_without_a_workflow_shows_a_clear_error(page, server):
-    open_app(page, server.url)
+def test_code_without_a_workflow_shows_a_clear_error(app):
+    page = app
     report = run_code(page, "x = 1\n")
     assert report["ok"] is False
     assert report["error"].startswith("WorkflowError: the code defines no Workflow")
     assert page.is_visible("#error")
     assert "WorkflowError" in page.inner_text("#error")
     # the engine survives: the example still runs afterwards
-    page.reload()
-    open_app(page, server.url)
-    page.click("#run")
-    page.wait_for_selector("body[data-run-state=completed]", state="attached", timeout=RUN_MS)
+    assert run_code(page, page.evaluate("window.taskloomExample"))["ok"]
+    assert page.is_hidden("#error")
 
 
-def test_a_failing_task_is_reported_with_its_status(page, server):
-    open_app(page, server.url)
+def test_a_failing_task_is_reported_with_its_status(app):
+    page = app
     report = run_code(page, '''
 from pydantic import BaseModel
 from taskloom import Task, Workflow
@@ -193,8 +192,8 @@ def test_save_reload_list_load_and_delete_graphs(page, server):
     assert names == ["slow one"]
 
 
-def test_saving_without_a_name_is_refused(page, server):
-    open_app(page, server.url)
+def test_saving_without_a_name_is_refused(app):
+    page = app
     page.fill("#graph-name", "   ")
     page.click("#save")
     page.wait_for_selector("#error:not([hidden])", state="attached")
@@ -250,8 +249,8 @@ wf.add_task(Report, id="report", checks=checks)
 '''
 
 
-def test_idb_wrapper_in_the_worker(page, server):
-    open_app(page, server.url)
+def test_idb_wrapper_in_the_worker(app):
+    page = app
     report = run_code(page, IDB_CHECKS)
     assert report["ok"], report.get("traceback")
     assert report["outputs"]["report"]["checks"] == {
@@ -259,3 +258,19 @@ def test_idb_wrapper_in_the_worker(page, server):
         "after_delete": None, "bad_version": "StoreUnavailableError",
         "bad_store": "StorageError",
     }
+
+
+def test_abort_stops_a_running_graph(app):
+    page = app
+    page.fill("#code", SLOW_GRAPH.replace("n: int = 40", "n: int = 400"))
+    page.click("#run")
+    page.wait_for_selector("tr[data-task-id=steps][data-progress]", state="attached",
+                           timeout=RUN_MS)
+    page.click("#abort")
+    page.wait_for_selector("body[data-run-state=completed], body[data-run-state=failed]",
+                           state="attached", timeout=RUN_MS)
+    report = page.evaluate("window.taskloomLastRun")
+    assert report["ok"] is False
+    assert report["statuses"]["steps"] == "aborted"
+    assert page.get_attribute("tr[data-task-id=steps]", "data-status") == "aborted"
+    assert float(page.get_attribute("tr[data-task-id=steps]", "data-progress")) < 1

@@ -36,7 +36,7 @@ async def work(url: str, queue_name: str, lease: float, exec_log: str) -> None:
     async def handler(job, ctx):
         # Written before the work, so an execution cut short by a kill still counts.
         os.write(fd, f"{job.id} {job.deliveries}\n".encode())
-        await asyncio.sleep(random.uniform(0.01, 0.05))
+        await asyncio.sleep(random.uniform(0.02, 0.08))
         return {"n": job.input["n"], "pid": os.getpid()}
 
     worker = Worker(JobQueue(queue_name, storage), handler, concurrency=1, lease=lease,

@@ -112,6 +112,12 @@ class Chaos:
         job, proc = self.rng.choice(holders)
         os.kill(proc.pid, signal.SIGSTOP)
         try:
+            # What it holds now that it is frozen (it may have moved on meanwhile).
+            held = [j for j in await queue.list(status=JobStatus.PROCESSING, limit=50)
+                    if j.worker_id == job.worker_id]
+            if not held:
+                return False
+            job = held[0]
             give_up = time.monotonic() + 30
             while time.monotonic() < give_up:
                 now = await queue.get(job.id)
@@ -119,14 +125,15 @@ class Chaos:
                     break
                 await asyncio.sleep(0.05)
             took_over = now.deliveries > job.deliveries or now.attempts > job.attempts
+            if not took_over:
+                return False
         finally:
             os.kill(proc.pid, signal.SIGCONT)
-        if took_over:
-            self.takeovers += 1
-            # The paused worker wakes up to a stale lease and must be refused.
-            give_up = time.monotonic() + 15
-            while self.refusals(proc.pid) == 0 and time.monotonic() < give_up:
-                await asyncio.sleep(0.05)
+        self.takeovers += 1
+        # The paused worker wakes up to a stale lease and must be refused.
+        give_up = time.monotonic() + 15
+        while self.refusals(proc.pid) == 0 and time.monotonic() < give_up:
+            await asyncio.sleep(0.05)
         return True
 
     def stop(self) -> None:
@@ -147,13 +154,15 @@ async def run_chaos(url: str, tmp_path: Path, *, jobs: int, workers: int, kills:
     chaos = Chaos(url, tmp_path, workers, lease=1.0, seed=seed)
     try:
         give_up = time.monotonic() + 150
+        # Popped from the end: pauses (which need a busy worker) come early.
         plan = ["kill"] * kills + ["pause"] * pauses
         chaos.rng.shuffle(plan)
+        plan.sort(key=lambda action: action == "pause")
         while time.monotonic() < give_up:
             stats = await queue.stats()
             if stats["completed"] + stats["failed"] + stats["aborted"] == jobs:
                 break
-            await asyncio.sleep(chaos.rng.uniform(0.1, 0.4))
+            await asyncio.sleep(chaos.rng.uniform(0.1, 0.3))
             if plan:
                 action = plan.pop()
                 if action == "kill":

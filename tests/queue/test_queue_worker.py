@@ -13,6 +13,7 @@ from taskloom.errors import (
     JobPermanentError,
     JobRetryableError,
     JobStateError,
+    RunAbortedError,
     UnknownQueueError,
 )
 from taskloom.queue import JobQueue, JobStatus, RateLimiter, RetryPolicy, Worker, queues
@@ -343,3 +344,69 @@ async def test_an_unknown_queue_is_a_clear_error():
         await task.run(QueueTestSlowSquare.Input(x=1), TaskContext("r", task.id, AbortSignal()))
     with pytest.raises(ValueError, match="bad queue name"):
         JobQueue("has spaces", None)  # type: ignore[arg-type]
+
+
+async def test_job_queue_task_inside_a_graph_run(storage):
+    from taskloom.graph import TaskGraph
+    from taskloom.runner import TaskGraphRunner
+
+    queue = queues.register(JobQueue("squares", storage))
+    worker = Worker(queue, task_type_handler(), lease=5, heartbeat=0.05)
+    running = asyncio.create_task(worker.run())
+    try:
+        graph = TaskGraph()
+        graph.add_task(QueueTestSlowSquare("sq", {"x": 9}))
+        runner = TaskGraphRunner(graph)
+        result = await asyncio.wait_for(runner.run(), 30)
+        assert result.outputs["sq"] == {"y": 81}
+        [job] = await queue.list(run_id=runner.run_id)
+        assert job.status is JobStatus.COMPLETED and job.task_type == "QueueTestSlowSquare"
+
+        # Running it again (as a resumed run would) re-attaches to the same job.
+        again = await asyncio.wait_for(TaskGraphRunner(graph).run(), 30)
+        assert again.outputs["sq"] == {"y": 81}
+        assert (await queue.stats())["total"] == 1
+
+        # Aborting the run aborts its job on the worker.
+        graph = TaskGraph()
+        graph.add_task(QueueTestSlowSquare("stuck", {"x": -1}))
+        runner = TaskGraphRunner(graph)
+        run = asyncio.create_task(runner.run())
+        while not [j for j in await queue.list(run_id=runner.run_id)
+                   if j.status is JobStatus.PROCESSING]:
+            await asyncio.sleep(0.01)
+        runner.abort()
+        with pytest.raises(RunAbortedError):
+            await asyncio.wait_for(run, 30)
+        [job] = await queue.list(run_id=runner.run_id)
+        while job.status is JobStatus.ABORTING:
+            await asyncio.sleep(0.02)
+            job = await queue.get(job.id)
+        assert job.status is JobStatus.ABORTED
+    finally:
+        worker.stop()
+        await running
+        queues.unregister("squares")
+
+
+async def test_run_worker_serves_task_types_until_sigterm(tmp_path):
+    import os
+    import signal
+
+    from taskloom.queue import open_queue_storage
+    from taskloom.queue.serve import run_worker
+
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    storage = await open_queue_storage(url)
+    queue = JobQueue("served", storage)
+    job = await queue.add({"x": 4}, task_type="QueueTestDouble")
+    serving = asyncio.create_task(run_worker(url, "served", 2, imports=["json"], lease=5))
+    try:
+        assert await queue.wait(job.id, timeout=30) == {"y": 8}
+    finally:
+        os.kill(os.getpid(), signal.SIGTERM)  # run_worker's handler turns it into stop()
+        stats = await asyncio.wait_for(serving, 30)
+        await storage.close()
+    assert stats.completed == 1
+    assert "served" in queues
+    queues.unregister("served")

@@ -147,9 +147,11 @@ async def download(call: ModelCall) -> Path:
         size = await asyncio.to_thread(_head, _url(base, file))
         if size is None:
             if file in required:
-                raise ModelDownloadError(f"{_url(base, file)} does not exist (404): is "
-                                         f"{base} a model folder with {file}?",
-                                         url=_url(base, file))
+                missing = ModelDownloadError(f"{_url(base, file)} does not exist (404): is "
+                                             f"{base} a model folder with {file}?",
+                                             url=_url(base, file))
+                missing.retryable = False  # type: ignore[attr-defined]
+                raise missing
             continue
         sizes[file] = size
     total = sum(sizes.values()) or 1

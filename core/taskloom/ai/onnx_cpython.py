@@ -23,6 +23,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from ..errors import ModelNotFoundError
 from . import onnx_local
 from .providers import ModelCall, ProviderRegistry, providers
 
@@ -35,7 +36,10 @@ def _dtype(call: ModelCall) -> Any:
 
 
 def _path(call: ModelCall) -> Path:
-    assert call.path is not None, "the local provider needs the model's folder"
+    if call.path is None:
+        raise ModelNotFoundError(
+            f"model {call.record.id!r} has no local files ({call.record.location or 'no location'}"
+            "): fetch it with DownloadModel first")
     return call.path
 
 

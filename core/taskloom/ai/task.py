@@ -23,19 +23,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel
 
 from .. import errors
-from ..errors import AiError, JobFailedError, ModelInputError
+from ..errors import AiError, ContextLengthError, JobFailedError, ModelInputError
 from ..ports import Format
+from ..queue import job_fingerprint
 from ..queue.task import JobQueueTask
-from ..storage.models import ModelRecord, split_model_id
+from ..storage.models import ModelRecord
 from ..task import TaskContext
 from .catalog import ModelCatalog, catalog
 from .providers import ModelCall, ProviderRegistry, providers
-from .workers import ensure_queue, queue_name_for
+from .workers import ensure_queue, queue_name_for, wait_for_job
 
 ModelId = Annotated[str, Format("model")]
 
@@ -97,7 +99,13 @@ class AiTask(JobQueueTask, register=False):
                      ctx: TaskContext) -> dict[str, Any]:
         """Enqueue ``payload`` and wait for its output, forwarding progress and aborts."""
         queue = ensure_queue(queue_name)
-        job = await queue.add(payload, task_type=self.type, run_id=ctx.run_id or None)
+        fingerprint = None
+        if not self.is_cacheable:
+            # The queue replays a completed job with the same input; a task with side
+            # effects runs again in every run (but a resumed run still finds its job).
+            fingerprint = job_fingerprint(self.type, {"input": payload, "run": ctx.run_id})
+        job = await queue.add(payload, task_type=self.type, run_id=ctx.run_id or None,
+                              fingerprint=fingerprint)
         on_job = ctx.services.get("on_job")
         if callable(on_job):  # the run record keeps the job id so that resume re-attaches
             on_job(self.id, queue.name, job.id)
@@ -109,8 +117,8 @@ class AiTask(JobQueueTask, register=False):
 
         watcher = asyncio.create_task(abort_when_signalled())
         try:
-            return await queue.wait(
-                job.id, on_progress=lambda j: ctx.progress(j.progress, j.progress_message))
+            return await wait_for_job(
+                queue, job.id, on_progress=lambda j: ctx.progress(j.progress, j.progress_message))
         except JobFailedError as exc:
             error = _model_error(exc)
             if error is exc:
@@ -144,6 +152,9 @@ class AiTask(JobQueueTask, register=False):
         return await run(call)
 
     def local_path(self, record: ModelRecord) -> Any:
+        """The model's folder if its record names local files (a cloud model has none)."""
+        if not record.location or "://" in record.location:
+            return None
         return self.catalog.locate(record)
 
 
@@ -152,16 +163,18 @@ def _model_error(exc: JobFailedError) -> Exception:
     message = getattr(getattr(exc, "job", None), "error", None) or ""
     name, _, text = message.partition(": ")
     cls = getattr(errors, name, None)
-    if isinstance(cls, type) and issubclass(cls, AiError):
-        return cls(text)
-    return exc
+    if not (isinstance(cls, type) and issubclass(cls, AiError)):
+        return exc
+    if cls is ContextLengthError:
+        sizes = _CONTEXT_SIZES.search(text)
+        return ContextLengthError(text, *(int(n) for n in sizes.groups()) if sizes else ())
+    return cls(text)
+
+
+_CONTEXT_SIZES = re.compile(r"is (\d+) tokens long but .* reads at most (\d+)")
 
 
 def check_text(value: str, port: str) -> None:
     if not value.strip():
         raise ModelInputError(f"{port!r} is empty: give some text")
-
-
-def model_provider(model_id: str) -> str:
-    return split_model_id(model_id)[0]
 

@@ -175,6 +175,8 @@ class Worker:
         self._slot_freed = asyncio.Event()
         self._executions: dict[str, _Execution] = {}
         self._completions = _CompletionBatcher(self)
+        self._due_checked_at = float("-inf")
+        self._next_due = float("inf")
 
     def stop(self) -> None:
         """Ask the worker to finish gracefully (safe from a signal handler)."""
@@ -254,14 +256,22 @@ class Worker:
                 await waiter
 
     async def _idle_time(self) -> float:
-        """How long to wait for a wake-up: no later than the next delayed job is due."""
-        try:
-            due = await self.queue.storage.seconds_until_due(self.queue.name)
-        except StoreUnavailableError:
-            return self.idle_wait
-        if due is None:
-            return self.idle_wait
-        return min(self.idle_wait, max(due, 0.001))
+        """How long to wait for a wake-up: no later than the next delayed job is due.
+
+        Wake-ups announce new work, not work that becomes due later (a retry
+        with a delay), so the storage is asked when that is — at most once a
+        second, to keep an idle worker's queries cheap; this worker's own
+        retries are known exactly."""
+        now = time.monotonic()
+        if now - self._due_checked_at >= 1.0:
+            self._due_checked_at = now
+            try:
+                due = await self.queue.storage.seconds_until_due(self.queue.name)
+            except StoreUnavailableError:
+                due = None
+            self._next_due = now + due if due is not None else float("inf")
+        wait = min(self.idle_wait, self._next_due - now, self._due_checked_at + 1.0 - now)
+        return max(wait, 0.001)
 
     async def _queue_is_idle(self) -> bool:
         try:
@@ -394,6 +404,7 @@ class Worker:
         if decision.retry:
             if await self._report("retry", storage.retry, job, message, decision.delay):
                 self.stats.retried += 1
+                self._next_due = min(self._next_due, time.monotonic() + decision.delay)
         elif await self._report("fail", storage.fail, job, message):
             self.stats.failed += 1
         log.info("job %s attempt %d failed: %s", job.id, job.attempts + 1, message)

@@ -24,6 +24,7 @@ Run ``python tests/ai/cloud/fake_api.py [--port N]`` to serve it for a browser.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import hashlib
@@ -70,7 +71,7 @@ class RecordedRequest:
     at: float  # time.monotonic() when the request had fully arrived
     method: str
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names in lower case
     body: Any
 
 
@@ -115,7 +116,8 @@ class FakeApi:
         return self.url
 
     def start(self) -> FakeApi:
-        self._thread = threading.Thread(target=self._server.serve_forever,
+        # A short poll interval: shutdown() waits up to one of them.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
                                         name="fake-api", daemon=True)
         self._thread.start()
         return self
@@ -148,13 +150,12 @@ class FakeApi:
         with self._lock:
             return [r for r in self.requests if r.path == path and r.method == "POST"]
 
-    def wait_for(self, predicate: Any, timeout: float = 5.0) -> bool:
-        """Poll ``predicate()`` until true (the server runs in another thread)."""
+    async def until(self, predicate: Any, timeout: float = 10.0) -> bool:
+        """Poll ``predicate()`` until true, without blocking the event loop (the client
+        may still have work to do there; the server runs in its own thread)."""
         give_up = time.monotonic() + timeout
-        while time.monotonic() < give_up:
-            if predicate():
-                return True
-            time.sleep(0.01)
+        while not predicate() and time.monotonic() < give_up:
+            await asyncio.sleep(0.01)
         return bool(predicate())
 
     def _next_reply(self, path: str) -> Reply:
@@ -208,7 +209,7 @@ class _Handler(BaseHTTPRequestHandler):
             body = raw.decode("utf-8", "replace")
         path = self.path.split("?", 1)[0]
         self.api._record(RecordedRequest(time.monotonic(), "POST", path,
-                                         dict(self.headers.items()), body))
+                                         {k.lower(): v for k, v in self.headers.items()}, body))
         vendor = "anthropic" if path == ANTHROPIC_MESSAGES else "openai"
         if path not in (OPENAI_CHAT, OPENAI_EMBEDDINGS, ANTHROPIC_MESSAGES):
             self._send_json(404, _error_body(vendor, 404, f"no route {path}"), {})
@@ -286,10 +287,10 @@ class _Handler(BaseHTTPRequestHandler):
                     break
                 if is_text and reply.chunk_delay and record.chunks_sent:
                     time.sleep(reply.chunk_delay)
+                if is_text:  # counted first, so a client that has it sees it counted
+                    record.chunks_sent += 1
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(event), event))
                 self.wfile.flush()
-                if is_text:
-                    record.chunks_sent += 1
             else:
                 self.wfile.write(b"0\r\n\r\n")
                 self.wfile.flush()

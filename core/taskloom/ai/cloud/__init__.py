@@ -21,7 +21,13 @@ Pyodide, given an ``http_client`` whose transport is the browser's fetch.
 from .anthropic import AnthropicProvider
 from .base import CloudProvider
 from .keys import SecretKey, redact
-from .limits import DEFAULT_LIMITS, ProviderLimits, provider_limiter, provider_limits
+from .limits import (
+    DEFAULT_LIMITS,
+    ProviderLimits,
+    provider_limiter,
+    provider_limits,
+    provider_queue,
+)
 from .openai import OpenAIProvider
 from .results import EmbeddingResult, TextResult
 from .run_functions import DEFAULT_CLOUD_MODELS, cloud_model, register, run_functions
@@ -41,6 +47,7 @@ __all__ = [
     "progress_callback",
     "provider_limiter",
     "provider_limits",
+    "provider_queue",
     "redact",
     "register",
     "run_functions",

@@ -5,6 +5,7 @@ minute for most models; Anthropic: 50), so that a fresh account is not
 flooded with 429s, and a few calls at once. Raise them for a higher tier:
 
     limiter = provider_limiter("openai", requests_per_minute=5000, max_concurrent=32)
+    queues.register(provider_queue("openai", storage))   # what AiTask then uses
 
 The rate window's state lives in ``storage`` (the queue's storage), so
 workers sharing a SQLite file or a Postgres database share one limit; a
@@ -14,9 +15,11 @@ workers sharing a SQLite file or a Postgres database share one limit; a
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from ...queue.limiters import CompositeLimiter, ConcurrencyLimiter, RateLimiter
-from ...queue.storage.base import RateLimitStorage
+from ...queue.queue import JobQueue
+from ...queue.storage.base import QueueStorage, RateLimitStorage
 
 
 @dataclass(frozen=True)
@@ -62,3 +65,15 @@ def provider_limiter(provider: str, *, storage: RateLimitStorage | None = None,
         RateLimiter(limits.requests_per_minute, 60.0, name=f"provider:{provider}",
                     storage=storage),
     )
+
+
+def provider_queue(provider: str, storage: QueueStorage, *,
+                   requests_per_minute: int | None = None, max_concurrent: int | None = None,
+                   **queue_options: Any) -> JobQueue:
+    """The provider's job queue, ``ai:<provider>``, paced by its limiter (state in
+    ``storage``, when that storage keeps rate-limit state too)."""
+    rate_storage = storage if hasattr(storage, "rate_acquire") else None
+    limiter = provider_limiter(provider, storage=rate_storage,
+                               requests_per_minute=requests_per_minute,
+                               max_concurrent=max_concurrent)
+    return JobQueue(f"ai:{provider}", storage, limiter=limiter, **queue_options)
