@@ -15,6 +15,10 @@ EXPECTED = {
     "canonical_json", "errors", "register_function", "register_task", "registry",
     "CorruptRecordError", "RecordNotFoundError", "StorageError", "Store",
     "StoreUnavailableError", "open_store",
+    "AiError", "AiTask", "ContextLengthError", "DownloadModel", "ModelNotFoundError",
+    "ModelRecord", "ModelTaskError", "Similarity", "TextEmbedding", "TextGeneration",
+    "TextQuestionAnswer", "TextRewriter", "TextSummary", "TextTranslation",
+    "UnknownModelError",
 }
 
 

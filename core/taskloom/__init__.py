@@ -4,10 +4,26 @@ The names below are the public API; everything else may change.
 """
 
 from . import errors
+
+# AI task types register on import, so graph JSON and Workflow can name them.
+from .ai import (
+    AiTask,
+    DownloadModel,
+    ModelRecord,
+    Similarity,
+    TextEmbedding,
+    TextGeneration,
+    TextQuestionAnswer,
+    TextRewriter,
+    TextSummary,
+    TextTranslation,
+)
 from .cache import MemoryOutputRepository, TaskOutputRepository, cache_key, canonical_json
 from .compound import GraphAsTask
 from .dataflow import Dataflow
 from .errors import (
+    AiError,
+    ContextLengthError,
     CorruptRecordError,
     CycleError,
     DataflowError,
@@ -15,6 +31,8 @@ from .errors import (
     DuplicateTaskTypeError,
     GraphError,
     MissingInputError,
+    ModelNotFoundError,
+    ModelTaskError,
     PortError,
     PortTypeError,
     RecordNotFoundError,
@@ -32,6 +50,7 @@ from .errors import (
     TaskOutputError,
     TaskTimeoutError,
     UnknownFunctionError,
+    UnknownModelError,
     UnknownTaskTypeError,
     WorkflowError,
 )
@@ -49,11 +68,15 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AbortSignal",
+    "AiError",
+    "AiTask",
+    "ContextLengthError",
     "CorruptRecordError",
     "CycleError",
     "Dataflow",
     "DataflowError",
     "DebugLog",
+    "DownloadModel",
     "DuplicateTaskError",
     "DuplicateTaskTypeError",
     "Event",
@@ -65,6 +88,9 @@ __all__ = [
     "Lambda",
     "MemoryOutputRepository",
     "MissingInputError",
+    "ModelNotFoundError",
+    "ModelRecord",
+    "ModelTaskError",
     "PortError",
     "PortTypeError",
     "RecordNotFoundError",
@@ -72,6 +98,7 @@ __all__ = [
     "RunResult",
     "SchemaVersionError",
     "SerializationError",
+    "Similarity",
     "StorageError",
     "Store",
     "StoreUnavailableError",
@@ -90,7 +117,14 @@ __all__ = [
     "TaskStatus",
     "TaskTimeoutError",
     "TaskloomError",
+    "TextEmbedding",
+    "TextGeneration",
+    "TextQuestionAnswer",
+    "TextRewriter",
+    "TextSummary",
+    "TextTranslation",
     "UnknownFunctionError",
+    "UnknownModelError",
     "UnknownTaskTypeError",
     "Workflow",
     "WorkflowError",

@@ -118,7 +118,11 @@ class TaskGraphRunner:
         self.concurrency = concurrency
         self.continue_on_error = continue_on_error
         self.run_id = run_id or uuid.uuid4().hex
+        # What tasks can reach through ctx.services: the store (model records,
+        # queues) and anything the caller adds.
         self.services = dict(services or {})
+        if store is not None:
+            self.services.setdefault("store", store)
         self.logger = logger or log
         self.events = EventEmitter()
         self._reset()

@@ -243,13 +243,24 @@ async def procrastinate_throughput(url: str, schema: str, jobs: int, concurrency
 # -- main ----------------------------------------------------------------------------------------
 
 
-async def median_rate(repeats: int, measure) -> float:
-    """The median of ``repeats`` runs of ``measure()`` (a coroutine function or function)."""
-    rates = []
-    for _ in range(repeats):
+class Rates:
+    """Rates per measurement name, one per repeat. Repeats interleave the measurements
+    so that a ratio compares runs made moments apart on this shared, noisy machine."""
+
+    def __init__(self) -> None:
+        self.runs: dict[str, list[float]] = {}
+
+    async def measure(self, name: str, measure) -> None:
         rate = measure()
-        rates.append(await rate if asyncio.iscoroutine(rate) else rate)
-    return statistics.median(rates)
+        self.runs.setdefault(name, []).append(await rate if asyncio.iscoroutine(rate) else rate)
+
+    def median(self, name: str) -> float:
+        return statistics.median(self.runs[name])
+
+    def ratio(self, name: str, baseline: str) -> float:
+        """Median of the per-repeat ratios name / baseline."""
+        return statistics.median(a / b for a, b in zip(self.runs[name], self.runs[baseline],
+                                                       strict=True))
 
 
 def pct(values: list[float], q: float) -> float:
@@ -268,22 +279,26 @@ async def main() -> None:
     rows: list[tuple[str, float, str]] = []
 
     print(f"no-op jobs, enqueue → complete, {args.jobs} jobs per measurement "
-          f"(procrastinate {min(args.jobs, 500)}), median of {args.repeats}\n")
+          f"(procrastinate {min(args.jobs, 500)}); medians of {args.repeats} interleaved "
+          "repeats, ratios per repeat\n")
+    rates = Rates()
     with tempfile.TemporaryDirectory() as tmp:
         path = str(Path(tmp) / "bench.db")
         url = f"sqlite:///{path}"
         await (await open_queue_storage(url)).close()
-        raw = await median_rate(args.repeats, lambda: sqlite_raw(path, args.jobs))
-        rows.append(("SQLite raw SQL claim+complete (1 conn)", raw, "ceiling"))
-        for workers in (1, 4):
-            rate = await median_rate(args.repeats, lambda w=workers: taskloom_throughput(
-                url, args.jobs, w))
-            rows.append((f"SQLite taskloom, {workers} worker(s)", rate,
-                         f"{rate / raw:.0%} of raw (target ≥ 50 %)"))
-        rate = await median_rate(args.repeats, lambda: taskloom_throughput(
-            url, args.jobs, 4, 10, 100))
-        rows.append(("SQLite taskloom, 4 workers x 10, add_many(100)", rate,
-                     f"{rate / raw:.0%} of raw"))
+        for _ in range(args.repeats):
+            await rates.measure("sqlite raw", lambda: sqlite_raw(path, args.jobs))
+            for workers in (1, 4):
+                await rates.measure(f"sqlite {workers}", lambda w=workers: taskloom_throughput(
+                    url, args.jobs, w))
+            await rates.measure("sqlite batch", lambda: taskloom_throughput(
+                url, args.jobs, 4, 10, 100))
+        rows.append(("SQLite raw SQL claim+complete (1 conn)", rates.median("sqlite raw"),
+                     "ceiling"))
+        for name, label in (("sqlite 1", "1 worker"), ("sqlite 4", "4 workers"),
+                            ("sqlite batch", "4 workers x 10, add_many(100)")):
+            rows.append((f"SQLite taskloom, {label}", rates.median(name),
+                         f"{rates.ratio(name, 'sqlite raw'):.0%} of raw (target >= 50 %)"))
         sqlite_latency = await taskloom_latency(url, min(args.latency_samples, 50))
 
     pg_latency: list[float] = []
@@ -294,35 +309,43 @@ async def main() -> None:
 
         url = with_schema(args.postgres, schema)
         await (await open_queue_storage(url)).close()
-        raw1 = await median_rate(args.repeats, lambda: postgres_raw(
-            args.postgres, schema, args.jobs, 1))
-        raw4 = await median_rate(args.repeats, lambda: postgres_raw(
-            args.postgres, schema, args.jobs, 4))
-        rows.append(("Postgres raw SQL claim+complete (1 conn)", raw1, "ceiling"))
-        rows.append(("Postgres raw SQL claim+complete (4 conns)", raw4, "ceiling"))
-        # (label, workers, concurrency per worker, enqueue batch, raw baseline)
-        setups = [("1 worker", 1, 1, 1, raw1), ("4 workers", 4, 1, 1, raw4),
-                  ("4 workers x 10, add_many(100), claim batch 10", 4, 10, 100, raw4)]
-        taskloom_pg = {}
-        for label, workers, concurrency, batch, raw in setups:
-            rate = await median_rate(args.repeats, lambda w=workers, c=concurrency, b=batch:
-                                     taskloom_throughput(url, args.jobs, w, c, b))
-            taskloom_pg[label] = rate
-            rows.append((f"Postgres taskloom, {label}", rate, f"{rate / raw:.0%} of raw"))
-        if not args.no_procrastinate:
+        with_procrastinate = not args.no_procrastinate
+        if with_procrastinate:
             try:
-                with psycopg.connect(args.postgres, autocommit=True) as admin:
-                    admin.execute(f'CREATE SCHEMA "{proc_schema}"')
-                for label, workers, concurrency, batch, _ in setups:
-                    rate = await median_rate(
-                        args.repeats, lambda c=workers * concurrency, b=batch:
+                import procrastinate  # noqa: F401
+            except ImportError:
+                with_procrastinate = False
+                print("procrastinate is not installed: .venv/bin/pip install procrastinate\n")
+        if with_procrastinate:
+            with psycopg.connect(args.postgres, autocommit=True) as admin:
+                admin.execute(f'CREATE SCHEMA "{proc_schema}"')
+        # (label, workers, concurrency per worker, enqueue batch, raw connections)
+        setups = [("1 worker", 1, 1, 1, 1), ("4 workers", 4, 1, 1, 4),
+                  ("4 workers x 10, add_many(100), claim batch 10", 4, 10, 100, 4)]
+        for _ in range(args.repeats):
+            for conns in (1, 4):
+                await rates.measure(f"pg raw {conns}", lambda c=conns: postgres_raw(
+                    args.postgres, schema, args.jobs, c))
+            for label, workers, concurrency, batch, _ in setups:
+                await rates.measure(f"pg {label}", lambda w=workers, c=concurrency, b=batch:
+                                    taskloom_throughput(url, args.jobs, w, c, b))
+                if with_procrastinate:
+                    await rates.measure(
+                        f"procrastinate {label}", lambda c=workers * concurrency, b=batch:
                         procrastinate_throughput(args.postgres, proc_schema,
                                                  min(args.jobs, 500), c, b))
-                    rows.append((f"Postgres procrastinate, {label}", rate,
-                                 f"taskloom is {taskloom_pg[label] / rate:.1f}x "
-                                 "(target >= 5x)"))
-            except ImportError:
-                rows.append(("procrastinate", float("nan"), "not installed"))
+        for conns in (1, 4):
+            rows.append((f"Postgres raw SQL claim+complete ({conns} conn)",
+                         rates.median(f"pg raw {conns}"), "ceiling"))
+        for label, _, _, _, conns in setups:
+            rows.append((f"Postgres taskloom, {label}", rates.median(f"pg {label}"),
+                         f"{rates.ratio(f'pg {label}', f'pg raw {conns}'):.0%} of raw"))
+        if with_procrastinate:
+            for label, *_ in setups:
+                times = rates.ratio(f"pg {label}", f"procrastinate {label}")
+                rows.append((f"Postgres procrastinate, {label}",
+                             rates.median(f"procrastinate {label}"),
+                             f"taskloom is {times:.1f}x (target >= 5x)"))
         pg_latency = await taskloom_latency(url, args.latency_samples)
     except Exception as exc:  # no server: SQLite numbers still stand
         print(f"Postgres skipped: {type(exc).__name__}: {exc}\n")

@@ -188,3 +188,15 @@ async def test_a_model_that_was_never_downloaded(data_dir):
                                                 "text": "hi"}))
     finally:
         catalog.remove("onnx:acme/elsewhere:q8")
+
+
+async def test_listed_files_must_stay_inside_the_folder(served, data_dir):
+    from taskloom.errors import ModelInputError
+
+    for bad in ("../escape.json", "/etc/passwd", "onnx/../../x"):
+        with pytest.raises(ModelInputError, match="plain relative path"):
+            await run_graph(DownloadModel("d", {"model": "onnx:acme/tiny-minilm:q8",
+                                                "url": f"{served.url}/acme/tiny-minilm",
+                                                "files": ["config.json", bad]}))
+    assert not (data_dir.parent / "escape.json").exists()
+    assert served.requests == []  # refused before anything was fetched

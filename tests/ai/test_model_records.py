@@ -172,3 +172,48 @@ async def test_an_ai_graph_survives_json(local_models):
     result = await TaskGraphRunner(graph).run()
     matrix = result["s"]["matrix"]
     assert matrix[0][1] > matrix[0][2]
+
+
+async def test_retries_and_limits_of_the_queue_apply_to_model_calls(local_models):
+    """A flaky call is retried by the queue; a user's queue limiter paces the calls."""
+    import asyncio
+
+    from taskloom.errors import JobRetryableError
+    from taskloom.queue import ConcurrencyLimiter, JobQueue, queues
+    from taskloom.queue.storage import MemoryQueueStorage
+
+    attempts: dict[str, int] = {}
+    running, most = 0, 0
+
+    async def flaky(call: ModelCall) -> dict:
+        nonlocal running, most
+        text = call.input["text"]
+        attempts[text] = attempts.get(text, 0) + 1
+        if attempts[text] == 1:
+            raise JobRetryableError("busy, try again", retry_after=0.01)
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        return {"vector": [float(len(text)), 1.0]}
+
+    providers.register("TextEmbedding", "flaky", flaky)
+    catalog.add(ModelRecord("flaky:m:v1", tasks=("TextEmbedding",)))
+    queues.register(JobQueue("ai:flaky", MemoryQueueStorage(),
+                             limiter=ConcurrencyLimiter(1)))
+    try:
+        graph = TaskGraph()
+        graph.add_task(TextEmbedding("e", {"model": "flaky:m:v1", "text": ["a", "bb", "ccc"]}))
+        result = await TaskGraphRunner(graph).run()
+        assert result["e"]["vector"] == [[1.0, 1.0], [2.0, 1.0], [3.0, 1.0]]
+        assert attempts == {"a": 2, "bb": 2, "ccc": 2}
+        assert most == 1  # the queue's ConcurrencyLimiter(1), not the worker's 32 slots
+        jobs = await queues.get("ai:flaky").list()
+        assert sorted(j.attempts for j in jobs) == [1, 1, 1]
+    finally:
+        providers.unregister("TextEmbedding", "flaky")
+        catalog.remove("flaky:m:v1")
+        from taskloom.ai import stop_in_process_workers
+
+        await stop_in_process_workers()
+        queues.unregister("ai:flaky")

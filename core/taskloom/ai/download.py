@@ -98,6 +98,11 @@ def _tasks_from_config(folder: Path) -> list[str]:
 
 def _wanted_files(given: dict[str, Any], variant: str) -> tuple[list[str], list[str]]:
     if given.get("files"):
+        for file in given["files"]:
+            parts = file.replace("\\", "/").split("/")
+            if not file or file.startswith("/") or any(p in ("", ".", "..") for p in parts):
+                raise ModelInputError(f"file {file!r} must be a plain relative path inside "
+                                      "the model folder, like 'onnx/model.onnx'")
         return list(given["files"]), []
     if variant not in ONNX_FILES:
         raise ModelInputError(f"variant {variant!r} names no weights file: use "

@@ -109,9 +109,9 @@ batcher = EmbeddingBatcher()
 
 
 async def text_embedding(call: ModelCall) -> dict[str, Any]:
+    # No progress report: one short call, and a completed job is at 1.0 anyway.
     vector = await batcher.embed(call.input["text"], _path(call), _dtype(call),
                                  bool(call.input.get("truncate")))
-    call.progress(1.0, None)
     return {"vector": vector}
 
 
@@ -153,7 +153,6 @@ async def text_summary(call: ModelCall) -> dict[str, Any]:
     summary = await asyncio.to_thread(
         onnx_local.summarize, call.input["text"], _path(call), call.input.get("sentences", 3),
         truncate=bool(call.input.get("truncate")), dtype=_dtype(call))
-    call.progress(1.0, None)
     return {"text": summary}
 
 
@@ -161,7 +160,6 @@ async def text_question_answer(call: ModelCall) -> dict[str, Any]:
     found = await asyncio.to_thread(
         onnx_local.answer, call.input["question"], call.input["context"], _path(call),
         truncate=bool(call.input.get("truncate")), dtype=_dtype(call))
-    call.progress(1.0, None)
     return {"answer": found.text, "score": found.score}
 
 

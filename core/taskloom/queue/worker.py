@@ -102,7 +102,8 @@ class _Execution:
     def __init__(self, job: Job, signal: AbortSignal) -> None:
         self.job = job
         self.signal = signal
-        self.body: asyncio.Task[dict[str, Any]] | None = None
+        #: The task running the job; the heartbeat and shutdown cancel it.
+        self.body: asyncio.Task[Any] | None = None
         #: Why the body was cancelled: "abort", "lost" (stale lease) or "shutdown".
         self.reason: str | None = None
 
@@ -114,38 +115,46 @@ class _CompletionBatcher:
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
         self.pending: list[tuple[str, int, dict[str, Any], asyncio.Future[bool]]] = []
-        self.flusher: asyncio.Task[None] | None = None
+        self.writing = False
 
     async def complete(self, job_id: str, delivery: int, output: dict[str, Any]) -> None:
-        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.pending.append((job_id, delivery, output, done))
-        if self.flusher is None or self.flusher.done():
-            self.flusher = asyncio.create_task(self._flush())
-        if not await done:
+        if self.writing:  # ride along with the next write
+            done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+            self.pending.append((job_id, delivery, output, done))
+            current = await done
+        else:  # write now, then flush whatever queued up meanwhile
+            self.writing = True
+            try:
+                try:
+                    await self.worker.queue.storage.complete(job_id, delivery, output)
+                    current = True
+                except StaleJobError:
+                    current = False
+                while self.pending:
+                    await self._flush()
+            finally:
+                self.writing = False
+                # If this writer failed, whoever rode along retries on its own.
+                leftover, self.pending = self.pending, []
+                for *_, done in leftover:
+                    if not done.done():
+                        done.set_exception(StoreUnavailableError(
+                            "the shared completion write was interrupted"))
+        if not current:
             raise StaleJobError(f"job {job_id!r}: delivery {delivery} is no longer current")
 
     async def _flush(self) -> None:
-        storage = self.worker.queue.storage
-        while self.pending:
-            batch, self.pending = self.pending, []
-            try:
-                if len(batch) == 1:
-                    job_id, delivery, output, _ = batch[0]
-                    try:
-                        await storage.complete(job_id, delivery, output)
-                        stale: set[str] = set()
-                    except StaleJobError:
-                        stale = {job_id}
-                else:
-                    stale = await storage.complete_many([item[:3] for item in batch])
-            except Exception as exc:
-                for *_, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
-                continue
-            for job_id, _, _, done in batch:
+        batch, self.pending = self.pending, []
+        try:
+            stale = await self.worker.queue.storage.complete_many([item[:3] for item in batch])
+        except Exception as exc:
+            for *_, done in batch:
                 if not done.done():
-                    done.set_result(job_id not in stale)
+                    done.set_exception(exc)
+            return
+        for job_id, _, _, done in batch:
+            if not done.done():
+                done.set_result(job_id not in stale)
 
 
 class Worker:
@@ -307,29 +316,29 @@ class Worker:
         signal = AbortSignal()
         ctx = JobContext(job, self, signal)
         execution = _Execution(job, signal)
+        # The job runs in this very task: the heartbeat or a shutdown cancels it,
+        # after saying why in ``execution.reason``.
+        execution.body = asyncio.current_task()
         self._executions[job.id] = execution
-        execution.body = asyncio.create_task(self._run_body(job, ctx))
         try:
             try:
-                output = await asyncio.shield(execution.body)
+                output = await self._run_body(job, ctx)
             except asyncio.CancelledError:
-                if not execution.body.cancelled():
-                    # This coroutine itself was cancelled: hand the job back.
-                    execution.reason = execution.reason or "shutdown"
-                    execution.body.cancel()
-                    with contextlib.suppress(BaseException):
-                        await execution.body
-                await self._after_cancel(job, execution.reason)
+                self._executions.pop(job.id, None)
+                await self._after_cancel(job, execution.reason or "shutdown")
                 return
             except Exception as exc:
+                self._executions.pop(job.id, None)
                 await self._after_error(job, exc)
                 return
+            # No more heartbeats from here: a report must not be cancelled halfway.
+            self._executions.pop(job.id, None)
             if await self._report("complete", self._completions.complete, job, output):
                 self.stats.completed += 1
         finally:
+            self._executions.pop(job.id, None)
             if ctx._flusher is not None:
                 ctx._flusher.cancel()
-            self._executions.pop(job.id, None)
 
     async def _run_body(self, job: Job, ctx: JobContext) -> dict[str, Any]:
         limiter = self.queue.limiter

@@ -64,6 +64,9 @@ class Reply:
     hold_after: int | None = None
     #: Stream: seconds between chunks.
     chunk_delay: float = 0.0
+    #: Stream: after this many text chunks, send an error event of ``error_type`` and end.
+    error_after: int | None = None
+    error_type: str = "overloaded_error"
 
 
 @dataclass
@@ -73,6 +76,8 @@ class RecordedRequest:
     path: str
     headers: dict[str, str]  # names in lower case
     body: Any
+    #: The client's port: the same one twice means a kept-alive connection was reused.
+    client_port: int = 0
 
 
 @dataclass
@@ -181,6 +186,9 @@ def _handler_for(api: FakeApi) -> type[BaseHTTPRequestHandler]:
 class _Handler(BaseHTTPRequestHandler):
     api: FakeApi
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, the second waits
+    # for a delayed ACK (40 ms a request).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
         pass
@@ -209,7 +217,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = raw.decode("utf-8", "replace")
         path = self.path.split("?", 1)[0]
         self.api._record(RecordedRequest(time.monotonic(), "POST", path,
-                                         {k.lower(): v for k, v in self.headers.items()}, body))
+                                         {k.lower(): v for k, v in self.headers.items()}, body,
+                                         self.client_address[1]))
         vendor = "anthropic" if path == ANTHROPIC_MESSAGES else "openai"
         if path not in (OPENAI_CHAT, OPENAI_EMBEDDINGS, ANTHROPIC_MESSAGES):
             self._send_json(404, _error_body(vendor, 404, f"no route {path}"), {})
@@ -281,6 +290,8 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in reply.headers.items():
                 self.send_header(name, value)
             self.end_headers()
+            if reply.error_after is not None:
+                events = _break_off(events, reply.error_after, path, reply.error_type)
             for event, is_text in events:
                 if is_text and reply.hold_after is not None \
                         and record.chunks_sent == reply.hold_after and not self._hold():
@@ -385,6 +396,23 @@ def _openai_stream(model: str, text: str, body: dict[str, Any]) -> list[tuple[by
                                        "total_tokens": 5 + _tokens(text)}}), False))
     events.append((_sse("[DONE]"), False))
     return events
+
+
+def _break_off(events: list[tuple[bytes, bool]], after: int, path: str,
+               kind: str) -> list[tuple[bytes, bool]]:
+    """The first events up to ``after`` text chunks, then the vendor's error event."""
+    kept, texts = [], 0
+    for event, is_text in events:
+        if is_text and texts == after:
+            break
+        kept.append((event, is_text))
+        texts += is_text
+    if path == ANTHROPIC_MESSAGES:
+        error = _sse({"type": "error", "error": {"type": kind, "message": "Overloaded"}},
+                     "error")
+    else:
+        error = _sse({"error": {"message": "The server had an error", "type": kind}})
+    return [*kept, (error, False)]
 
 
 def _anthropic_message(model: str, text: str) -> dict[str, Any]:

@@ -60,6 +60,20 @@ async def test_server_errors_are_retryable(provider, vendor, api, status):
     assert caught.value.status_code == status
 
 
+@pytest.mark.parametrize(("kind", "retryable"), [("overloaded_error", True),
+                                                  ("server_error", True),
+                                                  ("invalid_request_error", False)])
+async def test_an_error_event_mid_stream(provider, vendor, api, kind, retryable):
+    api.script(route(vendor), Reply(text="one two three", error_after=2, error_type=kind))
+    seen: list[str] = []
+    expected = JobRetryableError if retryable else JobPermanentError
+    with pytest.raises(expected, match=f"stream .*{kind}") as caught:
+        await provider.generate("hi", model="m", stream=True,
+                                on_text=lambda delta, text: seen.append(delta))
+    assert seen == ["one ", "two "]
+    assert_clean(caught.value)
+
+
 @pytest.mark.parametrize(("status", "hint"), [
     (400, "check the model name and the options"),
     (403, "may not use this model"),

@@ -179,3 +179,23 @@ async def test_on_openais_own_endpoint_the_current_parameters_are_sent(api, keys
 async def test_a_compatible_server_gets_max_tokens(provider, vendor, api):
     await provider.generate("hi", model="m", max_tokens=9)
     assert api.requests_to(route(vendor))[0].body["max_tokens"] == 9
+
+
+async def test_calls_on_one_loop_share_a_connection(provider, api):
+    for prompt in ("a", "b", "c"):
+        await provider.generate(prompt, model="m")
+    assert len({r.client_port for r in api.requests}) == 1  # kept alive, not reconnected
+
+
+def test_each_loop_gets_its_own_pool_closed_when_the_loop_ends(api, keys_in_env):
+    provider = OpenAIProvider(base_url=api.openai_url)
+    pools = []
+
+    async def call() -> None:
+        await provider.generate("a", model="m")
+        pools.append(provider.connection_pool())
+
+    asyncio.run(call())
+    asyncio.run(call())
+    assert pools[0] is not pools[1]
+    assert pools[0].is_closed and pools[1].is_closed

@@ -20,10 +20,12 @@ from taskloom.ai import (
     TextTranslation,
     stop_in_process_workers,
 )
-from taskloom.ai.cloud import cloud_model, register
+from taskloom.ai.cloud import cloud_model, provider_queue, register
 from taskloom.ai.cloud.run_functions import EMBEDDING_TASKS
 from taskloom.errors import JobPermanentError, ModelTaskError, TaskloomError
 from taskloom.graph import TaskGraph
+from taskloom.queue import JobStatus, queues
+from taskloom.queue.storage import MemoryQueueStorage
 from taskloom.runner import TaskGraphRunner
 from taskloom.storage import open_store
 
@@ -163,3 +165,23 @@ async def test_abort_of_the_run_stops_the_stream(cloud, api):
         await run
     assert await api.until(lambda: api.streams[-1].client_closed)
     assert api.streams[-1].chunks_sent == 1
+
+
+async def test_a_registered_provider_queue_is_the_one_the_tasks_use(cloud, api):
+    queue = queues.register(provider_queue("openai", MemoryQueueStorage(), max_concurrent=1))
+    try:
+        api.script(OPENAI_CHAT, Reply(429, headers={"Retry-After": "1"}))
+        graph = TaskGraph()
+        graph.add_task(TextGeneration("a", {"model": GPT, "prompt": "first"}))
+        graph.add_task(TextGeneration("b", {"model": GPT, "prompt": "second"}))
+        result = await TaskGraphRunner(graph).run()
+        assert result["a"] == {"text": "echo: first"} and result["b"] == {"text": "echo: second"}
+        jobs = await queue.list()
+        assert len(jobs) == 2 and all(j.status is JobStatus.COMPLETED for j in jobs)
+        refused = api.requests_to(OPENAI_CHAT)[0]
+        retried = [r for r in api.requests_to(OPENAI_CHAT)[1:]
+                   if r.body["messages"][-1] == refused.body["messages"][-1]]
+        assert len(retried) == 1 and retried[0].at - refused.at >= 0.99
+    finally:
+        await stop_in_process_workers()
+        queues.unregister("ai:openai")

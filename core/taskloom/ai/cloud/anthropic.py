@@ -14,7 +14,7 @@ from typing import Any
 from ...task import AbortSignal
 from .base import CloudProvider, check_prompt
 from .results import TextResult
-from .streaming import TextCallback, deliver, iterate_until_aborted
+from .streaming import TextCallback, deliver
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
 
@@ -28,7 +28,7 @@ class AnthropicProvider(CloudProvider):
         sdk = self.sdk()
         return sdk.AsyncAnthropic(api_key=api_key, base_url=self.base_url,
                                   timeout=self.timeout, max_retries=self.max_retries,
-                                  http_client=self.http_client)
+                                  http_client=self.connection_pool())
 
     async def generate(self, prompt: str, *, model: str, system: str | None = None,
                        max_tokens: int | None = None, temperature: float | None = None,
@@ -62,7 +62,7 @@ class AnthropicProvider(CloudProvider):
             served_by = model
             stream = await client.messages.create(stream=True, **request)
             async with stream:
-                async for event in iterate_until_aborted(stream, signal):
+                async for event in stream:
                     kind = event.type
                     if kind == "message_start":
                         served_by = event.message.model or served_by

@@ -1,10 +1,11 @@
 """CloudProvider: what the OpenAI and Anthropic providers share.
 
-A provider object holds settings only (key source, ``base_url``, timeout);
-each call builds its own SDK client and closes it afterwards. That costs a
-millisecond against calls that take seconds, and buys: no client tied to an
-event loop that a test or a page reload has since closed, and no key kept
-alive in a module-level cache.
+A provider object holds settings (key source, ``base_url``, timeout) and one
+HTTP connection pool per event loop; each call wraps that pool in a fresh SDK
+client (0.1 ms) carrying the key it resolved just then. Building the pool is
+what costs (an SSL context: 35-50 ms here), so it is kept; tying it to its
+loop means a closed loop (a finished ``asyncio.run``, a test) never hands a
+dead pool to the next one. The pool holds connections, never a key.
 
 The SDK's own retries are off by default (``max_retries=0``): the job queue
 retries, with the limiter and the run record in the loop. Pass
@@ -13,7 +14,9 @@ retries, with the limiter and the run record in the loop. Pass
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import weakref
 from collections.abc import Awaitable, Callable
 from types import ModuleType
 from typing import Any, ClassVar, TypeVar
@@ -44,8 +47,8 @@ class CloudProvider:
                  api_key_env: str | None = None) -> None:
         """``api_key`` None reads the environment variable ``api_key_env`` (by default
         OPENAI_API_KEY / ANTHROPIC_API_KEY) at each call.
-        ``http_client`` (an ``httpx2.AsyncClient``) is handed to the SDK and left open;
-        the browser passes one whose transport is ``fetch``."""
+        ``http_client`` (an ``httpx2.AsyncClient``) replaces the per-loop pools and is
+        never closed here; the browser passes one whose transport is ``fetch``."""
         if timeout <= 0:
             raise ValueError("timeout must be positive seconds")
         self._api_key = api_key if isinstance(api_key, SecretKey) or api_key is None \
@@ -56,6 +59,8 @@ class CloudProvider:
         self.default_max_tokens = default_max_tokens
         self.http_client = http_client
         self.api_key_env = api_key_env
+        self._pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = \
+            weakref.WeakKeyDictionary()
 
     def with_options(self, **changes: Any) -> CloudProvider:
         """A copy with some settings replaced (the key source stays unless given)."""
@@ -64,7 +69,9 @@ class CloudProvider:
                     "default_max_tokens": self.default_max_tokens,
                     "http_client": self.http_client, "api_key_env": self.api_key_env}
         settings.update(changes)
-        return type(self)(**settings)
+        copy = type(self)(**settings)
+        copy._pools = self._pools  # connections do not depend on the settings
+        return copy
 
     def __repr__(self) -> str:
         key = "explicit" if self._api_key is not None \
@@ -90,6 +97,26 @@ class CloudProvider:
     def make_client(self, api_key: str) -> Any:
         raise NotImplementedError
 
+    def connection_pool(self) -> Any:
+        """The ``http_client`` given, else this event loop's pool (made on first use)."""
+        if self.http_client is not None:
+            return self.http_client
+        loop = asyncio.get_running_loop()
+        pool = self._pools.get(loop)
+        if pool is None or pool.is_closed:
+            pool = self._pools[loop] = self.sdk().DefaultAsyncHttpxClient()
+            closer = loop.create_task(_close_at_shutdown(pool),
+                                      name=f"taskloom: close {self.name} connections")
+            _closers.add(closer)  # the loop keeps only a weak reference to its tasks
+            closer.add_done_callback(_closers.discard)
+        return pool
+
+    async def aclose(self) -> None:
+        """Close this event loop's connection pool (not a ``http_client`` that was given)."""
+        pool = self._pools.pop(asyncio.get_running_loop(), None)
+        if pool is not None:
+            await pool.aclose()
+
     async def call(self, model: str, body: Callable[[Any], Awaitable[T]],
                    signal: AbortSignal | None = None) -> T:
         """Run ``body(client)``; SDK errors come out as JobRetryableError/JobPermanentError."""
@@ -107,9 +134,6 @@ class CloudProvider:
                                       secrets=[key])
             if failure is None:
                 raise
-        finally:
-            if self.http_client is None:
-                await client.close()
         # Raised here, outside the except block, so that the SDK's exception (which
         # holds the request and its auth header) is neither chained nor kept as context.
         raise failure
@@ -145,6 +169,18 @@ class CloudProvider:
     async def _templated(self, prompt: prompts.Prompt, model: str,
                          options: dict[str, Any]) -> TextResult:
         return await self.generate(prompt.user, system=prompt.system, model=model, **options)
+
+
+_closers: set[asyncio.Task[None]] = set()
+
+
+async def _close_at_shutdown(pool: Any) -> None:
+    """Wait for ever; when the loop shuts down (``asyncio.run`` cancels what is left),
+    close the pool inside it, so that no socket outlives its loop."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await pool.aclose()
 
 
 def check_model(model: object) -> None:

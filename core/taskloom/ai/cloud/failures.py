@@ -1,6 +1,7 @@
 """SDK exceptions → the queue's two answers: try again later, or fail now.
 
-    429, 408, 409, 5xx (529 overloaded), timeouts, lost connections
+    429, 408, 409, 5xx (529 overloaded), timeouts, lost connections, a stream
+    that breaks off with a server-side error event (overloaded, api_error)
         → JobRetryableError, with ``retry_after`` from the response's headers
     400, 401, 403, 404, 422 and any other 4xx, a malformed response
         → JobPermanentError, with a message that says what to check
@@ -26,6 +27,9 @@ from .keys import ENV_VARS, redact
 
 VENDOR_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic"}
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
+#: Error types a stream may end with after its 200 OK, that another try can cure.
+RETRYABLE_STREAM_ERRORS = frozenset({"overloaded_error", "api_error", "rate_limit_error",
+                                     "timeout_error", "server_error"})
 MAX_SERVER_MESSAGE = 300
 
 _HINTS = {
@@ -48,6 +52,12 @@ def translate_error(exc: BaseException, sdk: ModuleType, *, provider: str, model
         return JobRetryableError(f"{where}: the request timed out; it will be retried")
     if isinstance(exc, sdk.APIConnectionError):
         return JobRetryableError(f"{where}: cannot reach {base_url}; it will be retried")
+    if _in_stream(exc, sdk):
+        said = redact(server_message(exc), secrets)
+        kind = error_type(exc)
+        if kind in RETRYABLE_STREAM_ERRORS:
+            return JobRetryableError(f"{where}: the stream broke off ({kind}): {said}")
+        return JobPermanentError(f"{where}: the stream was refused ({kind}): {said}")
     if isinstance(exc, sdk.APIStatusError):
         status = exc.status_code
         said = redact(server_message(exc), secrets)
@@ -70,8 +80,26 @@ def translate_error(exc: BaseException, sdk: ModuleType, *, provider: str, model
     return None
 
 
+def _in_stream(exc: BaseException, sdk: ModuleType) -> bool:
+    """An error event inside a stream that had begun with 200 OK: Anthropic's SDK raises
+    a status error carrying that 200, OpenAI's a plain APIError with the error body."""
+    if isinstance(exc, sdk.APIStatusError):
+        return exc.status_code < 400
+    return isinstance(exc, sdk.APIError) and error_type(exc) is not None
+
+
 def _sdk_base_error(sdk: ModuleType) -> type[BaseException]:
     return getattr(sdk, "OpenAIError", None) or sdk.AnthropicError
+
+
+def error_type(exc: Any) -> str | None:
+    """The ``type`` of an error body (``{"error": {"type": …}}`` or ``{"type": …}``)."""
+    body = getattr(exc, "body", None)
+    if not isinstance(body, Mapping):
+        return None
+    inner = body.get("error", body)
+    kind = inner.get("type") if isinstance(inner, Mapping) else None
+    return kind if isinstance(kind, str) and kind != "error" else None
 
 
 def server_message(exc: Any) -> str:

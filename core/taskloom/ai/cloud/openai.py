@@ -19,7 +19,7 @@ from ...errors import ModelInputError
 from ...task import AbortSignal
 from .base import CloudProvider, check_prompt
 from .results import EmbeddingResult, TextResult
-from .streaming import TextCallback, deliver, iterate_until_aborted
+from .streaming import TextCallback, deliver
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -32,7 +32,8 @@ class OpenAIProvider(CloudProvider):
     def make_client(self, api_key: str) -> Any:
         sdk = self.sdk()
         return sdk.AsyncOpenAI(api_key=api_key, base_url=self.base_url, timeout=self.timeout,
-                               max_retries=self.max_retries, http_client=self.http_client)
+                               max_retries=self.max_retries,
+                               http_client=self.connection_pool())
 
     async def generate(self, prompt: str, *, model: str, system: str | None = None,
                        max_tokens: int | None = None, temperature: float | None = None,
@@ -68,7 +69,7 @@ class OpenAIProvider(CloudProvider):
             served_by = model
             stream = await client.chat.completions.create(stream=True, **request)
             async with stream:
-                async for chunk in iterate_until_aborted(stream, signal):
+                async for chunk in stream:
                     served_by = chunk.model or served_by
                     if chunk.usage is not None:
                         input_tokens = chunk.usage.prompt_tokens

@@ -1,9 +1,10 @@
-"""Abortable awaiting and iteration, and the partial-text callback.
+"""Abortable calls, and the partial-text callback.
 
 An abort signal ends a request at once — mid-stream too — instead of at the
-next chunk the server happens to send: the pending read is cancelled, which
-closes the HTTP response, so the server sees the connection go. Plain
-asyncio tasks, nothing CPython-only: this runs in Pyodide's event loop too.
+next chunk the server happens to send: the call's task is cancelled, the
+pending read with it, and the stream's ``async with`` closes the HTTP
+response, so the server sees the connection go. Plain asyncio tasks,
+nothing CPython-only: this runs in Pyodide's event loop too.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from ...task import AbortSignal
@@ -40,18 +41,6 @@ async def until_aborted(awaitable: Awaitable[T], signal: AbortSignal | None) -> 
     if work.cancelled():
         raise asyncio.CancelledError(signal.reason or "aborted")
     return work.result()
-
-
-async def iterate_until_aborted(items: AsyncIterator[T],
-                                signal: AbortSignal | None) -> AsyncIterator[T]:
-    """Yield from ``items`` until they end or ``signal`` fires (then CancelledError)."""
-    iterator = aiter(items)
-    while True:
-        try:
-            item = await until_aborted(anext(iterator), signal)
-        except StopAsyncIteration:
-            return
-        yield item
 
 
 async def deliver(on_text: TextCallback | None, delta: str, text: str) -> None:
