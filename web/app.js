@@ -191,24 +191,21 @@ async function main() {
   window.taskloomExample = EXAMPLE;
   window.taskloomEvents = [];
   if (!(await ensureCrossOriginIsolation())) {
-    $("engine-status").textContent =
-      "cannot start: this page needs cross-origin isolation (serve it with scripts/serve)";
-    return;
+    throw new Error("this page needs cross-origin isolation (serve it with scripts/serve)");
   }
-  // `version` (not only config.interpreter) is what makes PyScript's worker
-  // load this local Pyodide instead of its CDN default.
   // PyWorker must wait for PyScript's plugins: before they settle its worker
   // hooks are unset and the worker starts without the `pyscript` module.
   await customElements.whenDefined("py-script");
-  const interpreter = new URL("./pyodide/pyodide.mjs", location.href).href;
   timings.pyscriptLoaded = performance.now();
+  const interpreter = new URL("./pyodide/pyodide.mjs", location.href).href;
+  // `version` (not only config.interpreter) is what makes PyScript's worker
+  // load this local Pyodide instead of its CDN default.
   const engine = await PyWorker("./engine.py", {
     version: interpreter,
     config: { interpreter, packages: ["taskloom"], packages_cache: "passthrough" },
   });
   engine.sync.taskloom_event = onEngineEvent;
   const info = JSON.parse(await engine.sync.engine_info());
-  timings.engineReady = performance.now();
   // The worker's clock counts from its own origin; both share the epoch.
   const [codeStartedAt, importedAt] = await engine.sync.start_timeline();
   timings.workerCodeStart = codeStartedAt - performance.timeOrigin;
@@ -227,6 +224,7 @@ async function main() {
     await refreshGraphs(engine);
   };
   await refreshGraphs(engine);
+  timings.engineReady = performance.now();
   window.taskloomReady = true;
   document.body.dataset.engineReady = "";
   enableOffline().catch((error) => console.warn("offline cache unavailable:", error));

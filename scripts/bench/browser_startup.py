@@ -136,7 +136,9 @@ def main() -> int:
     for name, ms, size in rows:
         mb = f"{size / 1e6:8.1f}" if size is not None else f"{'':8}"
         print(f"{name:52} {ms:8.0f} {ms / baseline:7.2f} {mb}")
-    print("\nimport cost inside Pyodide (ms, first import, median):")
+    load_ms = statistics.median(r["loadedMs"] - r["readyMs"] for r in bare_imports)
+    print(f"\nloadPackage(taskloom and its dependencies), after Pyodide is up: {load_ms:.0f} ms")
+    print("import cost inside Pyodide (ms, first import, median):")
     for name in bare_imports[0]["imports"]:
         print(f"  {name:14} {statistics.median(r['imports'][name] for r in bare_imports):8.0f}")
     print(f"  {'taskloom.browser.engine, in the page':38} {median(page, 'importMs'):8.0f}")

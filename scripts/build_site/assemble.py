@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .bytecode import compile_wheels
+from .bytecode import compile_wheels, prune_cache
 from .downloads import fetch_npm, fetch_wheel, sha256_of
 from .lockfile import write_lock
 from .recipe import BuildError, Recipe, load_recipe
@@ -63,6 +63,7 @@ def build_taskloom_wheel(cache: Path) -> Path:
     out = cache / "taskloom-wheel" / fingerprint
     built = sorted(out.glob("taskloom-*.whl")) if out.exists() else []
     if built:
+        out.touch()  # recently used: kept by prune_cache
         return built[0]
     with tempfile.TemporaryDirectory(dir=cache) as scratch:
         source = Path(scratch) / "src"
@@ -146,7 +147,8 @@ def build_site(
         runtime_lock = Path(scratch) / "pyodide-lock.json"
         if compile_bytecode:
             shutil.copy(runtime_lock, runtime_dir / "pyodide-lock.json")
-            wheel_files = compile_wheels(wheel_files, runtime_dir, runtime.version, cache)
+            wheel_files = compile_wheels(wheel_files, runtime_dir, runtime.version, cache,
+                                         keep_sources={"taskloom"})
         for wheel in wheel_files:
             shutil.copy(wheel, runtime_dir / wheel.name)
         write_lock([runtime_dir / w.name for w in wheel_files], runtime_lock,
@@ -161,6 +163,9 @@ def build_site(
     worker.write_text(worker.read_text().replace(VERSION_PLACEHOLDER, version))
     stamp_path = staging / STAMP
     stamp_path.write_text(fingerprint + "\n")
+
+    prune_cache(cache / "taskloom-wheel", keep=8)
+    prune_cache(cache / "compiled", keep=len(wheel_files) + 16)
 
     old = site.with_name(site.name + ".old")
     shutil.rmtree(old, ignore_errors=True)

@@ -8,6 +8,7 @@ does for the wheels it ships: nothing on the page imports it, and it is
 a third of networkx's wheel.
 """
 
+import contextlib
 import importlib.util
 import zipfile
 from importlib._bootstrap_external import _code_to_hash_pyc
@@ -15,7 +16,7 @@ from importlib._bootstrap_external import _code_to_hash_pyc
 EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
-def compile_wheel(source: str, target: str) -> int:
+def compile_wheel(source: str, target: str, keep_sources: bool = True) -> int:
     compiled = []
     with zipfile.ZipFile(source) as wheel_in, \
             zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as wheel_out:
@@ -29,16 +30,25 @@ def compile_wheel(source: str, target: str) -> int:
                 dropped.add(info.filename)
                 continue
             data = wheel_in.read(info)
-            wheel_out.writestr(info, data)
             head = info.filename.split("/", 1)[0]
-            if not info.filename.endswith(".py") or head.endswith((".data", ".dist-info")):
+            is_module = info.filename.endswith(".py") and not head.endswith(
+                (".data", ".dist-info"))
+            code = None
+            if is_module:
+                # a SyntaxError: e.g. a template that is not meant to be imported
+                with contextlib.suppress(SyntaxError):
+                    code = compile(data, info.filename, "exec", dont_inherit=True)
+            if code is None or keep_sources:
+                wheel_out.writestr(info, data)
+            else:
+                dropped.add(info.filename)
+            if code is None:
                 continue
-            try:
-                code = compile(data, info.filename, "exec", dont_inherit=True)
-            except SyntaxError:
-                continue  # e.g. a template that is not meant to be imported
             pyc = _code_to_hash_pyc(code, importlib.util.source_hash(data), checked=False)
-            name = importlib.util.cache_from_source(info.filename)
+            # Beside its source, bytecode lives in __pycache__; without it, in
+            # the source's place (where the sourceless loader looks).
+            name = (importlib.util.cache_from_source(info.filename) if keep_sources
+                    else info.filename + "c")
             wheel_out.writestr(zipfile.ZipInfo(name, EPOCH), pyc,
                                compress_type=zipfile.ZIP_DEFLATED)
             compiled.append(name)

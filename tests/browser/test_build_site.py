@@ -118,3 +118,19 @@ def test_recipe_pins_match_the_cpython_dependencies():
     names = {dep.split(">")[0].split("=")[0].strip().lower() for dep in project["dependencies"]}
     pinned = {w.name.lower() for w in load_recipe(RECIPE).wheels}
     assert names <= pinned, f"dependencies the browser build does not pin: {names - pinned}"
+
+
+def test_served_wheels_carry_bytecode_and_no_test_suites(built_site):
+    import zipfile
+
+    for wheel in (built_site / "pyodide").glob("*.whl"):
+        with zipfile.ZipFile(wheel) as archive:
+            names = archive.namelist()
+            record = archive.read(next(n for n in names if n.endswith(".dist-info/RECORD")))
+        listed = {line.split(",", 1)[0] for line in record.decode().splitlines()}
+        assert not [n for n in names if "/tests/" in n], wheel.name
+        assert set(names) - listed <= {n for n in names if n.endswith("RECORD")}, wheel.name
+        sources = [n for n in names if n.endswith(".py") and ".dist-info" not in n]
+        bytecode = [n for n in names if n.endswith(".cpython-314.pyc")]
+        if sources:
+            assert len(bytecode) == len(sources), wheel.name

@@ -97,3 +97,29 @@ def test_the_postgres_driver_is_imported_only_by_its_backend():
             "assert 'psycopg' not in sys.modules, "
             "sorted(m for m in sys.modules if 'psycopg' in m)")
     subprocess.run([sys.executable, "-c", code], check=True, env=os.environ.copy())
+
+
+@pytest.mark.postgres
+async def test_postgres_storage_can_borrow_a_stores_pool(postgres_schema, postgres_admin_url):
+    from psycopg_pool import AsyncConnectionPool
+
+    from taskloom.queue.storage.postgres import PostgresQueueStorage
+
+    pool = AsyncConnectionPool(postgres_admin_url, min_size=1, max_size=4, open=False,
+                               kwargs={"autocommit": True,
+                                       "options": f"-c search_path={postgres_schema}"})
+    await pool.open()
+    try:
+        storage = PostgresQueueStorage(pool=pool, schema=postgres_schema)
+        await storage.setup()
+        queue = JobQueue("q", storage)
+        waiter = asyncio.create_task(storage.wait_for_work("q", 60))
+        await asyncio.sleep(0.2)
+        job = await queue.add({"n": 1})
+        await asyncio.wait_for(waiter, 30)  # LISTEN works on a borrowed connection too
+        [claimed] = await storage.claim("q", "w", 30)
+        assert claimed.id == job.id
+        await storage.close()
+        assert not pool.closed  # the pool belongs to its owner
+    finally:
+        await pool.close()

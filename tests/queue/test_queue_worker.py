@@ -410,3 +410,29 @@ async def test_run_worker_serves_task_types_until_sigterm(tmp_path):
     assert stats.completed == 1
     assert "served" in queues
     queues.unregister("served")
+
+
+async def test_the_queue_limiter_paces_job_starts(storage):
+    from taskloom.queue import CompositeLimiter, ConcurrencyLimiter
+
+    rate = RateLimiter(2, 0.3, name="paced", storage=storage)
+    limiter = CompositeLimiter(ConcurrencyLimiter(2), rate)
+    queue = JobQueue("q", storage, limiter=limiter)
+    grants, running, most = [], 0, 0
+
+    async def tracked(job, ctx):
+        nonlocal running, most
+        grants.append(rate.last_granted_at)
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.05)
+        running -= 1
+        return {}
+
+    await queue.add_many([{"n": i} for i in range(6)])
+    await run_until_idle(Worker(queue, tracked, concurrency=5, lease=5))
+    assert (await queue.stats())["completed"] == 6
+    assert most <= 2
+    grants.sort()
+    for earlier, later in zip(grants, grants[2:], strict=False):
+        assert later - earlier >= 0.3 - 1e-9

@@ -42,6 +42,12 @@ if sys.platform != "emscripten":
 
     onnx_cpython.register(providers)
 
+# Cloud providers import their SDKs only when a call runs, so this is cheap
+# everywhere; the page re-registers them with a key and a fetch transport.
+from . import cloud
+
+cloud.register(providers, catalog)
+
 __all__ = [
     "BUILTIN_MODELS",
     "AiTask",

@@ -115,9 +115,11 @@ class ModelCatalog:
                            repository: Any = None) -> None:
         if record.serves(task_type):
             return
-        others = ", ".join(await self.serving(task_type, repository)) or (
-            "none here: no offline model for it ships with taskloom; download one with "
-            "DownloadModel or name a cloud model")
+        serving = await self.serving(task_type, repository)
+        others = ", ".join(serving) or "none here"
+        if not any(model_id.startswith("onnx:") for model_id in serving):
+            others += ("; no offline model for it ships with taskloom: download one with "
+                       "DownloadModel or name a cloud model")
         raise ModelTaskError(
             f"model {record.id!r} does not serve {task_type} (it serves "
             f"{', '.join(record.tasks) or 'nothing'}); models that do: {others}"

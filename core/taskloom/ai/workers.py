@@ -161,6 +161,14 @@ def in_process_workers_enabled() -> bool:
     return _enabled
 
 
+def _default_limiter(queue_name: str) -> Any:
+    """A cloud provider's default rate limits; local providers run unpaced."""
+    provider = queue_name.removeprefix("ai:")
+    from .cloud.limits import DEFAULT_LIMITS, provider_limiter
+
+    return provider_limiter(provider) if provider in DEFAULT_LIMITS else None
+
+
 def ensure_queue(name: str) -> JobQueue:
     """The registered queue ``name`` (created in memory if missing), served in this loop."""
     loop = asyncio.get_running_loop()
@@ -171,7 +179,8 @@ def ensure_queue(name: str) -> JobQueue:
             queues.unregister(name)
         del _created[name]
     if name not in queues:
-        _created[name] = (loop, queues.register(JobQueue(name, NotifyingMemoryQueueStorage())))
+        _created[name] = (loop, queues.register(JobQueue(name, NotifyingMemoryQueueStorage(),
+                                                         limiter=_default_limiter(name))))
     queue = queues.get(name)
     serving = _serving.get(name)
     if serving is not None and (serving.loop is not loop or serving.task.done()

@@ -158,6 +158,16 @@ class _CompletionBatcher:
 
 
 class Worker:
+    """Runs the jobs of ``queue`` through ``handler``.
+
+    concurrency      jobs run at once by this worker
+    lease            seconds a claim lasts without a heartbeat (on the storage's clock)
+    heartbeat        seconds between lease renewals (default: lease / 3, at most 5)
+    claim_batch      jobs taken per claim when several slots are free
+    shutdown_timeout seconds running jobs get to finish after stop()
+    idle_wait        longest sleep while the queue is empty (a wake-up ends it sooner)
+    """
+
     def __init__(self, queue: JobQueue, handler: Handler, *, concurrency: int = 1,
                  lease: float = 30.0, heartbeat: float | None = None, claim_batch: int = 1,
                  shutdown_timeout: float = 10.0, idle_wait: float = 5.0,
@@ -171,14 +181,15 @@ class Worker:
         self.handler = handler
         self.concurrency = concurrency
         self.lease = float(lease)
-        self.heartbeat = heartbeat if heartbeat is not None else self.lease / 3
+        # Often enough to survive two missed beats, and to notice an abort soon.
+        self.heartbeat = heartbeat if heartbeat is not None else min(self.lease / 3, 5.0)
         self.claim_batch = max(1, claim_batch)
         self.shutdown_timeout = shutdown_timeout
         self.idle_wait = idle_wait
         self.reap_interval = reap_interval if reap_interval is not None \
             else min(max(self.lease / 4, 0.05), 5.0)
         self.progress_interval = progress_interval
-        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.worker_id = worker_id or f"{_hostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stats = WorkerStats()
         self._stop = asyncio.Event()
         self._slot_freed = asyncio.Event()
@@ -382,9 +393,11 @@ class Worker:
             self.stats.store_errors += 1
             return  # try again next beat; the lease has room for a few misses
         except StaleJobError:
+            if self._executions.get(job.id) is not execution:
+                return  # it finished meanwhile and is reporting: never cut that short
             execution.reason = "lost"
         else:
-            if status is not JobStatus.ABORTING:
+            if status is not JobStatus.ABORTING or self._executions.get(job.id) is not execution:
                 return
             execution.reason = "abort"
             execution.signal.abort("the job was aborted")
@@ -450,6 +463,13 @@ class Worker:
             return (current is not None and current.deliveries == job.deliveries
                     and current.status not in (JobStatus.PROCESSING, JobStatus.ABORTING))
         return False
+
+
+def _hostname() -> str:
+    try:
+        return socket.gethostname()
+    except OSError:  # sandboxes (Pyodide) may have no name to give
+        return "localhost"
 
 
 class _Backoff:

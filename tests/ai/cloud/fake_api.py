@@ -14,7 +14,8 @@ Routes (both wire formats, JSON and SSE):
 
 Without a script, a route answers success: the reply text is ``echo: <last
 user message>``, streamed a word per chunk. ``script(path, *replies)`` queues
-replies the route gives first, in order (errors, delays, held streams).
+replies the route gives first, in order (errors, delays, held streams,
+streams that break off with an error event).
 With ``expected_key`` set, a request with another key gets the vendor's 401,
 whose message echoes the key it was given (as real servers half do) — so a
 test can check that nobody passes that on.

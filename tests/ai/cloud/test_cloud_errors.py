@@ -51,6 +51,16 @@ async def test_429_without_retry_after_uses_the_rate_limit_reset_headers(provide
     assert 80 <= caught.value.retry_after <= 90  # the exhausted limit's reset, not the other
 
 
+async def test_a_429_for_an_exhausted_quota_is_permanent(api, keys_in_env):
+    provider = OpenAIProvider(base_url=api.openai_url)
+    api.script(OPENAI_CHAT, Reply(429, body={"error": {
+        "message": "You exceeded your current quota, please check your plan and billing "
+                   "details.", "type": "insufficient_quota", "param": None,
+        "code": "insufficient_quota"}}))
+    with pytest.raises(JobPermanentError, match=r"no quota left.*exceeded your current quota"):
+        await provider.generate("hi", model="m")
+
+
 @pytest.mark.parametrize("status", [500, 502, 503, 529, 408])
 async def test_server_errors_are_retryable(provider, vendor, api, status):
     api.script(route(vendor), Reply(status, message="upstream trouble"))
@@ -145,9 +155,10 @@ def test_retry_after_forms():
     assert retry_after_from_headers({"Retry-After": date}, now) == pytest.approx(12, abs=1)
     assert retry_after_from_headers({"x-ratelimit-remaining-requests": "0",
                                      "x-ratelimit-reset-requests": "6m0s"}, now) == 360.0
-    # Nothing exhausted: the soonest reset.
-    assert retry_after_from_headers({"x-ratelimit-reset-requests": "2s",
-                                     "x-ratelimit-reset-tokens": "500ms"}, now) == 0.5
+    # Nothing used up: the resets say nothing about this refusal (the queue backs off).
+    assert retry_after_from_headers({"x-ratelimit-remaining-requests": "3",
+                                     "x-ratelimit-reset-requests": "2s"}, now) is None
+    assert retry_after_from_headers({"Retry-After": "86400"}, now) == 3600.0  # capped
     assert retry_after_from_headers({}, now) is None
     assert retry_after_from_headers({"Retry-After": "soon"}, now) is None
 

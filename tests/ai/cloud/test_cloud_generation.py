@@ -138,8 +138,15 @@ async def test_a_compatible_server_without_a_key_gets_a_placeholder(monkeypatch)
 
 async def test_anthropic_sends_max_tokens_even_when_not_asked(api, keys_in_env):
     provider = AnthropicProvider(base_url=api.anthropic_url, default_max_tokens=77)
-    await provider.generate("hi", model="m")
-    assert api.requests_to(ANTHROPIC_MESSAGES)[0].body["max_tokens"] == 77
+    await provider.generate("hi", model="m", temperature=0.0)
+    body = api.requests_to(ANTHROPIC_MESSAGES)[0].body
+    assert body["max_tokens"] == 77
+    assert "temperature" not in body  # not a parameter of the current Messages API
+
+
+async def test_openai_sends_the_temperature(api, keys_in_env):
+    await OpenAIProvider(base_url=api.openai_url).generate("hi", model="m", temperature=0.0)
+    assert api.requests_to(OPENAI_CHAT)[0].body["temperature"] == 0.0
 
 
 async def test_abort_signal_ends_a_pending_read(provider, vendor, api):

@@ -59,6 +59,8 @@ async def run_one(task, **runner_options):
     graph.add_task(task)
     runner = TaskGraphRunner(graph, **runner_options)
     result = await runner.run()
+    # The graph names the model, never a key (there is no port to put one in).
+    assert TEST_KEY not in graph.to_json_string()
     return result[task.id]
 
 

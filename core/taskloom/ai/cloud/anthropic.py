@@ -41,9 +41,8 @@ class AnthropicProvider(CloudProvider):
                                    "messages": [{"role": "user", "content": prompt}]}
         if system:
             request["system"] = system
-        if temperature is not None:
-            # This SDK version no longer lists it; the API and compatible servers take it.
-            request["extra_body"] = {"temperature": temperature}
+        # ``temperature`` is accepted for parity and not sent: this SDK generation
+        # (anthropic 2.x) no longer has the parameter, so the API may refuse it.
 
         async def complete(client: Any) -> TextResult:
             message = await client.messages.create(**request)

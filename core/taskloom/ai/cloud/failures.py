@@ -3,7 +3,8 @@
     429, 408, 409, 5xx (529 overloaded), timeouts, lost connections, a stream
     that breaks off with a server-side error event (overloaded, api_error)
         → JobRetryableError, with ``retry_after`` from the response's headers
-    400, 401, 403, 404, 422 and any other 4xx, a malformed response
+    400, 401, 403, 404, 422 and any other 4xx, a 429 for an exhausted quota
+    (``insufficient_quota``), a malformed response
         → JobPermanentError, with a message that says what to check
 
 The message is rebuilt here from the status and the server's own words, with
@@ -27,10 +28,15 @@ from .keys import ENV_VARS, redact
 
 VENDOR_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic"}
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
+#: 429 codes that waiting does not cure: the account is out of credit.
+QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
 #: Error types a stream may end with after its 200 OK, that another try can cure.
 RETRYABLE_STREAM_ERRORS = frozenset({"overloaded_error", "api_error", "rate_limit_error",
                                      "timeout_error", "server_error"})
 MAX_SERVER_MESSAGE = 300
+#: A Retry-After beyond this is treated as this: a garbled header (or a clock far
+#: off) must not park a job, and its whole queue, for days.
+MAX_RETRY_AFTER = 3600.0
 
 _HINTS = {
     400: "the request was refused; check the model name and the options",
@@ -61,7 +67,10 @@ def translate_error(exc: BaseException, sdk: ModuleType, *, provider: str, model
     if isinstance(exc, sdk.APIStatusError):
         status = exc.status_code
         said = redact(server_message(exc), secrets)
-        if status in RETRYABLE_STATUSES or status >= 500:
+        if status == 429 and error_code(exc) in QUOTA_CODES:
+            error = JobPermanentError(f"{where}: HTTP 429, the account has no quota left; "
+                                      f"check its plan and billing: {said}")
+        elif status in RETRYABLE_STATUSES or status >= 500:
             retry_after = retry_after_from_headers(exc.response.headers)
             wait = "" if retry_after is None else f", retry after {retry_after:g} s"
             error = JobRetryableError(f"{where}: HTTP {status}{wait}: {said}",
@@ -72,7 +81,7 @@ def translate_error(exc: BaseException, sdk: ModuleType, *, provider: str, model
             error = JobPermanentError(f"{where}: HTTP {status}, {hint}: {said}")
         error.status_code = status  # type: ignore[attr-defined]
         return error
-    if isinstance(exc, sdk.APIError):  # a response that does not parse, a stream error
+    if isinstance(exc, sdk.APIError):  # a response that does not parse
         said = redact(server_message(exc), secrets)
         return JobPermanentError(f"{where}: unexpected response: {said}")
     if isinstance(exc, _sdk_base_error(sdk)):
@@ -100,6 +109,16 @@ def error_type(exc: Any) -> str | None:
     inner = body.get("error", body)
     kind = inner.get("type") if isinstance(inner, Mapping) else None
     return kind if isinstance(kind, str) and kind != "error" else None
+
+
+def error_code(exc: Any) -> str | None:
+    """The ``code`` of an OpenAI-style error body (``insufficient_quota``…)."""
+    code = getattr(exc, "code", None)
+    body = getattr(exc, "body", None)
+    if code is None and isinstance(body, Mapping):
+        inner = body.get("error", body)
+        code = inner.get("code") if isinstance(inner, Mapping) else None
+    return code if isinstance(code, str) else None
 
 
 def server_message(exc: Any) -> str:
@@ -140,8 +159,13 @@ _RATE_LIMIT_HEADERS = (
 def retry_after_from_headers(headers: Mapping[str, str], now: float | None = None) -> float | None:
     """Seconds to wait: ``retry-after-ms``, ``Retry-After`` (seconds or HTTP date), else the
     reset time of an exhausted rate limit (``x-ratelimit-reset-*``,
-    ``anthropic-ratelimit-*-reset``). None when the response says nothing."""
-    now = time.time() if now is None else now
+    ``anthropic-ratelimit-*-reset``), at most MAX_RETRY_AFTER. None when the response
+    says nothing."""
+    wait = _retry_after(headers, time.time() if now is None else now)
+    return None if wait is None else min(wait, MAX_RETRY_AFTER)
+
+
+def _retry_after(headers: Mapping[str, str], now: float) -> float | None:
     lowered = {k.lower(): v for k, v in headers.items()}
     if (value := _seconds(lowered.get("retry-after-ms"))) is not None:
         return value / 1000.0
@@ -149,15 +173,11 @@ def retry_after_from_headers(headers: Mapping[str, str], now: float | None = Non
         return value
     if (value := _http_date(lowered.get("retry-after"), now)) is not None:
         return value
-    exhausted, others = [], []
-    for remaining_header, reset_header in _RATE_LIMIT_HEADERS:
-        reset = _reset_in(lowered.get(reset_header), now)
-        if reset is None:
-            continue
-        (exhausted if lowered.get(remaining_header, "").strip() == "0" else others).append(reset)
-    if exhausted:
-        return max(exhausted)
-    return min(others) if others else None
+    # Only a limit that is used up says when to come back; the others' resets do not.
+    exhausted = [reset for remaining_header, reset_header in _RATE_LIMIT_HEADERS
+                 if lowered.get(remaining_header, "").strip() == "0"
+                 and (reset := _reset_in(lowered.get(reset_header), now)) is not None]
+    return max(exhausted) if exhausted else None
 
 
 def _seconds(value: str | None) -> float | None:
