@@ -16,21 +16,16 @@ Numbers only: nothing here passes or fails.
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import statistics
 import sys
+import time
 from pathlib import Path
 
-# Python puts this script's folder first on sys.path, where a sibling named
-# like a stdlib module (bench/queue.py) would shadow it.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import statistics  # noqa: E402
-import time  # noqa: E402
-
-import numpy as np  # noqa: E402
-import onnxruntime  # noqa: E402
-from tokenizers import Tokenizer  # noqa: E402
+import numpy as np
+import onnxruntime
+from tokenizers import Tokenizer
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "scripts"))

@@ -16,14 +16,6 @@ schema that is dropped at the end. Numbers only: nothing here passes or fails.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-# Sibling scripts (queue.py) would shadow stdlib modules of the same name, so
-# this script's folder leaves sys.path before anything else is imported.
-# ruff: noqa: E402
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).parent.resolve()]
-
 import argparse
 import asyncio
 import inspect

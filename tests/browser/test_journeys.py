@@ -105,9 +105,13 @@ def test_progress_streams_while_the_graph_runs(app):
     page.click("#run")
     # A row that is still processing yet already shows progress: events reach
     # the page during the run, not only at its end.
-    page.wait_for_selector("tr[data-task-id=steps][data-status=processing][data-progress]",
-                           state="attached", timeout=RUN_MS)
-    mid_run = float(page.get_attribute("tr[data-task-id=steps]", "data-progress"))
+    mid_run = page.wait_for_function(
+        """() => {
+            const row = document.querySelector("tr[data-task-id=steps]");
+            const progress = Number(row?.dataset.progress);
+            return row?.dataset.status === "processing" && progress > 0 && progress < 1
+                && progress;
+        }""", timeout=RUN_MS).json_value()
     assert 0 < mid_run < 1
     page.wait_for_selector("body[data-run-state=completed]", state="attached", timeout=RUN_MS)
     progress = [e["progress"] for e in page.evaluate("window.taskloomEvents")

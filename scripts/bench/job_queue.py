@@ -1,6 +1,6 @@
 """Job queue throughput and wake-up latency, beside baselines measured in the same run.
 
-    .venv/bin/python scripts/bench/queue.py [--jobs 1000] [--repeats 3] [--postgres URL]
+    .venv/bin/python scripts/bench/job_queue.py [--jobs 1000] [--repeats 3] [--postgres URL]
                                             [--no-procrastinate]
 
 1. No-op jobs per second, enqueue → complete (the clock starts before the
