@@ -179,3 +179,31 @@ def test_runs_and_resume_finish_without_rerunning_completed_tasks(tmp_path):
 def test_resume_of_an_unknown_run_is_exit_2(tmp_path, capsys):
     assert main(["resume", "nope", "--store", f"sqlite:///{tmp_path}/x.db"]) == 2
     assert "no run 'nope'" in capsys.readouterr().err
+
+
+async def test_worker_command_serves_a_queue_until_sigterm(tmp_path, user_module):
+    import asyncio
+    import signal
+
+    from taskloom.queue import JobQueue, JobStatus, open_queue_storage
+
+    url = f"sqlite:///{tmp_path}/jobs.db"
+    storage = await open_queue_storage(url)
+    queue = JobQueue("shouts", storage)
+    job = await queue.add({"text": "hey"}, task_type="CliShout")
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "taskloom.cli", "worker", "--store", url, "--queue", "shouts",
+         "--concurrency", "2", "--import", user_module],
+        env={"PYTHONPATH": str(tmp_path), "PATH": "/usr/bin:/bin"},
+        stderr=subprocess.PIPE, text=True)
+    try:
+        output = await asyncio.wait_for(queue.wait(job.id), 60)
+        assert output == {"text": "HEY!"}
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0
+        assert "worker stopped" in worker.stderr.read()
+        assert (await queue.get(job.id)).status is JobStatus.COMPLETED
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        await storage.close()

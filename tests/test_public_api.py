@@ -19,6 +19,10 @@ EXPECTED = {
     "ModelRecord", "ModelTaskError", "Similarity", "TextEmbedding", "TextGeneration",
     "TextQuestionAnswer", "TextRewriter", "TextSummary", "TextTranslation",
     "UnknownModelError",
+    "CompositeLimiter", "ConcurrencyLimiter", "DelayLimiter", "Job", "JobQueue",
+    "JobQueueTask", "JobStatus", "RateLimiter", "Worker", "open_queue_storage", "queues",
+    "JobFailedError", "JobPermanentError", "JobRetryableError", "QueueError",
+    "StaleJobError", "UnknownQueueError",
 }
 
 

@@ -3,6 +3,7 @@
     taskloom run graph.json [--import MODULE]... [--output out.json] [--store URL]
     taskloom runs [--status STATUS]
     taskloom resume RUN_ID [--import MODULE]...
+    taskloom worker --store postgresql://... --queue NAME [--concurrency N] [--import MODULE]...
     taskloom types [--import MODULE]...
 
 ``--import`` is the only way a CLI run executes user code: graph JSON names
@@ -89,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("--continue-on-error", action="store_true")
     resume.add_argument("--quiet", action="store_true")
     resume.set_defaults(handler=_cmd_resume)
+
+    worker = with_store(with_imports(sub.add_parser(
+        "worker", help="run workers for a job queue until stopped (SIGINT/SIGTERM)")))
+    worker.add_argument("--queue", required=True, help="the queue to serve")
+    worker.add_argument("--concurrency", type=int, default=1, help="jobs at a time")
+    worker.set_defaults(handler=_cmd_worker)
 
     types = with_imports(sub.add_parser("types", help="list the registered task types"))
     types.add_argument("--json", action="store_true", help="with port schemas, as JSON")
@@ -223,6 +230,27 @@ def _cmd_runs(args: argparse.Namespace) -> int:
         print(f"{run.run_id}  {run.status:<10}  {when}{error}")
     if not runs:
         print("no runs recorded", file=sys.stderr)
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace) -> int:
+    import logging
+
+    import taskloom  # noqa: F401  (registers the built-in task types)
+
+    from .queue.serve import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    url = args.store or default_store_url()
+    if args.concurrency < 1:
+        print("taskloom: --concurrency must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        stats = asyncio.run(run_worker(url, args.queue, args.concurrency))
+    except (StorageError, ValueError) as exc:
+        print(f"taskloom: {exc}", file=sys.stderr)
+        return 2
+    print(f"worker stopped: {stats}", file=sys.stderr)
     return 0
 
 

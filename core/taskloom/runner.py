@@ -144,6 +144,7 @@ class TaskGraphRunner:
         self._done: asyncio.Future | None = None
         self._reactive = False
         self._persist = False
+        self._job_writes: set[asyncio.Future] = set()
 
     # -- public ------------------------------------------------------------------------
 
@@ -163,6 +164,7 @@ class TaskGraphRunner:
         self._persist = self.store is not None and not reactive
         if self._persist:
             await self._open_record(resuming=outputs is not None)
+            self.services["on_job"] = self._on_job
         result = self.result
         result.started_at = time.time()
         statuses = result.statuses
@@ -245,12 +247,24 @@ class TaskGraphRunner:
                               status="processing")
 
     async def _record(self, task_id: str, status: TaskStatus, **fields: Any) -> None:
+        if self._job_writes:
+            # A job id write for this row may be in flight; rows are written whole.
+            await asyncio.gather(*list(self._job_writes), return_exceptions=True)
         if self._persist:
             await self.store.runs.update_task(self.run_id, task_id, status=str(status),
                                               **fields)
 
+    def _on_job(self, task_id: str, queue_name: str, job_id: str) -> None:
+        """A task put a job on a queue: the run record keeps its id (for resume)."""
+        write = asyncio.ensure_future(self.store.runs.update_task(
+            self.run_id, task_id, job_id=f"{queue_name}/{job_id}"))
+        self._job_writes.add(write)
+        write.add_done_callback(self._job_writes.discard)
+
     async def _close_record(self) -> None:
         runs, result = self.store.runs, self.result
+        if self._job_writes:
+            await asyncio.gather(*self._job_writes, return_exceptions=True)
         # Skips are decided synchronously while scheduling; write them now.
         for task_id, status in result.statuses.items():
             if status is TaskStatus.SKIPPED:

@@ -34,7 +34,9 @@ def test_storage_urls_pick_backends_and_refuse_unknown_ones(tmp_path):
     assert type(create_queue_storage("memory://")).__name__ == "MemoryQueueStorage"
     sqlite = create_queue_storage(f"sqlite:///{tmp_path}/x.db")
     assert sqlite.path == f"{tmp_path}/x.db"
-    assert create_queue_storage("sqlite:///rel.db").path == "rel.db"
+    # The same spelling as open_store: three slashes and an absolute path, or sqlite:rel.
+    assert create_queue_storage("sqlite:///srv/q.db").path == "/srv/q.db"
+    assert create_queue_storage("sqlite:rel.db").path == "rel.db"
     pg = create_queue_storage("postgresql://u@h:5432/db?schema=s1&sslmode=disable")
     assert pg.schema == "s1" and "schema" not in pg.conninfo and "sslmode" in pg.conninfo
     with pytest.raises(ValueError, match="unknown queue storage URL"):

@@ -145,9 +145,7 @@ class BrowserEngine:
         workflow = self._running
         if workflow is None:
             return to_json({"ok": False, "error": "nothing is running"})
-        runner = getattr(workflow, "runner", None)
-        target = runner if runner is not None and hasattr(runner, "abort") else workflow
-        target.abort()
+        workflow.abort("aborted from the page")
         return to_json({"ok": True})
 
     async def save_graph(self, name: str, code: str) -> str:

@@ -11,6 +11,7 @@ from .limiters import (
 from .queue import JobQueue, QueueRegistry, job_fingerprint, queues
 from .retry import RetryPolicy
 from .storage import QueueStorage, RateLimitStorage, create_queue_storage, open_queue_storage
+from .task import JobQueueTask, task_type_handler
 from .worker import JobContext, Worker, WorkerStats
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "Job",
     "JobContext",
     "JobQueue",
+    "JobQueueTask",
     "JobStatus",
     "Limiter",
     "QueueRegistry",
@@ -33,4 +35,5 @@ __all__ = [
     "job_fingerprint",
     "open_queue_storage",
     "queues",
+    "task_type_handler",
 ]

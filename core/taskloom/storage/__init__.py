@@ -46,6 +46,7 @@ __all__ = [
     "Store",
     "TaskGraphRepository",
     "TaskRecord",
+    "local_path",
     "open_store",
     "sqlite_url",
 ]
@@ -69,11 +70,11 @@ def open_store(url: str, *, clock: Callable[[], float] = time.time) -> Store:
     if scheme == "file":
         from .filesystem import FileStore
 
-        return Store(url, FileStore(_local_path(url), clock=clock), clock=clock)
+        return Store(url, FileStore(local_path(url), clock=clock), clock=clock)
     if scheme == "sqlite":
         from .sqlite import SqliteStore
 
-        return Store(url, SqliteStore(_local_path(url), clock=clock), clock=clock)
+        return Store(url, SqliteStore(local_path(url), clock=clock), clock=clock)
     if scheme in ("postgresql", "postgres"):
         try:
             from .postgres import PostgresStore
@@ -94,7 +95,7 @@ def sqlite_url(path: str | Path) -> str:
     return "sqlite:///" + quote(str(Path(path).resolve()).lstrip("/"))
 
 
-def _local_path(url: str) -> Path:
+def local_path(url: str) -> Path:
     """The path in ``file:///abs``, ``sqlite:///abs``, ``sqlite:////abs`` or ``sqlite:rel``."""
     parts = urlsplit(url)
     if parts.netloc not in ("", "localhost"):

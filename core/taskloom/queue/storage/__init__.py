@@ -24,14 +24,11 @@ def create_queue_storage(url: str, **options: Any) -> Any:
     if scheme == "memory":
         return MemoryQueueStorage()
     if scheme == "sqlite":
+        from ...storage import local_path
         from .sqlite import SQLiteQueueStorage
 
-        # As in SQLAlchemy: sqlite:///rel.db is relative, sqlite:////abs.db is absolute.
-        path = url.split("://", 1)[1]
-        path = path[1:] if path.startswith("/") else path
-        if not path:
-            raise ValueError(f"queue storage URL {url!r} names no file: use sqlite:///path.db")
-        return SQLiteQueueStorage(path, **options)
+        # One spelling for every store: sqlite:///abs/path.db, sqlite:rel.db.
+        return SQLiteQueueStorage(str(local_path(url)), **options)
     if scheme in ("postgres", "postgresql"):
         from .postgres import PostgresQueueStorage
 
