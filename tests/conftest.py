@@ -6,3 +6,10 @@ def _private_default_store(tmp_path_factory, monkeypatch):
     """CLI runs in tests record into a throwaway store, never the user's data directory."""
     folder = tmp_path_factory.mktemp("store")
     monkeypatch.setenv("TASKLOOM_STORE", f"sqlite:///{folder}/taskloom.db")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last: Playwright's sync API keeps its own event loop
+    running in this thread for the rest of the session, and asyncio tests
+    cannot start a loop of their own after it."""
+    items.sort(key=lambda item: "browser" in item.path.parts)

@@ -1,7 +1,6 @@
-// The page's thin glue: starts the engine (Pyodide + taskloom, in a PyScript
-// Web Worker), forwards clicks to it and draws the events it streams back.
+// The page's thin glue: starts the engine (Pyodide + taskloom, in a Web
+// Worker), forwards clicks to it and draws the events it streams back.
 // Every message across the worker boundary is a JSON string.
-import { PyWorker } from "./pyscript/core.js";
 
 const EXAMPLE = `import asyncio
 
@@ -47,9 +46,10 @@ wf.add_task(Describe, id="describe")
 const $ = (id) => document.getElementById(id);
 const timings = (window.taskloomTimings = { start: performance.now() });
 
-// PyScript's worker needs SharedArrayBuffer, i.e. cross-origin isolation.
-// scripts/serve sends COOP/COEP itself; on a static host that does not, the
-// service worker adds them, which takes one reload after it first installs.
+// Cross-origin isolation (SharedArrayBuffer) is needed by PyScript's worker
+// and by multi-threaded ONNX Runtime Web. scripts/serve sends COOP/COEP
+// itself; on a static host that does not, the service worker adds them,
+// which takes one reload after it first installs.
 async function ensureCrossOriginIsolation() {
   if (window.crossOriginIsolated) return true;
   if (!("serviceWorker" in navigator)) return false;
@@ -137,7 +137,7 @@ async function run(engine) {
   $("run-status").textContent = "running…";
   document.body.dataset.runState = "running";
   try {
-    const report = JSON.parse(await engine.sync.run_code($("code").value));
+    const report = JSON.parse(await engine.call("run_code", $("code").value));
     for (const [id, status] of Object.entries(report.statuses || {})) {
       setStatus(taskRow(id), status);
     }
@@ -156,7 +156,7 @@ async function run(engine) {
 }
 
 async function refreshGraphs(engine) {
-  const { names } = JSON.parse(await engine.sync.list_graphs());
+  const { names } = JSON.parse(await engine.call("list_graphs"));
   const list = $("graphs");
   list.replaceChildren();
   for (const name of names) {
@@ -168,7 +168,7 @@ async function refreshGraphs(engine) {
     load.textContent = "Load";
     load.className = "load";
     load.onclick = async () => {
-      const answer = JSON.parse(await engine.sync.load_graph(name));
+      const answer = JSON.parse(await engine.call("load_graph", name));
       if (!answer.ok) return showError(answer.error);
       $("code").value = answer.graph.code;
       $("graph-name").value = name;
@@ -177,7 +177,7 @@ async function refreshGraphs(engine) {
     remove.textContent = "Delete";
     remove.className = "delete";
     remove.onclick = async () => {
-      await engine.sync.delete_graph(name);
+      await engine.call("delete_graph", name);
       await refreshGraphs(engine);
     };
     item.append(label, load, remove);
@@ -186,13 +186,35 @@ async function refreshGraphs(engine) {
   document.body.dataset.savedGraphs = String(names.length);
 }
 
-async function main() {
-  $("code").value = EXAMPLE;
-  window.taskloomExample = EXAMPLE;
-  window.taskloomEvents = [];
-  if (!(await ensureCrossOriginIsolation())) {
-    throw new Error("this page needs cross-origin isolation (serve it with scripts/serve)");
-  }
+// The engine, behind one interface: `await engine.call(method, ...args)`.
+// Default: a plain module Worker (web/engine-worker.mjs). `?engine=pyscript`
+// starts the same engine through PyScript's PyWorker (web/engine.py) instead;
+// scripts/bench/browser_startup.py measures both.
+function startModuleEngine() {
+  const worker = new Worker("./engine-worker.mjs", { type: "module" });
+  const pending = new Map();
+  let nextId = 0;
+  const call = (method, ...args) => new Promise((resolve, reject) => {
+    const id = nextId++;
+    pending.set(id, { resolve, reject });
+    worker.postMessage({ id, method, args });
+  });
+  return new Promise((resolve, reject) => {
+    worker.onerror = (event) => reject(new Error(event.message || "the engine worker failed"));
+    worker.onmessage = ({ data }) => {
+      if (data.event !== undefined) return onEngineEvent(data.event);
+      if (data.ready) return resolve({ call });
+      if (data.failed) return reject(new Error(data.failed));
+      const { resolve: answer, reject: fail } = pending.get(data.id);
+      pending.delete(data.id);
+      if (data.error !== undefined) fail(new Error(data.error));
+      else answer(data.result);
+    };
+  });
+}
+
+async function startPyScriptEngine() {
+  const { PyWorker } = await import("./pyscript/core.js");
   // PyWorker must wait for PyScript's plugins: before they settle its worker
   // hooks are unset and the worker starts without the `pyscript` module.
   await customElements.whenDefined("py-script");
@@ -200,14 +222,27 @@ async function main() {
   const interpreter = new URL("./pyodide/pyodide.mjs", location.href).href;
   // `version` (not only config.interpreter) is what makes PyScript's worker
   // load this local Pyodide instead of its CDN default.
-  const engine = await PyWorker("./engine.py", {
+  const worker = await PyWorker("./engine.py", {
     version: interpreter,
     config: { interpreter, packages: ["taskloom"], packages_cache: "passthrough" },
   });
-  engine.sync.taskloom_event = onEngineEvent;
-  const info = JSON.parse(await engine.sync.engine_info());
+  worker.sync.taskloom_event = onEngineEvent;
+  return { call: (method, ...args) => worker.sync[method](...args) };
+}
+
+async function main() {
+  $("code").value = EXAMPLE;
+  window.taskloomExample = EXAMPLE;
+  window.taskloomEvents = [];
+  const viaPyScript = new URLSearchParams(location.search).get("engine") === "pyscript";
+  // Multi-threaded ONNX Runtime wants isolation too; only PyScript needs it.
+  if (!(await ensureCrossOriginIsolation()) && viaPyScript) {
+    throw new Error("PyScript's worker needs cross-origin isolation (use scripts/serve)");
+  }
+  const engine = viaPyScript ? await startPyScriptEngine() : await startModuleEngine();
+  const info = JSON.parse(await engine.call("engine_info"));
   // The worker's clock counts from its own origin; both share the epoch.
-  const [codeStartedAt, importedAt] = await engine.sync.start_timeline();
+  const [codeStartedAt, importedAt] = await engine.call("start_timeline");
   timings.workerCodeStart = codeStartedAt - performance.timeOrigin;
   timings.importMs = importedAt - codeStartedAt;
   window.taskloomEngine = engine;
@@ -216,10 +251,10 @@ async function main() {
     `engine ready: taskloom ${info.taskloom}, Python ${info.python}`;
   for (const id of ["run", "save"]) $(id).disabled = false;
   $("run").onclick = () => run(engine);
-  $("abort").onclick = () => engine.sync.abort_run();
+  $("abort").onclick = () => engine.call("abort_run");
   $("save").onclick = async () => {
     const answer = JSON.parse(
-      await engine.sync.save_graph($("graph-name").value, $("code").value));
+      await engine.call("save_graph", $("graph-name").value, $("code").value));
     if (!answer.ok) return showError(answer.error);
     await refreshGraphs(engine);
   };
