@@ -187,9 +187,10 @@ async function refreshGraphs(engine) {
 }
 
 // The engine, behind one interface: `await engine.call(method, ...args)`.
-// Default: a plain module Worker (web/engine-worker.mjs). `?engine=pyscript`
-// starts the same engine through PyScript's PyWorker (web/engine.py) instead;
-// scripts/bench/browser_startup.py measures both.
+// Default: PyScript's PyWorker running web/engine.py. `?engine=module` starts
+// the same engine in a plain module Worker (web/engine-worker.mjs) instead,
+// which skips PyScript's own start-up; scripts/bench/browser_startup.py
+// measures both.
 function startModuleEngine() {
   const worker = new Worker("./engine-worker.mjs", { type: "module" });
   const pending = new Map();
@@ -234,7 +235,7 @@ async function main() {
   $("code").value = EXAMPLE;
   window.taskloomExample = EXAMPLE;
   window.taskloomEvents = [];
-  const viaPyScript = new URLSearchParams(location.search).get("engine") === "pyscript";
+  const viaPyScript = new URLSearchParams(location.search).get("engine") !== "module";
   // Multi-threaded ONNX Runtime wants isolation too; only PyScript needs it.
   if (!(await ensureCrossOriginIsolation()) && viaPyScript) {
     throw new Error("PyScript's worker needs cross-origin isolation (use scripts/serve)");

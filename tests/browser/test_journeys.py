@@ -62,6 +62,10 @@ wf.add_task(Busy, id="busy")
 '''
 
 
+LOADED_PYSCRIPT = """performance.getEntriesByType("resource")
+    .some((entry) => entry.name.includes("/pyscript/"))"""
+
+
 def run_code(page, code: str) -> dict:
     page.fill("#code", code)
     page.click("#run")
@@ -79,6 +83,7 @@ def test_page_loads_and_engine_gets_ready(app):
     assert info["workflow"] is True
     assert "engine ready" in page.inner_text("#engine-status")
     assert page.is_enabled("#run")
+    assert page.evaluate(LOADED_PYSCRIPT)  # the default engine starts through PyScript
     assert page.errors == []
 
 
@@ -278,3 +283,18 @@ def test_abort_stops_a_running_graph(app):
     assert report["statuses"]["steps"] == "aborted"
     assert page.get_attribute("tr[data-task-id=steps]", "data-status") == "aborted"
     assert float(page.get_attribute("tr[data-task-id=steps]", "data-progress")) < 1
+
+
+def test_the_module_worker_engine_runs_and_saves_too(page, server):
+    # ?engine=module: the same engine in a plain module Worker, no PyScript.
+    open_app(page, server.url + "?engine=module")
+    assert page.evaluate("window.taskloomInfo.platform") == "emscripten"
+    report = run_code(page, page.evaluate("window.taskloomExample"))
+    assert report["ok"], report
+    assert report["outputs"]["describe"] == {"text": "the sum is 210"}
+    kinds = [event["kind"] for event in page.evaluate("window.taskloomEvents")]
+    assert kinds[0] == "graph_start" and kinds[-1] == "graph_complete"
+    page.fill("#graph-name", "via module worker")
+    page.click("#save")
+    page.wait_for_selector("#graphs li[data-name='via module worker']", state="attached")
+    assert not page.evaluate(LOADED_PYSCRIPT)
