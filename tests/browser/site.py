@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "scripts"
 CHROMIUM = Path("/usr/bin/chromium")
 DOWNLOAD_CACHE = ROOT / ".cache" / "site-build"
-TEST_SITE = ROOT / "dist" / "test-site"
+# TASKLOOM_TEST_SITE lets parallel sessions build their own copy.
+TEST_SITE = Path(os.environ.get("TASKLOOM_TEST_SITE") or ROOT / "dist" / "test-site")
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
