@@ -15,7 +15,6 @@ import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .dataflow import Dataflow
@@ -32,16 +31,26 @@ from .errors import (
 from .ports import connection_mode, describe
 
 if TYPE_CHECKING:
+    import networkx
+
     from .registry import TaskRegistry
     from .task import Task
 
 SCHEMA_VERSION = 1
 
 
+def _nx() -> networkx:
+    # Imported on first use: networkx is the largest import of the core, and in
+    # Pyodide the page can say "ready" before it is needed.
+    import networkx
+
+    return networkx
+
+
 class TaskGraph:
     def __init__(self, tasks: Iterable[Task] = (), dataflows: Iterable[Dataflow] = (),
                  metadata: dict[str, Any] | None = None):
-        self._g = nx.MultiDiGraph()
+        self._g = _nx().MultiDiGraph()
         self._tasks: dict[str, Task] = {}
         self._inputs: dict[str, list[Dataflow]] = {}
         self._modes: dict[Dataflow, str] = {}
@@ -150,8 +159,8 @@ class TaskGraph:
         if src_id == tgt_id:
             raise CycleError(f"dataflow {dataflow} connects task {src_id!r} to itself",
                              [src_id])
-        if nx.has_path(self._g, tgt_id, src_id):
-            path = nx.shortest_path(self._g, tgt_id, src_id)
+        if _nx().has_path(self._g, tgt_id, src_id):
+            path = _nx().shortest_path(self._g, tgt_id, src_id)
             raise CycleError(f"dataflow {dataflow} would close a cycle: "
                              f"{' -> '.join([*path, tgt_id])}", path)
         return mode
@@ -186,13 +195,14 @@ class TaskGraph:
         """Tasks feeding ``task_id`` directly (or, transitively, all ancestors)."""
         self.get_task(task_id)
         if transitive:
-            return [t for t in self._tasks if t in nx.ancestors(self._g, task_id)]
+            found = _nx().ancestors(self._g, task_id)
+            return [t for t in self._tasks if t in found]
         return list(dict.fromkeys(self._g.predecessors(task_id)))
 
     def downstream(self, task_id: str, transitive: bool = False) -> list[str]:
         self.get_task(task_id)
         if transitive:
-            found = nx.descendants(self._g, task_id)
+            found = _nx().descendants(self._g, task_id)
             return [t for t in self._tasks if t in found]
         return list(dict.fromkeys(self._g.successors(task_id)))
 
@@ -204,11 +214,11 @@ class TaskGraph:
         return [t for t in self._tasks if self._g.out_degree(t) == 0]
 
     def topological_order(self) -> list[str]:
-        return list(nx.topological_sort(self._g))
+        return list(_nx().topological_sort(self._g))
 
     def layers(self) -> list[list[str]]:
         """Tasks grouped by depth, for display; the runner does not wait on layers."""
-        return [list(layer) for layer in nx.topological_generations(self._g)]
+        return [list(layer) for layer in _nx().topological_generations(self._g)]
 
     def predecessor_counts(self) -> dict[str, int]:
         """Distinct upstream tasks per task (what the runner waits for)."""
