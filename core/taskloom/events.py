@@ -95,7 +95,8 @@ class EventEmitter:
         return lambda: self._all.remove(listener) if listener in self._all else None
 
     def emit(self, event: Event) -> None:
-        for listener in (*self._by_kind.get(event.kind, ()), *self._all):
+        specific = self._by_kind.get(event.kind)
+        for listener in self._all if specific is None else (*specific, *self._all):
             try:
                 result = listener(event)
                 if result is not None and inspect.isawaitable(result):

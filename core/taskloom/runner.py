@@ -397,9 +397,12 @@ class TaskGraphRunner:
                 if events_on:
                     self._emit(EventKind.TASK_SKIPPED, task_id, message="no preview input")
                 return
-            expand = [name for name, value in values.items() if isinstance(value, list)
-                      and (port := task.input_ports.by_name.get(name)) is not None
-                      and port.expandable]
+            expand = None
+            for name, value in values.items():
+                if value.__class__ is list or isinstance(value, list):
+                    port = task.input_ports.by_name.get(name)
+                    if port is not None and port.expandable:
+                        expand = [*(expand or ()), name]
             ctx = TaskContext(self.run_id, task_id, signal,
                               self._progress_reporter(task_id) if events_on else None,
                               self.logger, self.services)
