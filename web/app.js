@@ -2,6 +2,8 @@
 // Worker), forwards clicks to it and draws the events it streams back.
 // Every message across the worker boundary is a JSON string.
 
+import { offerResume } from "./resume.js";
+
 const EXAMPLE = `import asyncio
 
 from pydantic import BaseModel
@@ -126,7 +128,8 @@ function showError(text) {
   $("error").textContent = text || "";
 }
 
-async function run(engine) {
+// `call` starts the run and answers its report (resume.js passes a resume).
+async function run(engine, call = () => engine.call("run_code", $("code").value)) {
   $("run").disabled = true;
   $("abort").disabled = false;
   showError("");
@@ -137,7 +140,7 @@ async function run(engine) {
   $("run-status").textContent = "running…";
   document.body.dataset.runState = "running";
   try {
-    const report = JSON.parse(await engine.call("run_code", $("code").value));
+    const report = JSON.parse(await call());
     for (const [id, status] of Object.entries(report.statuses || {})) {
       setStatus(taskRow(id), status);
     }
@@ -260,6 +263,7 @@ async function main() {
     await refreshGraphs(engine);
   };
   await refreshGraphs(engine);
+  await offerResume(engine, run);
   timings.engineReady = performance.now();
   window.taskloomReady = true;
   document.body.dataset.engineReady = "";

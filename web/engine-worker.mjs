@@ -23,6 +23,9 @@ try {
     load_graph: (name) => engine.load_graph(name),
     delete_graph: (name) => engine.delete_graph(name),
     list_graphs: () => engine.list_graphs(),
+    unfinished_runs: () => engine.unfinished_runs(),
+    resume_run: (runId) => engine.resume_run(runId),
+    configure_cloud: pyodide.pyimport("taskloom.browser.cloud").BrowserCloud.install().configure,
   };
   self.onmessage = async ({ data: { id, method, args } }) => {
     try {

@@ -23,3 +23,10 @@ sync.save_graph = engine.save_graph
 sync.load_graph = engine.load_graph
 sync.delete_graph = engine.delete_graph
 sync.list_graphs = engine.list_graphs
+sync.unfinished_runs = engine.unfinished_runs  # resuming after a reload (web/resume.js)
+sync.resume_run = engine.resume_run
+
+# OpenAI/Anthropic: keys and base URLs from the page's settings panel (web/settings.js).
+from taskloom.browser.cloud import BrowserCloud  # noqa: E402
+
+sync.configure_cloud = BrowserCloud.install().configure

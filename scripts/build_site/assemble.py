@@ -24,6 +24,7 @@ from pathlib import Path
 from .bytecode import compile_wheels, prune_cache
 from .downloads import fetch_npm, fetch_wheel, sha256_of
 from .lockfile import write_lock
+from .models import add_models, recipe_files
 from .recipe import BuildError, Recipe, load_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -122,6 +123,7 @@ def build_site(
     recipe: Recipe = load_recipe(recipe_path)
     inputs = [recipe_path, *taskloom_sources(), *_tree_files(ROOT / "web", ("*",)),
               *_tree_files(Path(__file__).parent, ("*.py", "*.mjs"))]
+    inputs += recipe_files()  # the local models' recipe (build/models/)
     fingerprint = _fingerprint(inputs) + ("" if compile_bytecode else "-source-only")
     stamp = site / STAMP
     if not force and stamp.exists() and stamp.read_text().strip() == fingerprint:
@@ -158,6 +160,7 @@ def build_site(
         target = staging / path.relative_to(ROOT / "web")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, target)
+    add_models(staging)  # the local models, into models/ (scripts/build_site/models.py)
     version = _write_manifest(staging)
     worker = staging / "sw.js"
     worker.write_text(worker.read_text().replace(VERSION_PLACEHOLDER, version))

@@ -7,6 +7,7 @@ test in a fresh schema that is dropped afterwards.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -20,6 +21,11 @@ NO_POSTGRES = "TASKLOOM_TEST_POSTGRES is not set (scripts/test sets it to a real
 
 BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 SHARED_BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+if sys.platform == "emscripten":
+    # Inside Pyodide in Chromium (tests/browser/test_in_pyodide.py): IndexedDB
+    # joins; SQLite (no _sqlite3 in the site) and Postgres (no sockets) cannot run.
+    BACKENDS = ["memory", "indexeddb"]
+    SHARED_BACKENDS = ["indexeddb"]
 
 
 def with_query(url: str, **params: str) -> str:
@@ -46,6 +52,8 @@ def make_url(backend: str, tmp_path, request: pytest.FixtureRequest) -> str:
         return "memory://"
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'queue.db'}"
+    if backend == "indexeddb":
+        return f"indexeddb://taskloom-test-{uuid.uuid4().hex[:12]}"
     if backend == "postgres":
         return with_query(POSTGRES_URL, schema=request.getfixturevalue("postgres_schema"))
     raise AssertionError(backend)

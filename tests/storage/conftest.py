@@ -8,6 +8,7 @@ fresh schema that is dropped afterwards.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -21,6 +22,11 @@ NO_POSTGRES = "TASKLOOM_TEST_POSTGRES is not set (scripts/test sets it to a real
 
 BACKENDS = ["memory", "file", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 DURABLE_BACKENDS = ["file", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+if sys.platform == "emscripten":
+    # Inside Pyodide in Chromium (tests/browser/test_in_pyodide.py): IndexedDB
+    # joins; SQLite (no _sqlite3 in the site) and Postgres (no sockets) cannot run.
+    BACKENDS = ["memory", "file", "indexeddb"]
+    DURABLE_BACKENDS = ["file", "indexeddb"]
 
 
 class FakeClock:
@@ -68,6 +74,8 @@ def make_url(backend: str, tmp_path, request: pytest.FixtureRequest) -> str:
         return (tmp_path / "store").as_uri()
     if backend == "sqlite":
         return f"sqlite:///{tmp_path / 'store.db'}"
+    if backend == "indexeddb":
+        return f"indexeddb://taskloom-test-{uuid.uuid4().hex[:12]}"
     if backend == "postgres":
         schema = request.getfixturevalue("postgres_schema")
         return with_query(POSTGRES_URL, schema=schema)

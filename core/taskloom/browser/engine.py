@@ -21,7 +21,9 @@ from typing import Any
 import taskloom
 from taskloom.errors import TaskloomError, WorkflowError
 
+from .page_store import PageRuns
 from .saved_graphs import SavedGraphs
+from .transformers_provider import install as install_local_models
 
 #: Classes the code box defines live in this module, so that running the same
 #: code twice redefines them (the registry accepts a same-named redefinition)
@@ -102,7 +104,9 @@ class BrowserEngine:
     def __init__(self, emit: Callable[[str], Any], saved_graphs: SavedGraphs | None = None):
         self._emit = emit
         self._saved = saved_graphs or SavedGraphs()
+        self._runs = PageRuns(self._saved.page)  # run records, cache, queues: page_store.py
         self._running: Any = None
+        install_local_models()  # Transformers.js runs the onnx models (Pyodide only)
 
     def info(self) -> str:
         return to_json({
@@ -116,12 +120,12 @@ class BrowserEngine:
         payload = event.to_dict() if hasattr(event, "to_dict") else {"event": repr(event)}
         self._emit(to_json(payload))
 
-    async def run_code(self, code: str) -> str:
+    async def run_code(self, code: str, resume: str | None = None) -> str:
         """Executes the code box, then runs its Workflow; answers a JSON report."""
         started = time.perf_counter()
         try:
             namespace = await execute(code)
-            workflow = find_workflow(namespace)
+            workflow = await self._runs.prepare(find_workflow(namespace), code, resume)
             unsubscribe = _subscribe(workflow, self._forward)
             self._running = workflow
             try:
@@ -168,3 +172,15 @@ class BrowserEngine:
 
     async def list_graphs(self) -> str:
         return to_json({"ok": True, "names": await self._saved.names()})
+
+    async def unfinished_runs(self) -> str:
+        """Runs a reload interrupted, which the page offers to resume."""
+        return to_json({"ok": True, "runs": await self._runs.unfinished()})
+
+    async def resume_run(self, run_id: str) -> str:
+        """Runs the code of ``run_id`` again and finishes that run; answers like run_code."""
+        try:
+            code = await self._runs.code_of(run_id)
+        except TaskloomError as error:
+            return to_json({"ok": False, "error": str(error)})
+        return await self.run_code(code, resume=run_id)

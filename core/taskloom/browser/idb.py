@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from js import indexedDB  # type: ignore[import-not-found]
-from pyodide.ffi import JsException, create_proxy  # type: ignore[import-not-found]
+from pyodide.ffi import JsException, create_proxy, to_js  # type: ignore[import-not-found]
 
 from taskloom.errors import StorageError, StoreUnavailableError
 
@@ -163,3 +163,64 @@ class KeyValueStore:
         _transaction, store = self._transaction("readonly")
         keys = await request_result(store.getAllKeys())
         return [str(key) for key in keys.to_py()]
+
+
+def transact(
+    database: Any,
+    stores: list[str],
+    reads: Callable[[dict[str, Any]], list[Any]],
+    then: Callable[[list[Any], dict[str, Any]], Any],
+) -> asyncio.Future:
+    """One readwrite transaction that reads, decides and writes atomically.
+
+    ``reads(object_stores)`` issues the read requests; when the last one
+    succeeds, ``then(results, object_stores)`` runs synchronously inside that
+    success event, where the transaction is still active, and issues the
+    writes. The future resolves to what ``then`` returned once the
+    transaction commits; if ``then`` raises, the transaction is aborted
+    (nothing is written) and the future raises that error.
+    """
+    try:
+        transaction = database.transaction(to_js(stores), "readwrite")
+    except JsException as error:  # a missing store, or the database was closed
+        raise StorageError(f"IndexedDB stores {stores}: {error}") from None
+    objects = {name: transaction.objectStore(name) for name in stores}
+    done = transaction_done(transaction)
+    outcome: dict[str, Any] = {}
+
+    def decide(_event: Any = None) -> None:
+        try:
+            outcome["value"] = then([request.result for request in requests], objects)
+        except BaseException as error:  # re-raised to the awaiting caller
+            outcome["error"] = error
+            transaction.abort()
+
+    requests = reads(objects)
+    if requests:
+        # A failed read is not prevented, so it aborts the transaction itself.
+        _settle(requests[-1], {"success": decide, "error": lambda _event: None})
+    else:
+        decide()
+    future = asyncio.get_running_loop().create_future()
+
+    def finished(committed: asyncio.Future) -> None:
+        if future.done():
+            return
+        if "error" in outcome:
+            future.set_exception(outcome["error"])
+        elif committed.exception() is not None:
+            future.set_exception(committed.exception())
+        else:
+            future.set_result(outcome.get("value"))
+
+    done.add_done_callback(finished)
+    return future
+
+
+def read(database: Any, store: str, request: Callable[[Any], Any]) -> asyncio.Future:
+    """One readonly transaction holding one request, ``request(object_store)``."""
+    try:
+        transaction = database.transaction(store, "readonly")
+    except JsException as error:  # a missing store, or the database was closed
+        raise StorageError(f"IndexedDB store {store!r}: {error}") from None
+    return request_result(request(transaction.objectStore(store)))

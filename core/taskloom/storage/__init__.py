@@ -5,6 +5,7 @@ repositories built on it. A storage URL picks the backend for everything:
     file:///path/to/folder         a folder of JSON files
     sqlite:///path/to/file.db      a SQLite file (``sqlite:relative.db`` is relative)
     postgresql://user@host/db      Postgres (``?schema=name`` to keep to one schema)
+    indexeddb://name               the browser's IndexedDB (Pyodide only)
 
     async with open_store("sqlite:///home/me/taskloom.db") as store:
         await store.graphs.save("demo", graph)
@@ -23,6 +24,7 @@ never needs sqlite3, psycopg or a browser.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -84,7 +86,11 @@ def open_store(url: str, *, clock: Callable[[], float] = time.time) -> Store:
             ) from exc
         return Store(url, PostgresStore(url, clock=clock), clock=clock)
     if scheme == "indexeddb":
-        raise StoreURLError("indexeddb:// stores exist only in the browser (Pyodide)")
+        if sys.platform != "emscripten":
+            raise StoreURLError("indexeddb:// stores exist only in the browser (Pyodide)")
+        from ..browser.indexeddb import IndexedDBStore, database_name
+
+        return Store(url, IndexedDBStore(database_name(url), clock=clock), clock=clock)
     raise StoreURLError(f"unknown storage URL scheme {scheme!r} in {url!r}; use one of {_SCHEMES}")
 
 

@@ -3,12 +3,14 @@
     memory://                         this process only (tests, the browser until IndexedDB)
     sqlite:///path/to/queue.db        one machine, many processes
     postgresql://user@host/db         many machines; ``?schema=NAME`` picks a schema
+    indexeddb://name                  the browser's IndexedDB (Pyodide only)
 
 Each backend implements both QueueStorage and RateLimitStorage (see base.py).
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -38,6 +40,14 @@ def create_queue_storage(url: str, **options: Any) -> Any:
         rest = urlencode([(k, v) for k, v in query if k != "schema"])
         conninfo = urlunsplit(("postgresql", parts.netloc, parts.path, rest, parts.fragment))
         return PostgresQueueStorage(conninfo, schema=schema, **options)
+    if scheme == "indexeddb":
+        if sys.platform != "emscripten":
+            raise ValueError(f"{url!r}: IndexedDB queue storage exists only in the browser "
+                             "(Pyodide); use sqlite:///path.db here")
+        from ...browser.indexeddb import database_name
+        from ...browser.indexeddb_queue import IndexedDBQueueStorage
+
+        return IndexedDBQueueStorage(database_name(url), **options)
     raise ValueError(
         f"unknown queue storage URL {url!r}: use memory://, sqlite:///path.db "
         "or postgresql://user@host/db")

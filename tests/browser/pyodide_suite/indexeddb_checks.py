@@ -1,0 +1,78 @@
+"""IndexedDB-only behaviour, run inside Pyodide by tests/browser/test_in_pyodide.py.
+
+(The name does not start with ``test_`` so that CPython's pytest never
+collects it: it needs the browser. The contract suites cover the rest.)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from taskloom.errors import CorruptRecordError, StoreURLError
+from taskloom.queue import Job, open_queue_storage
+from taskloom.queue.queue import job_fingerprint
+from taskloom.storage import open_store
+
+
+def fresh_url() -> str:
+    return f"indexeddb://taskloom-checks-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.mark.parametrize("url", ["indexeddb://", "indexeddb://a/b"])
+def test_an_indexeddb_url_names_exactly_one_database(url):
+    with pytest.raises(StoreURLError, match="indexeddb://name"):
+        open_store(url)
+
+
+@pytest.mark.parametrize("text", ["{not json", "", "[1, 2"])
+async def test_a_corrupt_record_names_its_key_and_the_others_stay_readable(text):
+    async with open_store(fresh_url()) as store:
+        await store.outputs.put_output("Double:1:aaa", {"y": 1})
+        await store.outputs.put_output("Double:1:bbb", {"y": 2})
+        await store.backend._put_text("outputs", "Double:1:aaa", text)
+
+        with pytest.raises(CorruptRecordError, match="Double:1:aaa") as caught:
+            await store.outputs.get_output("Double:1:aaa")
+        assert caught.value.key == "Double:1:aaa"
+        assert await store.outputs.get_output("Double:1:bbb") == {"y": 2}
+        entries = {e.key: e for e in await store.backend.scan("outputs")}
+        with pytest.raises(CorruptRecordError):
+            entries["Double:1:aaa"].value
+        assert entries["Double:1:bbb"].value == {"y": 2}
+        assert await store.outputs.delete_output("Double:1:aaa") is True
+
+
+async def test_two_connections_claiming_at_once_never_both_get_one_job():
+    # Two storages on one database stand for two tabs: each claim is one
+    # readwrite transaction, so IndexedDB serialises them.
+    url = fresh_url()
+    first, second = await open_queue_storage(url), await open_queue_storage(url)
+    try:
+        jobs = [Job(id=uuid.uuid4().hex, queue="q", task_type="T", input={"i": i},
+                    fingerprint=job_fingerprint("T", {"i": i})) for i in range(5)]
+        await first.add_many(jobs)
+        rounds = await asyncio.gather(*[storage.claim("q", f"w{n}", 30.0, limit=2)
+                                        for n, storage in enumerate([first, second] * 3)])
+        claimed = [job.id for batch in rounds for job in batch]
+        assert sorted(claimed) == sorted(job.id for job in jobs)
+        assert (await second.stats("q"))["processing"] == 5
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def test_a_refused_step_writes_nothing():
+    storage = await open_queue_storage(fresh_url())
+    try:
+        job = Job(id="j1", queue="q", task_type="T", input={}, fingerprint="f")
+        await storage.add(job)
+        (claimed,) = await storage.claim("q", "w", 30.0)
+        before = (await storage.get("j1")).to_dict()
+        with pytest.raises(Exception, match="no longer current"):
+            await storage.complete("j1", claimed.deliveries + 1, {"out": 1})
+        assert (await storage.get("j1")).to_dict() == before
+    finally:
+        await storage.close()

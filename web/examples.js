@@ -1,0 +1,139 @@
+// The "Examples" menu: one graph per AI task, each running offline on the
+// models the site ships (models/all-MiniLM-L6-v2 and models/glassllm), and
+// the design's pipeline. Choosing one puts its code in the code box.
+
+const MINILM = "onnx:all-MiniLM-L6-v2:q8";
+const GLASSLLM = "onnx:glassllm:fp32";
+
+export const EXAMPLES = {
+  "Embed and compare sentences": `from taskloom import Workflow
+
+wf = Workflow()
+wf.text_embedding(id="embed", model="${MINILM}", text=[
+    "A man is eating food.",
+    "A man is eating a piece of bread.",
+    "The girl is carrying a baby.",
+])
+wf.similarity(id="compare")  # cosine of every pair; score: first vs second
+`,
+
+  "Generate text": `from taskloom import Workflow
+
+wf = Workflow()
+wf.text_generation(id="generate", model="${GLASSLLM}",
+                   prompt="Alice was beginning to", max_new_tokens=48)
+`,
+
+  "Rewrite a text with two prompts": `from taskloom import Workflow
+
+wf = Workflow()
+wf.text_rewriter(id="rewrite", model="${GLASSLLM}", max_new_tokens=24,
+                 prompt=["Tell it simply:", "Tell it as a story:"],
+                 text="The Queen said that the Hatter must be beheaded.")
+`,
+
+  "Summarise a text": `from taskloom import Workflow
+
+TEXT = """Alice was beginning to get very tired of sitting by her sister on the bank.
+She had peeped into the book her sister was reading. It had no pictures or
+conversations in it. Then a White Rabbit with pink eyes ran close by her. The
+Rabbit took a watch out of its waistcoat-pocket and hurried on. Alice started
+to her feet and ran across the field after it."""
+
+wf = Workflow()
+# Extractive: the most central sentences, in their order.
+wf.text_summary(id="summary", model="${MINILM}", text=TEXT, sentences=2)
+`,
+
+  "Answer a question": `from taskloom import Workflow
+
+CONTEXT = """The Mock Turtle went to school in the sea. His teacher was an old
+Turtle, called Tortoise because he taught them. The Gryphon said the lessons
+lessened from day to day."""
+
+wf = Workflow()
+# Extractive: the sentence that best matches the question, and its cosine score.
+wf.text_question_answer(id="answer", model="${MINILM}",
+                        question="Who taught the Mock Turtle?", context=CONTEXT)
+`,
+
+  "Download a model, then use it": `from taskloom import Workflow
+
+wf = Workflow()
+# A model folder from a URL (here: this site's own copy, so it runs offline)
+# goes into the browser's Cache Storage; progress counts bytes.
+wf.download_model(id="download", model="onnx:my-copy/all-MiniLM-L6-v2:q8",
+                  url="models/all-MiniLM-L6-v2/")
+wf.text_embedding(id="embed", text="The downloaded model runs offline.")
+`,
+
+  "Document → paragraphs → rewrite ×2 → embed → compare": `from pydantic import BaseModel
+
+from taskloom import Task, Workflow
+
+DOCUMENT = """Alice sat by the river with her sister, who was reading a book.
+
+The book had no pictures in it, and Alice grew tired of it.
+
+Then a White Rabbit with pink eyes ran close by her.
+"""
+
+
+class LoadDocument(Task):
+    """A document (here given inline; a task could fetch one)."""
+
+    class Input(BaseModel):
+        text: str
+
+    class Output(BaseModel):
+        text: str
+
+    async def run(self, input, ctx):
+        return {"text": input.text}
+
+
+class SplitParagraphs(Task):
+    """Splits a text at blank lines."""
+
+    class Input(BaseModel):
+        text: str
+
+    class Output(BaseModel):
+        text: list[str]
+
+    async def run(self, input, ctx):
+        return {"text": [p.strip() for p in input.text.split("\\n\\n") if p.strip()]}
+
+
+wf = Workflow()
+wf.add_task(LoadDocument, id="load", text=DOCUMENT)
+wf.add_task(SplitParagraphs, id="split")
+# Three paragraphs x two prompts: six rewrites, each a job on the ai:onnx queue.
+wf.text_rewriter(id="rewrite", model="${GLASSLLM}", max_new_tokens=16,
+                 prompt=["Tell it simply:", "Tell it as a story:"])
+wf.text_embedding(id="embed", model="${MINILM}")
+wf.similarity(id="compare")
+`,
+};
+
+function addMenu() {
+  const code = document.getElementById("code");
+  if (!code) return;
+  const label = document.createElement("label");
+  label.className = "examples";
+  label.textContent = "Examples ";
+  const menu = document.createElement("select");
+  menu.id = "examples";
+  menu.append(new Option("choose an example…", ""));
+  for (const name of Object.keys(EXAMPLES)) menu.append(new Option(name, name));
+  menu.onchange = () => {
+    if (!menu.value) return;
+    code.value = EXAMPLES[menu.value];
+    code.dispatchEvent(new Event("input", { bubbles: true }));
+  };
+  label.append(menu);
+  (code.closest("section") ?? code.parentElement).prepend(label);
+  window.taskloomExamples = EXAMPLES;
+}
+
+addMenu();

@@ -1,0 +1,311 @@
+// Transformers.js for taskloom's local models, inside the engine's Web Worker.
+// taskloom.browser.transformers_provider imports this module (once, on the
+// first model call) and calls the functions below; every answer is a plain
+// object of numbers, strings and arrays, so that it converts to Python as is.
+//
+// Nothing here leaves the site: remote models are off, models are read from
+// the site's models/ folder (or from the downloads in Cache Storage, see
+// `cachedFirst`), and ONNX Runtime's wasm from the site's onnxruntime-web/.
+import {
+  AutoModelForCausalLM,
+  AutoTokenizer,
+  BaseStreamer,
+  InterruptableStoppingCriteria,
+  Tensor,
+  env,
+  mean_pooling,
+  pipeline,
+} from "./transformers/transformers.min.js";
+
+// Downloaded model files live in this Cache Storage cache, keyed by the URL
+// they would have under the site's models/ folder.
+export const DOWNLOADS_CACHE = "taskloom-models";
+const MANIFEST = ".taskloom-download.json";
+
+let configured = null;
+let siteOrigin = null;
+
+// Transformers.js asks for "<localModelPath><model>/<file>": a path, since it
+// treats an absolute URL there as remote. Resolved here against the site
+// (PyScript's worker runs from a blob: URL, against which nothing resolves),
+// and answered from the downloads first.
+async function cachedFirst(url, init) {
+  const absolute = new URL(url, siteOrigin).href;
+  const cache = await caches.open(DOWNLOADS_CACHE);
+  const hit = await cache.match(absolute);
+  return hit ?? fetch(absolute, init);
+}
+
+// Must run before the first model loads: ONNX Runtime reads its wasm settings once.
+export function configure({ modelsURL, wasmURL, threads = null }) {
+  siteOrigin = new URL(modelsURL).origin;
+  env.allowRemoteModels = false;
+  env.allowLocalModels = true;
+  env.localModelPath = new URL(modelsURL).pathname;
+  env.useBrowserCache = false; // the service worker keeps the site's models offline
+  env.fetch = cachedFirst;
+  const wasm = env.backends.onnx.wasm;
+  wasm.wasmPaths = {
+    mjs: `${wasmURL}ort-wasm-simd-threaded.asyncify.mjs`,
+    wasm: `${wasmURL}ort-wasm-simd-threaded.asyncify.wasm`,
+  };
+  if (threads) wasm.numThreads = threads;
+  configured = { modelsURL, wasmURL, threads: wasm.numThreads ?? null };
+  return info();
+}
+
+export function info() {
+  return {
+    ...configured,
+    crossOriginIsolated: self.crossOriginIsolated === true,
+    hardwareConcurrency: navigator.hardwareConcurrency ?? null,
+  };
+}
+
+// -- loading --------------------------------------------------------------------------
+
+const loaded = new Map();
+
+function once(key, load) {
+  if (!loaded.has(key)) {
+    const promise = load();
+    promise.catch(() => loaded.delete(key)); // a failed load may be retried
+    loaded.set(key, promise);
+  }
+  return loaded.get(key);
+}
+
+function contextLength(config, tokenizer) {
+  const limits = [config.max_position_embeddings, tokenizer.model_max_length]
+    .filter((n) => typeof n === "number" && n > 0 && n < 1e9);
+  return limits.length ? Math.min(...limits) : 512;
+}
+
+export function featureExtractor(modelId, dtype) {
+  return once(`embed:${modelId}:${dtype}`, async () => {
+    const extractor = await pipeline("feature-extraction", modelId, { dtype, device: "wasm" });
+    extractor.contextLength = contextLength(extractor.model.config, extractor.tokenizer);
+    return extractor;
+  });
+}
+
+function causalLM(modelId, dtype) {
+  return once(`generate:${modelId}:${dtype}`, async () => {
+    const [tokenizer, model] = await Promise.all([
+      AutoTokenizer.from_pretrained(modelId),
+      AutoModelForCausalLM.from_pretrained(modelId, { dtype, device: "wasm" }),
+    ]);
+    // ONNX Runtime's wasm answers within one task, so a whole generate() would
+    // too: the worker's Python (progress, an abort from the page) would wait
+    // for its end. Each forward pass first yields to the event loop.
+    const forward = model.forward.bind(model);
+    model.forward = async (...args) => {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      return forward(...args);
+    };
+    return { tokenizer, model, contextLength: contextLength(model.config, tokenizer) };
+  });
+}
+
+// -- embeddings -----------------------------------------------------------------------
+
+function rowLengths(mask) {
+  const [rows, width] = mask.dims;
+  const data = mask.data;
+  const lengths = [];
+  for (let r = 0; r < rows; r++) {
+    let n = 0;
+    for (let c = 0; c < width; c++) n += Number(data[r * width + c]);
+    lengths.push(n);
+  }
+  return lengths;
+}
+
+// Mean-pooled, L2-normalised vectors, as the feature-extraction pipeline makes
+// them, but with the lengths checked first: a text longer than the model's
+// context is answered {tooLong} unless `truncate` (the pipeline would cut it
+// silently).
+export async function embed(modelId, dtype, texts, truncate = false) {
+  const extractor = await featureExtractor(modelId, dtype);
+  const limit = extractor.contextLength;
+  let inputs = extractor.tokenizer(texts, { padding: true, truncation: false });
+  const lengths = rowLengths(inputs.attention_mask);
+  const tooLong = lengths.map((n, index) => [index, n]).filter(([, n]) => n > limit);
+  if (tooLong.length && !truncate) return { tooLong: tooLong[0], limit };
+  if (tooLong.length) {
+    inputs = extractor.tokenizer(texts, { padding: true, truncation: true, max_length: limit });
+  }
+  const outputs = await extractor.model(inputs);
+  const pooled = mean_pooling(outputs.last_hidden_state, inputs.attention_mask).normalize(2, -1);
+  return { vectors: pooled.tolist(), lengths, limit, truncated: tooLong };
+}
+
+// -- generation -----------------------------------------------------------------------
+
+class TokenStreamer extends BaseStreamer {
+  constructor(onToken) {
+    super();
+    this.onToken = onToken;
+    this.seenPrompt = false;
+  }
+
+  put(ids) {
+    if (!this.seenPrompt) { // generate() first puts the prompt
+      this.seenPrompt = true;
+      return;
+    }
+    this.onToken(Number(ids[0][0]));
+  }
+
+  end() {}
+}
+
+function eosIds(config) {
+  const eos = config.eos_token_id;
+  return new Set(eos == null ? [] : Array.isArray(eos) ? eos : [eos]);
+}
+
+// Starts a generation; answers {promise, interrupt}. `interrupt()` stops it
+// before its next token. The decoding mirrors taskloom.ai.onnx_local: greedy
+// when temperature is 0; text grows by what each token adds once it decodes
+// to whole characters; past the context the window slides (the last
+// `contextLength` tokens are read again for each further token).
+export function startGeneration(modelId, dtype, prompt, options, onToken) {
+  const stop = new InterruptableStoppingCriteria();
+  const promise = generate(modelId, dtype, prompt, options, onToken, stop);
+  return { promise, interrupt: () => stop.interrupt() };
+}
+
+async function generate(modelId, dtype, prompt, options, onToken, stop) {
+  const { tokenizer, model, contextLength: limit } = await causalLM(modelId, dtype);
+  const total = options.max_new_tokens ?? 64;
+  let ids = Array.from(tokenizer.encode(prompt));
+  const promptTokens = ids.length;
+  if (ids.length > limit) {
+    if (!options.truncate) return { tooLong: ids.length, limit };
+    ids = ids.slice(-limit);
+  }
+  const eos = eosIds(model.config);
+  const sampling = options.temperature > 0
+    ? { do_sample: true, temperature: options.temperature, top_k: options.top_k ?? 0 }
+    : { do_sample: false };
+  const generated = [];
+  let shown = "";
+  let ended = false;
+  const streamer = new TokenStreamer((token) => {
+    if (eos.has(token)) {
+      ended = true;
+      return;
+    }
+    generated.push(token);
+    const text = tokenizer.decode(generated, { skip_special_tokens: true });
+    if (!text.endsWith("\ufffd")) shown += text.slice(shown.length);
+    try {
+      onToken?.(generated.length, total);
+    } catch {
+      // the caller went away (its job was aborted); the interrupt stops us next
+    }
+  });
+  const run = async (window, count) => {
+    const input_ids = [window.map(BigInt)];
+    await model.generate({
+      input_ids: tensorOf(input_ids),
+      attention_mask: tensorOf([window.map(() => 1n)]),
+      max_new_tokens: count,
+      ...sampling,
+      streamer,
+      stopping_criteria: [stop],
+    });
+    streamer.seenPrompt = false;
+  };
+  // While prompt + output fit the context, one generate() with its KV cache.
+  const first = Math.min(total, limit - ids.length + 1);
+  if (first > 0) await run(ids, first);
+  while (!ended && !stop.interrupted && generated.length < total) {
+    await run([...ids, ...generated].slice(-limit), 1);
+  }
+  return {
+    text: shown,
+    tokens: generated.length,
+    promptTokens,
+    truncated: promptTokens > limit,
+    interrupted: stop.interrupted,
+  };
+}
+
+function tensorOf(rows) {
+  return new Tensor("int64", BigInt64Array.from(rows.flat()), [rows.length, rows[0].length]);
+}
+
+// -- downloads ------------------------------------------------------------------------
+
+// Fetches `files` from `baseURL` into Cache Storage under `folderURL`,
+// calling onProgress(done, total) as bytes arrive. Sizes come first (HEAD)
+// so that progress counts the whole folder. `required` files must exist;
+// others are skipped on 404. A manifest stored last marks the folder
+// complete; a complete folder is not fetched again ({cached: true}).
+export async function download(baseURL, folderURL, required, optional, onProgress, signal) {
+  const cache = await caches.open(DOWNLOADS_CACHE);
+  const manifestURL = folderURL + MANIFEST;
+  const existing = await cache.match(manifestURL);
+  if (existing) return { cached: true, ...(await existing.json()) };
+  const urlOf = (file) => new URL(file.split("/").map(encodeURIComponent).join("/"), baseURL).href;
+  const sizes = {};
+  for (const file of [...required, ...optional]) {
+    const response = await fetch(urlOf(file), { method: "HEAD", signal });
+    if (response.status === 404) {
+      if (required.includes(file)) return { missing: file, url: urlOf(file) };
+      continue;
+    }
+    if (!response.ok) return { failed: `${response.status} ${response.statusText}`, url: urlOf(file) };
+    sizes[file] = Number(response.headers.get("content-length") ?? 0);
+  }
+  const total = Object.values(sizes).reduce((a, b) => a + b, 0) || 1;
+  let done = 0;
+  onProgress?.(0, total);
+  for (const file of Object.keys(sizes)) {
+    const response = await fetch(urlOf(file), { signal });
+    if (!response.ok) return { failed: `${response.status} ${response.statusText}`, url: urlOf(file) };
+    const reader = response.body.getReader();
+    const chunks = [];
+    let got = 0;
+    for (;;) {
+      const { done: finished, value } = await reader.read();
+      if (finished) break;
+      chunks.push(value);
+      got += value.byteLength;
+      done += value.byteLength;
+      onProgress?.(Math.min(done, total), total);
+    }
+    if (sizes[file] && got !== sizes[file]) {
+      return { failed: `ended after ${got} of ${sizes[file]} bytes`, url: urlOf(file) };
+    }
+    sizes[file] = got;
+    const headers = { "content-type": response.headers.get("content-type") ?? "application/octet-stream",
+      "content-length": String(got) };
+    await cache.put(folderURL + file, new Response(new Blob(chunks), { headers }));
+  }
+  const manifest = { base_url: baseURL, files: sizes };
+  await cache.put(manifestURL, new Response(JSON.stringify(manifest),
+    { headers: { "content-type": "application/json" } }));
+  return { cached: false, ...manifest };
+}
+
+// The manifests of completed downloads: [{folder, base_url, files}].
+export async function downloads() {
+  const cache = await caches.open(DOWNLOADS_CACHE);
+  const found = [];
+  for (const request of await cache.keys()) {
+    if (!request.url.endsWith(MANIFEST)) continue;
+    const manifest = await (await cache.match(request)).json();
+    found.push({ folder: request.url.slice(0, -MANIFEST.length), ...manifest });
+  }
+  return found;
+}
+
+export async function readConfig(folderURL) {
+  const response = await cachedFirst(folderURL + "config.json");
+  return response.ok ? await response.json() : null;
+}
+
+export { env, pipeline };
