@@ -121,6 +121,33 @@ function rowLengths(mask) {
   return lengths;
 }
 
+// Each text's first tokens, its closing special token ([SEP]) kept, as the
+// Rust tokenizers (taskloom.ai.onnx_local) truncate; padded to the longest.
+function truncatedInputs(tokenizer, texts, limit, like) {
+  const specials = new Set(tokenizer.all_special_ids ??
+    [tokenizer.sep_token_id, tokenizer.eos_token_id].filter((id) => id != null));
+  const rows = texts.map((text) => {
+    const ids = Array.from(tokenizer.encode(text));
+    if (ids.length <= limit) return ids;
+    const last = ids.at(-1);
+    return specials.has(last) ? [...ids.slice(0, limit - 1), last] : ids.slice(0, limit);
+  });
+  const width = Math.max(...rows.map((ids) => ids.length));
+  const pad = tokenizer.pad_token_id ?? 0;
+  const padded = (value, padding) => rows.flatMap((ids) =>
+    [...ids.map(value), ...Array(width - ids.length).fill(padding)].map(BigInt));
+  const tensors = {
+    input_ids: padded((id) => id, pad),
+    attention_mask: padded(() => 1, 0),
+    token_type_ids: padded(() => 0, 0),
+  };
+  const inputs = {};
+  for (const key of Object.keys(like)) {
+    inputs[key] = new Tensor("int64", BigInt64Array.from(tensors[key]), [rows.length, width]);
+  }
+  return inputs;
+}
+
 // Mean-pooled, L2-normalised vectors, as the feature-extraction pipeline makes
 // them, but with the lengths checked first: a text longer than the model's
 // context is answered {tooLong} unless `truncate` (the pipeline would cut it
@@ -132,9 +159,7 @@ export async function embed(modelId, dtype, texts, truncate = false) {
   const lengths = rowLengths(inputs.attention_mask);
   const tooLong = lengths.map((n, index) => [index, n]).filter(([, n]) => n > limit);
   if (tooLong.length && !truncate) return { tooLong: tooLong[0], limit };
-  if (tooLong.length) {
-    inputs = extractor.tokenizer(texts, { padding: true, truncation: true, max_length: limit });
-  }
+  if (tooLong.length) inputs = truncatedInputs(extractor.tokenizer, texts, limit, inputs);
   const outputs = await extractor.model(inputs);
   const pooled = mean_pooling(outputs.last_hidden_state, inputs.attention_mask).normalize(2, -1);
   return { vectors: pooled.tolist(), lengths, limit, truncated: tooLong };
@@ -244,11 +269,16 @@ function tensorOf(rows) {
 // so that progress counts the whole folder. `required` files must exist;
 // others are skipped on 404. A manifest stored last marks the folder
 // complete; a complete folder is not fetched again ({cached: true}).
-export async function download(baseURL, folderURL, required, optional, onProgress, signal) {
+export async function download(baseURL, folderURL, required, optional, onProgress, signal,
+  tasks = null) {
   const cache = await caches.open(DOWNLOADS_CACHE);
   const manifestURL = folderURL + MANIFEST;
   const existing = await cache.match(manifestURL);
-  if (existing) return { cached: true, ...(await existing.json()) };
+  if (existing) {
+    const manifest = await existing.json();
+    // Another variant of the same folder may lack this one's weights: fetch again.
+    if (required.every((file) => file in manifest.files)) return { cached: true, ...manifest };
+  }
   const urlOf = (file) => new URL(file.split("/").map(encodeURIComponent).join("/"), baseURL).href;
   const sizes = {};
   for (const file of [...required, ...optional]) {
@@ -285,22 +315,10 @@ export async function download(baseURL, folderURL, required, optional, onProgres
       "content-length": String(got) };
     await cache.put(folderURL + file, new Response(new Blob(chunks), { headers }));
   }
-  const manifest = { base_url: baseURL, files: sizes };
+  const manifest = { base_url: baseURL, files: sizes, tasks };
   await cache.put(manifestURL, new Response(JSON.stringify(manifest),
     { headers: { "content-type": "application/json" } }));
   return { cached: false, ...manifest };
-}
-
-// The manifests of completed downloads: [{folder, base_url, files}].
-export async function downloads() {
-  const cache = await caches.open(DOWNLOADS_CACHE);
-  const found = [];
-  for (const request of await cache.keys()) {
-    if (!request.url.endsWith(MANIFEST)) continue;
-    const manifest = await (await cache.match(request)).json();
-    found.push({ folder: request.url.slice(0, -MANIFEST.length), ...manifest });
-  }
-  return found;
 }
 
 export async function readConfig(folderURL) {

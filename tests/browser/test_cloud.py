@@ -124,6 +124,8 @@ from taskloom import Task, Workflow
 
 
 class Installed(Task):
+    cacheable = False  # asked twice with the same (empty) input; each answer is news
+
     class Input(BaseModel):
         pass
 
@@ -218,6 +220,18 @@ def test_a_rejected_key_fails_at_once_with_a_clear_message(cloud_page, api, vend
     assert "HTTP 401" in shown and "API key in the page's cloud settings" in shown
     # The server's 401 body quotes the key it got; the page must not repeat it.
     assert WRONG_KEY not in shown and WRONG_KEY not in json.dumps(report)
+
+
+def test_a_vendor_without_a_key_fails_with_a_pointer_to_the_settings(cloud_page, api):
+    before = len(api.requests_to(OPENAI_CHAT))
+    save_settings(cloud_page, {"anthropic": TEST_KEY}, {"anthropic": api.anthropic_url})
+    try:
+        report = run(cloud_page, generation_code("openai", "no key here"))
+    finally:
+        save_settings(cloud_page, {v: TEST_KEY for v in VENDORS}, base_urls(api))
+    assert not report["ok"]
+    assert "no OpenAI API key: enter one in the page's cloud settings" in report["error"]
+    assert len(api.requests_to(OPENAI_CHAT)) == before  # refused before any request
 
 
 @pytest.mark.parametrize("vendor", VENDORS)

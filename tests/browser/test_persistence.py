@@ -150,6 +150,11 @@ def test_cached_outputs_hit_after_a_reload(app, server):
         assert "task_cache_hit" in kinds, (task_id, kinds)
         assert "task_progress" not in kinds
 
+    # An edited body of a task the code box defines is never answered from the cache.
+    edited = run_code(page, example.replace("the sum is", "the total is"))
+    assert edited["outputs"]["describe"] == {"text": "the total is 210"}
+    assert "task_cache_hit" not in event_kinds(page, "describe")
+
 
 def test_a_run_interrupted_by_a_reload_resumes_and_finishes(app, server):
     page = app

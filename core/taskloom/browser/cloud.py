@@ -7,8 +7,8 @@ live in this worker's memory as ``SecretKey``s and nowhere else — not in graph
 JSON, job inputs, cached outputs or run records (none of those has a field
 for them), and every error message is redacted by ``taskloom.ai.cloud``.
 
-The SDKs and their dependencies (~3 MB of wheels, ~1 s of imports) are not
-part of the page's start: the first call to a vendor's model loads that
+The SDKs are not part of the page's start (each is a ~4 MB wheel, plus ~1 MB
+of shared dependencies): the first call to a vendor's model loads that
 vendor's SDK with Pyodide's ``loadPackage`` (offline, through the site's
 pyodide-lock.json), then builds its provider over ``fetch_transport``.
 

@@ -50,6 +50,10 @@ def _upgrade(database: Any, old_version: int, _new_version: int) -> None:
         jobs = database.createObjectStore(JOBS, to_js({"keyPath": "id"},
                                                       dict_converter=Object.fromEntries))
         jobs.createIndex("queue", "queue")
+        # A step reads only the jobs its rule looks at: a queue's pending jobs
+        # to claim, the jobs of one fingerprint to de-duplicate.
+        jobs.createIndex("queue_status", _js(["queue", "status"]))
+        jobs.createIndex("queue_fingerprint", _js(["queue", "fingerprint"]))
         database.createObjectStore(RATE_LIMITS, to_js({"keyPath": "limiter"},
                                                       dict_converter=Object.fromEntries))
 

@@ -1,8 +1,9 @@
 """``indexeddb://name`` queue and rate-limit storage (Pyodide only).
 
-Jobs live in the ``jobs`` object store (keyed by id, indexed by queue) and
-sliding-window state in ``rate_limits``, in the same database as the
-key-value store (``indexeddb.py`` creates both).
+Jobs live in the ``jobs`` object store (keyed by id; indexed by queue, by
+queue and status, by queue and fingerprint) and sliding-window state in
+``rate_limits``, in the same database as the key-value store
+(``indexeddb.py`` creates them all).
 
 Each method is one atomic step, as the protocol asks, even with several
 tabs on one database: it is one readwrite transaction that reads the
@@ -11,6 +12,8 @@ event, where the transaction is still active (``idb.transact``) — runs the
 memory backend's logic for that step on those records and writes back what
 changed. So the rules (fencing, leases, de-duplication, limits) are written
 once, in ``queue/storage/memory.py``, and a rule's change reaches both.
+A step reads only the records its rule looks at (a claim reads the queue's
+pending jobs, not its history), through the indexes.
 """
 
 from __future__ import annotations
@@ -31,8 +34,9 @@ from ..queue.storage.memory import MemoryQueueStorage
 from . import idb
 from .indexeddb import JOBS, RATE_LIMITS, open_taskloom_database
 
-#: Which job records a step reads: some ids, one queue's jobs, or every job.
-Scope = tuple[str, Any]
+#: Which job records a step reads: ("id", job id), ("all", None), or (index, key)
+#: on the ``queue``, ``queue_status`` or ``queue_fingerprint`` index.
+Scope = list[tuple[str, Any]]
 
 
 def _js(value: Any) -> Any:
@@ -47,6 +51,14 @@ def _run_now(step: Coroutine[Any, Any, Any]) -> Any:
         return finished.value
     step.close()
     raise RuntimeError("a memory queue step suspended inside an IndexedDB transaction")
+
+
+def _same_fingerprint(job: Job) -> tuple[str, Any]:
+    return ("queue_fingerprint", (job.queue, job.fingerprint))
+
+
+def _with_status(queue: str, *statuses: JobStatus) -> Scope:
+    return [("queue_status", (queue, str(status))) for status in statuses]
 
 
 def _job_of(record: Any) -> Job:
@@ -80,26 +92,34 @@ class IndexedDBQueueStorage:
     async def _jobs_step(self, scope: Scope,
                          step: Callable[[MemoryQueueStorage], Coroutine[Any, Any, Any]]) -> Any:
         await self.setup()
-        kind, target = scope
 
         def reads(stores: dict[str, Any]) -> list[Any]:
             jobs = stores[JOBS]
-            if kind == "ids":
-                return [jobs.get(job_id) for job_id in target]
-            if kind == "queue":
-                return [jobs.index("queue").getAll(target)]
-            return [jobs.getAll()]
+            requests = []
+            for where, key in scope:
+                if where == "id":
+                    requests.append(jobs.get(key))
+                elif where == "all":
+                    requests.append(jobs.getAll())
+                else:
+                    requests.append(jobs.index(where).getAll(_js(key)))
+            return requests
 
         def then(results: list[Any], stores: dict[str, Any]) -> Any:
-            found = [r for result in results if result is not None
-                     for r in (result if kind != "ids" else [result])]
-            memory = self._memory_with(_job_of(record) for record in found)
+            found = {}
+            for (where, _key), result in zip(scope, results, strict=True):
+                for record in ([result] if where == "id" else result):
+                    if record is not None:
+                        found[record.id] = record
+            memory = self._memory_with(_job_of(record) for record in found.values())
             before = {job_id: job.to_dict() for job_id, job in memory._jobs.items()}
             value = _run_now(step(memory))
             for job_id, job in memory._jobs.items():
                 record = job.to_dict()
                 if before.get(job_id) != record:
                     stores[JOBS].put(_js({"id": job_id, "queue": job.queue,
+                                          "status": str(job.status),
+                                          "fingerprint": job.fingerprint,
                                           "json": json.dumps(record)}))
             for job_id in before.keys() - memory._jobs.keys():
                 stores[JOBS].delete(job_id)
@@ -145,79 +165,81 @@ class IndexedDBQueueStorage:
     # -- producers ---------------------------------------------------------------
 
     async def add(self, job: Job, *, delay: float = 0.0, timeout: float | None = None) -> Job:
-        return await self._jobs_step(("queue", job.queue),
+        return await self._jobs_step([_same_fingerprint(job)],
                                      lambda m: m.add(job, delay=delay, timeout=timeout))
 
     async def add_many(self, jobs: list[Job]) -> list[Job]:
-        queues = {job.queue for job in jobs}
-        scope: Scope = ("queue", next(iter(queues))) if len(queues) == 1 else ("all", None)
+        scope = list(dict.fromkeys(_same_fingerprint(job) for job in jobs))
         return await self._jobs_step(scope, lambda m: m.add_many(jobs))
 
     async def get(self, job_id: str) -> Job | None:
-        return await self._jobs_step(("ids", [job_id]), lambda m: m.get(job_id))
+        return await self._jobs_step([("id", job_id)], lambda m: m.get(job_id))
 
     async def abort(self, job_id: str) -> Job:
-        return await self._jobs_step(("ids", [job_id]), lambda m: m.abort(job_id))
+        return await self._jobs_step([("id", job_id)], lambda m: m.abort(job_id))
 
     async def abort_run(self, run_id: str, queue: str | None = None) -> int:
-        scope: Scope = ("all", None) if queue is None else ("queue", queue)
+        scope: Scope = [("all", None)] if queue is None else [("queue", queue)]
         return await self._jobs_step(scope, lambda m: m.abort_run(run_id, queue))
 
     async def list(self, queue: str, *, status: JobStatus | None = None,
                    run_id: str | None = None, limit: int = 100) -> list[Job]:
         return await self._jobs_step(
-            ("queue", queue), lambda m: m.list(queue, status=status, run_id=run_id, limit=limit))
+            [("queue", queue)], lambda m: m.list(queue, status=status, run_id=run_id, limit=limit))
 
     async def stats(self, queue: str) -> dict[str, int]:
-        return await self._jobs_step(("queue", queue), lambda m: m.stats(queue))
+        return await self._jobs_step([("queue", queue)], lambda m: m.stats(queue))
 
     async def clear(self, queue: str) -> int:
-        return await self._jobs_step(("queue", queue), lambda m: m.clear(queue))
+        return await self._jobs_step([("queue", queue)], lambda m: m.clear(queue))
 
     async def output_for(self, queue: str, fingerprint: str) -> dict[str, Any] | None:
-        return await self._jobs_step(("queue", queue), lambda m: m.output_for(queue, fingerprint))
+        return await self._jobs_step([("queue_fingerprint", (queue, fingerprint))],
+                                     lambda m: m.output_for(queue, fingerprint))
 
     # -- workers -----------------------------------------------------------------
 
     async def claim(self, queue: str, worker_id: str, lease: float, limit: int = 1) -> list[Job]:
-        return await self._jobs_step(("queue", queue),
+        return await self._jobs_step(_with_status(queue, JobStatus.PENDING),
                                      lambda m: m.claim(queue, worker_id, lease, limit))
 
     async def heartbeat(self, job_id: str, delivery: int, lease: float) -> JobStatus:
-        return await self._jobs_step(("ids", [job_id]),
+        return await self._jobs_step([("id", job_id)],
                                      lambda m: m.heartbeat(job_id, delivery, lease))
 
     async def set_progress(self, job_id: str, delivery: int, fraction: float,
                            message: str | None) -> None:
-        await self._jobs_step(("ids", [job_id]),
+        await self._jobs_step([("id", job_id)],
                               lambda m: m.set_progress(job_id, delivery, fraction, message))
 
     async def complete(self, job_id: str, delivery: int, output: dict[str, Any]) -> None:
-        await self._jobs_step(("ids", [job_id]), lambda m: m.complete(job_id, delivery, output))
+        await self._jobs_step([("id", job_id)], lambda m: m.complete(job_id, delivery, output))
 
     async def complete_many(self, items: list[tuple[str, int, dict[str, Any]]]) -> set[str]:
-        ids = list(dict.fromkeys(job_id for job_id, _, _ in items))
-        return await self._jobs_step(("ids", ids), lambda m: m.complete_many(items))
+        scope = [("id", job_id) for job_id in dict.fromkeys(job_id for job_id, _, _ in items)]
+        return await self._jobs_step(scope, lambda m: m.complete_many(items))
 
     async def fail(self, job_id: str, delivery: int, error: str) -> None:
-        await self._jobs_step(("ids", [job_id]), lambda m: m.fail(job_id, delivery, error))
+        await self._jobs_step([("id", job_id)], lambda m: m.fail(job_id, delivery, error))
 
     async def retry(self, job_id: str, delivery: int, error: str, delay: float) -> None:
-        await self._jobs_step(("ids", [job_id]),
+        await self._jobs_step([("id", job_id)],
                               lambda m: m.retry(job_id, delivery, error, delay))
 
     async def release(self, job_id: str, delivery: int) -> None:
-        await self._jobs_step(("ids", [job_id]), lambda m: m.release(job_id, delivery))
+        await self._jobs_step([("id", job_id)], lambda m: m.release(job_id, delivery))
 
     async def mark_aborted(self, job_id: str, delivery: int, reason: str) -> None:
-        await self._jobs_step(("ids", [job_id]),
+        await self._jobs_step([("id", job_id)],
                               lambda m: m.mark_aborted(job_id, delivery, reason))
 
     async def reap_expired(self, queue: str) -> int:
-        return await self._jobs_step(("queue", queue), lambda m: m.reap_expired(queue))
+        scope = _with_status(queue, JobStatus.PROCESSING, JobStatus.ABORTING, JobStatus.PENDING)
+        return await self._jobs_step(scope, lambda m: m.reap_expired(queue))
 
     async def seconds_until_due(self, queue: str) -> float | None:
-        return await self._jobs_step(("queue", queue), lambda m: m.seconds_until_due(queue))
+        return await self._jobs_step(_with_status(queue, JobStatus.PENDING),
+                                     lambda m: m.seconds_until_due(queue))
 
     async def wait_for_work(self, queue: str, timeout: float) -> None:
         event = self._work.setdefault(queue, asyncio.Event())

@@ -23,6 +23,7 @@ Outside Pyodide (the engine's CPython tests) the page store is in memory.
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 import uuid
@@ -72,6 +73,41 @@ class PageStore:
         return installed
 
 
+class CodeKeyedOutputs:
+    """The page's output cache, with the code box's own task types keyed by its code too.
+
+    A class defined in the code box keeps its type name and version while
+    the user edits its body, so its cache keys alone would hand back outputs
+    of the old body. Folding the code's hash into those keys means an edit
+    never returns a stale output, while the same code after a reload hits.
+    Library tasks (the AI tasks, ...) keep plain keys: one cache for every graph.
+    """
+
+    def __init__(self, outputs: Any, code: str, code_types: set[str]) -> None:
+        self._outputs = outputs
+        self._tag = "code-" + hashlib.sha256(code.encode()).hexdigest()[:16]
+        self._code_types = code_types
+
+    def _key(self, key: str) -> str:
+        task_type, _, rest = key.partition(":")
+        return f"{task_type}:{self._tag}:{rest}" if task_type in self._code_types else key
+
+    async def get_output(self, key: str) -> dict[str, Any] | None:
+        return await self._outputs.get_output(self._key(key))
+
+    async def put_output(self, key: str, output: dict[str, Any]) -> None:
+        await self._outputs.put_output(self._key(key), output)
+
+    def __getattr__(self, name: str) -> Any:  # count, size, clear, clear_older_than
+        return getattr(self._outputs, name)
+
+
+def _code_box_types(graph: Any) -> set[str]:
+    from .engine import CODE_MODULE  # engine imports this module
+
+    return {task.type for task in graph.tasks if type(task).__module__ == CODE_MODULE}
+
+
 class _Run:
     """What the engine runs: a fresh run of a Workflow, or a resumed recorded run.
 
@@ -104,12 +140,16 @@ class PageRuns:
         if resume is None:
             run_id = uuid.uuid4().hex
             await store.backend.put(RUN_CODE, run_id, {"code": code, "started_at": time.time()})
-            return _Run(workflow, lambda: workflow.run(store=store, run_id=run_id))
+            outputs = CodeKeyedOutputs(store.outputs, code, _code_box_types(workflow.graph))
+            return _Run(workflow, lambda: workflow.run(store=store, run_id=run_id,
+                                                       output_repository=outputs))
         from taskloom.graph import TaskGraph
         from taskloom.runner import TaskGraphRunner
 
         record = await store.runs.get(resume)
-        runner = TaskGraphRunner(TaskGraph.from_json(record.graph), run_id=resume, store=store)
+        graph = TaskGraph.from_json(record.graph)
+        outputs = CodeKeyedOutputs(store.outputs, code, _code_box_types(graph))
+        runner = TaskGraphRunner(graph, run_id=resume, store=store, output_repository=outputs)
         return _Run(runner, lambda: runner.run(outputs=record.completed_outputs()))
 
     async def code_of(self, run_id: str) -> str:

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import math
 import operator
 import sys
@@ -46,7 +47,7 @@ from urllib.parse import urljoin
 
 from ..ai.catalog import EMBEDDING_TASKS, GENERATION_TASKS, ModelCatalog, catalog
 from ..ai.onnx_cpython import rewrite_prompt
-from ..ai.onnx_local import ContextTruncatedWarning
+from ..ai.onnx_local import ONNX_FILES, ContextTruncatedWarning
 from ..ai.providers import ModelCall, ProviderRegistry, providers
 from ..ai.text import split_sentences
 from ..errors import (
@@ -62,11 +63,15 @@ PROVIDER = "onnx"
 MODELS_FOLDER = "models/"
 WASM_FOLDER = "onnxruntime-web/"
 HELPER = "models.js"
+#: The Cache Storage cache of downloaded model files (web/models.js writes it).
+DOWNLOADS_CACHE = "taskloom-models"
+MANIFEST = ".taskloom-download.json"
 EMBED_BATCH = 32
 DTYPES = {"q8": "q8", "fp32": "fp32"}
 
 _settings: dict[str, Any] = {"site_url": None, "threads": None}
 _helper: asyncio.Future | None = None
+_background: set[asyncio.Future] = set()  # held so that they are not collected
 
 
 # -- where the site is -------------------------------------------------------------
@@ -424,7 +429,9 @@ async def download_model(call: ModelCall) -> dict[str, Any]:
     controller = js.AbortController.new()
     try:
         answer = await _call(module.download(base, folder, _js_list(required),
-                                             _js_list(optional), progress, controller.signal))
+                                             _js_list(optional), progress, controller.signal,
+                                             _js_list(given.get("tasks")) if given.get("tasks")
+                                             else None))
     except asyncio.CancelledError:
         controller.abort()
         raise
@@ -441,6 +448,9 @@ async def download_model(call: ModelCall) -> dict[str, Any]:
                                  url=result["url"])
     if result.get("cached"):
         call.progress(1.0, "cached")
+    else:
+        total = sum(result["files"].values())
+        call.progress(1.0, f"{total}/{total} bytes")
     tasks = list(given.get("tasks") or _tasks_from_config(
         _as_dict(await _call(module.readConfig(folder)))))
     catalog.add(_download_record(model_id, folder, result, tasks))
@@ -459,22 +469,38 @@ def _as_dict(value: Any) -> Any:
 async def register_downloads(target: ModelCatalog = catalog) -> list[str]:
     """Register the downloads completed in earlier visits (Cache Storage outlives a reload).
 
-    Their ids are not stored, so each is registered as ``onnx:<name>:<variant>``
-    for the variant whose weights it holds.
+    Reads the manifests in Cache Storage directly (Transformers.js is not
+    loaded for this). Ids are not kept, so each folder is registered as
+    ``onnx:<name>:<variant>`` for each variant whose weights it holds.
     """
-    module = await transformers_js()
+    import js
+
+    cache = await js.caches.open(DOWNLOADS_CACHE)
     base = models_url()
     found: list[str] = []
-    for manifest in _as_dict(await _call(module.downloads())):
-        name = manifest["folder"][len(base):].strip("/")
-        config = _as_dict(await _call(module.readConfig(manifest["folder"])))
-        for variant, weights in (("q8", "onnx/model_quantized.onnx"), ("fp32", "onnx/model.onnx")):
-            if weights in manifest["files"]:
-                model_id = f"{PROVIDER}:{name}:{variant}"
-                target.add(_download_record(model_id, manifest["folder"], manifest,
-                                            _tasks_from_config(config)))
+    for request in await cache.keys():
+        url = str(request.url)
+        if not url.endswith(MANIFEST) or not url.startswith(base):
+            continue
+        folder = url[: -len(MANIFEST)]
+        manifest = json.loads(await (await cache.match(request)).text())
+        tasks = manifest.get("tasks")
+        if not tasks:
+            config = await cache.match(folder + "config.json")
+            tasks = _tasks_from_config(json.loads(await config.text()) if config else None)
+        for variant, weights in ONNX_FILES.items():
+            if f"onnx/{weights}" in manifest.get("files", {}):
+                model_id = f"{PROVIDER}:{folder[len(base):].strip('/')}:{variant}"
+                target.add(_download_record(model_id, folder, manifest, tasks))
                 found.append(model_id)
     return found
+
+
+async def _register_downloads_quietly() -> None:
+    try:
+        await register_downloads()
+    except Exception as error:  # Cache Storage may be unavailable (private mode…)
+        logging.getLogger("taskloom.ai").warning("earlier downloads not registered: %s", error)
 
 
 # -- wiring --------------------------------------------------------------------------
@@ -505,4 +531,8 @@ def install(registry: ProviderRegistry = providers, target: ModelCatalog = catal
     for record in target.records():
         if record.provider == PROVIDER:
             target.add(_site_record(record))
+    if target is catalog:
+        registering = asyncio.ensure_future(_register_downloads_quietly())
+        _background.add(registering)
+        registering.add_done_callback(_background.discard)
     return True
