@@ -7,11 +7,14 @@ database), and a key range over ``[collection, prefix]`` is a prefix scan.
 Each record holds the canonical JSON text (as the other backends do), its
 UTF-8 size and the time it was put.
 
-Key order is IndexedDB's, which compares strings by UTF-16 code units: the
-same as code-point order for every key without characters above U+FFFF.
+IndexedDB compares strings by UTF-16 code units, which disagrees with the
+protocol's code-point order only between characters above U+FFFF and those
+from U+E000 to U+FFFF; so results are filtered by prefix and sorted here,
+and a range whose bound would be wrong in UTF-16 order scans to the
+collection's end instead.
 
 Browser only: imports ``js`` through ``idb``. The same database also holds
-the queue's object stores (``indexeddb_queue.py``), created by ``SCHEMA``.
+the queue's object stores (``indexeddb_queue.py``), created by ``_upgrade``.
 """
 
 from __future__ import annotations
@@ -68,12 +71,19 @@ def _js(value: Any) -> Any:
 
 
 def _range(collection: str, prefix: str) -> Any:
-    """Every ``[collection, key]`` whose key starts with ``prefix``."""
+    """A key range holding every ``[collection, key]`` whose key starts with ``prefix``
+    (and maybe more: callers keep only the keys that do)."""
     end = prefix_end(prefix)
+    if end is not None and _utf16(end) <= _utf16(prefix):
+        end = None  # e.g. a prefix ending in U+FFFF: U+10000 sorts below it in UTF-16
     # In IndexedDB an array sorts after every string, so [collection, []]
     # bounds the whole collection from above.
     upper = [collection, end] if end is not None else [collection, []]
     return IDBKeyRange.bound(_js([collection, prefix]), _js(upper), False, True)
+
+
+def _utf16(text: str) -> bytes:
+    return text.encode("utf-16-be", "surrogatepass")
 
 
 def _field(record: Any, name: str) -> Any:
@@ -149,12 +159,13 @@ class IndexedDBStore:
 
     async def keys(self, collection: str, prefix: str = "") -> list[str]:
         found = await self._read_all(collection, prefix, "getAllKeys")
-        return [pair[1] for pair in found.to_py()]
+        return sorted(key for _, key in found.to_py() if key.startswith(prefix))
 
     async def scan(self, collection: str, prefix: str = "") -> list[Entry]:
         records = await self._read_all(collection, prefix, "getAll")
-        return [Entry(collection, r.k, _field(r, "text"), float(_field(r, "at") or 0.0))
-                for r in records]
+        entries = [Entry(collection, r.k, _field(r, "text"), float(_field(r, "at") or 0.0))
+                   for r in records if r.k.startswith(prefix)]
+        return sorted(entries, key=lambda entry: entry.key)
 
     async def count(self, collection: str) -> int:
         return int(await self._read_all(collection, "", "count"))
@@ -167,11 +178,13 @@ class IndexedDBStore:
         span = _range(collection, prefix)
 
         def remove(results: list[Any], stores: dict[str, Any]) -> int:
-            stores[RECORDS].delete(span)
-            return int(results[0])
+            doomed = [key for _, key in results[0].to_py() if key.startswith(prefix)]
+            for key in doomed:
+                stores[RECORDS].delete(_js([collection, key]))
+            return len(doomed)
 
         return await idb.transact(await self._db(), [RECORDS],
-                                  lambda stores: [stores[RECORDS].count(span)], remove)
+                                  lambda stores: [stores[RECORDS].getAllKeys(span)], remove)
 
     async def delete_older_than(self, collection: str, cutoff: float) -> int:
         span = _range(collection, "")

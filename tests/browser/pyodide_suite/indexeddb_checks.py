@@ -40,7 +40,7 @@ async def test_a_corrupt_record_names_its_key_and_the_others_stay_readable(text)
         assert await store.outputs.get_output("Double:1:bbb") == {"y": 2}
         entries = {e.key: e for e in await store.backend.scan("outputs")}
         with pytest.raises(CorruptRecordError):
-            entries["Double:1:aaa"].value
+            _ = entries["Double:1:aaa"].value
         assert entries["Double:1:bbb"].value == {"y": 2}
         assert await store.outputs.delete_output("Double:1:aaa") is True
 
@@ -76,3 +76,15 @@ async def test_a_refused_step_writes_nothing():
         assert (await storage.get("j1")).to_dict() == before
     finally:
         await storage.close()
+
+
+async def test_keys_sort_and_scan_by_code_point_as_every_backend_does():
+    # IndexedDB compares UTF-16 code units: U+1F600 would sort below U+FFFD there.
+    keys = ["a\ufffd", "a\U0001f600", "a\uffff", "a\uffffb", "b", "a"]
+    async with open_store(fresh_url()) as store:
+        await store.backend.put_many("things", {key: {"key": key} for key in keys})
+        assert await store.backend.keys("things") == sorted(keys)
+        assert await store.backend.keys("things", "a\uffff") == ["a\uffff", "a\uffffb"]
+        assert [e.key for e in await store.backend.scan("things", "a")] == sorted(keys)[:-1]
+        assert await store.backend.clear("things", "a\uffff") == 2
+        assert await store.backend.keys("things") == sorted(set(keys) - {"a\uffff", "a\uffffb"})
