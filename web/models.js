@@ -197,9 +197,18 @@ function eosIds(config) {
 // `contextLength` tokens are read again for each further token).
 export function startGeneration(modelId, dtype, prompt, options, onToken) {
   const stop = new InterruptableStoppingCriteria();
-  const promise = generate(modelId, dtype, prompt, options, onToken, stop);
+  running += 1;
+  started += 1;
+  const promise = generate(modelId, dtype, prompt, options, onToken, stop)
+    .finally(() => { running -= 1; });
   return { promise, interrupt: () => stop.interrupt() };
 }
+
+let running = 0;
+let started = 0;
+// How many generations this worker started, and how many still run (an
+// interrupted one ends at its next token).
+export const generations = () => ({ started, running });
 
 async function generate(modelId, dtype, prompt, options, onToken, stop) {
   const { tokenizer, model, contextLength: limit } = await causalLM(modelId, dtype);

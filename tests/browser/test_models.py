@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import pytest
 
@@ -168,7 +169,7 @@ def test_every_ai_example_runs_offline(app, example):
     completed(run_graph(app, app.evaluate("name => window.taskloomExamples[name]", example)))
 
 
-def test_abort_stops_a_generation_between_tokens(app):
+def test_abort_stops_a_generation_between_tokens(app, server):
     code = graph(f"wf.text_generation(id='gen', model={GLASSLLM!r}, prompt='Alice', "
                  "max_new_tokens=100000)")
     app.evaluate("window.taskloomEvents = []")
@@ -181,6 +182,13 @@ def test_abort_stops_a_generation_between_tokens(app):
     report = json.loads(app.evaluate("window.longRun"))
     assert not report["ok"]
     assert report["statuses"]["gen"] == "aborted"
+    # Transformers.js itself stopped (at its next token), not only the job.
+    probe = f"import({server.url + 'models.js'!r}).then((m) => m.generations())"
+    engine_worker = next(w for w in app.workers if w.evaluate(probe)["started"] > 0)
+    deadline = time.monotonic() + RUN_MS / 1000  # only stops a hang
+    while engine_worker.evaluate(probe)["running"] and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert engine_worker.evaluate(probe)["running"] == 0
     # The worker is free again, and the interrupted generation left nothing behind.
     again = completed(run_graph(app, graph(
         f"wf.text_generation(id='gen', model={GLASSLLM!r}, prompt='Alice', max_new_tokens=12)")))

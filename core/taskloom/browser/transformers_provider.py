@@ -115,12 +115,15 @@ def configure(*, site: str | None = None, threads: int | None = None) -> None:
 async def transformers_js() -> Any:
     """The site's models.js module, imported and configured once per worker."""
     global _helper
+    if (_helper is not None and _helper.done() and not _helper.cancelled()
+            and _helper.exception() is None):
+        return _helper.result()  # every model call comes here: no shield once loaded
     if _helper is None:
         _helper = asyncio.ensure_future(_import_helper())
     try:
         return await asyncio.shield(_helper)
     except BaseException:
-        if _helper.done() and _helper.exception() is not None:
+        if _helper.done() and (_helper.cancelled() or _helper.exception() is not None):
             _helper = None  # a failed import may be retried
         raise
 
