@@ -9,7 +9,9 @@ def _private_default_store(tmp_path_factory, monkeypatch):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Browser tests run last: Playwright's sync API keeps its own event loop
-    running in this thread for the rest of the session, and asyncio tests
-    cannot start a loop of their own after it."""
-    items.sort(key=lambda item: "browser" in item.path.parts)
+    """Tests that start Playwright run last: its sync API keeps its own event
+    loop running in this thread for the rest of the session, and asyncio tests
+    cannot start a loop of their own after it. (Browser-folder tests that need
+    no Chromium, such as test_engine's, run just before them.)"""
+    items.sort(key=lambda item: ("browser" in item.path.parts,
+                                 "browser" in getattr(item, "fixturenames", ())))

@@ -15,12 +15,6 @@ playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="playwright is not installed (it is in the dev extra)")
 
 
-def pytest_collection_modifyitems(items):
-    """Browser tests that need no Chromium (test_engine's asyncio ones) run before any
-    that start Playwright, whatever their file names: see tests/conftest.py."""
-    items.sort(key=lambda item: ("browser" in item.path.parts, "browser" in item.fixturenames))
-
-
 @pytest.fixture(scope="session")
 def built_site():
     return build_test_site()
