@@ -46,12 +46,17 @@ IN_PROCESS_LEASE = 3.0
 _enabled = True
 
 
-class NotifyingMemoryQueueStorage(MemoryQueueStorage):
-    """Memory queue storage that wakes whoever watches a job when the job changes."""
+class JobWatchers:
+    """Lets a waiter in this process sleep until a job it watches changes.
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._watchers: dict[str, asyncio.Event] = {}
+    A queue storage mixes this in and calls ``_changed(job_id)`` after each
+    write to a job; ``wait_for_job`` then wakes at once instead of polling.
+    """
+
+    @property
+    def _watchers(self) -> dict[str, asyncio.Event]:
+        # Created on first use: the storages that mix this in have their own __init__.
+        return self.__dict__.setdefault("_job_watchers", {})
 
     def watch(self, job_id: str) -> asyncio.Event:
         """An event set at the job's next change (clear it before reading the job again)."""
@@ -62,10 +67,16 @@ class NotifyingMemoryQueueStorage(MemoryQueueStorage):
     def unwatch(self, job_id: str) -> None:
         self._watchers.pop(job_id, None)
 
-    def _changed(self, job_id: str) -> None:
-        event = self._watchers.get(job_id)
-        if event is not None:
-            event.set()
+    def _changed(self, *job_ids: str) -> None:
+        watchers = self._watchers
+        for job_id in job_ids:
+            event = watchers.get(job_id)
+            if event is not None:
+                event.set()
+
+
+class NotifyingMemoryQueueStorage(JobWatchers, MemoryQueueStorage):
+    """Memory queue storage that wakes whoever watches a job when the job changes."""
 
     async def set_progress(self, job_id: str, delivery: int, fraction: float,
                            message: str | None) -> None:
@@ -87,6 +98,11 @@ class NotifyingMemoryQueueStorage(MemoryQueueStorage):
     async def release(self, job_id: str, delivery: int) -> None:
         await super().release(job_id, delivery)
         self._changed(job_id)
+
+    async def complete_many(self, items: list[tuple[str, int, dict[str, Any]]]) -> set[str]:
+        done = await super().complete_many(items)
+        self._changed(*(job_id for job_id, _, _ in items))
+        return done
 
     async def mark_aborted(self, job_id: str, delivery: int, reason: str) -> None:
         await super().mark_aborted(job_id, delivery, reason)
@@ -110,7 +126,7 @@ async def wait_for_job(queue: JobQueue, job_id: str,
                        poll_interval: float = 0.25) -> dict[str, Any]:
     """``queue.wait`` that sleeps until the job changes when the storage can say so."""
     storage = queue.storage
-    if not isinstance(storage, NotifyingMemoryQueueStorage):
+    if not isinstance(storage, JobWatchers):
         return await queue.wait(job_id, on_progress=on_progress, poll_interval=poll_interval)
     seen: tuple[float, str | None] | None = None
     try:

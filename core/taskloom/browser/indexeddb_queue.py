@@ -29,6 +29,7 @@ from typing import Any
 from js import Object  # type: ignore[import-not-found]
 from pyodide.ffi import to_js  # type: ignore[import-not-found]
 
+from ..ai.workers import JobWatchers
 from ..queue.job import ACTIVE_STATUSES, Job, JobStatus
 from ..queue.storage.memory import MemoryQueueStorage
 from . import idb
@@ -65,8 +66,12 @@ def _job_of(record: Any) -> Job:
     return Job(**json.loads(record.json))
 
 
-class IndexedDBQueueStorage:
-    """QueueStorage and RateLimitStorage in one IndexedDB database."""
+class IndexedDBQueueStorage(JobWatchers):
+    """QueueStorage and RateLimitStorage in one IndexedDB database.
+
+    Writes to a job wake this worker's own waiters at once (JobWatchers); a
+    change made in another tab is seen when the waiter's safety timeout ends.
+    """
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -176,7 +181,9 @@ class IndexedDBQueueStorage:
         return await self._jobs_step([("id", job_id)], lambda m: m.get(job_id))
 
     async def abort(self, job_id: str) -> Job:
-        return await self._jobs_step([("id", job_id)], lambda m: m.abort(job_id))
+        job = await self._jobs_step([("id", job_id)], lambda m: m.abort(job_id))
+        self._changed(job_id)
+        return job
 
     async def abort_run(self, run_id: str, queue: str | None = None) -> int:
         scope: Scope = [("all", None)] if queue is None else [("queue", queue)]
@@ -211,27 +218,35 @@ class IndexedDBQueueStorage:
                            message: str | None) -> None:
         await self._jobs_step([("id", job_id)],
                               lambda m: m.set_progress(job_id, delivery, fraction, message))
+        self._changed(job_id)
 
     async def complete(self, job_id: str, delivery: int, output: dict[str, Any]) -> None:
         await self._jobs_step([("id", job_id)], lambda m: m.complete(job_id, delivery, output))
+        self._changed(job_id)
 
     async def complete_many(self, items: list[tuple[str, int, dict[str, Any]]]) -> set[str]:
         scope = [("id", job_id) for job_id in dict.fromkeys(job_id for job_id, _, _ in items)]
-        return await self._jobs_step(scope, lambda m: m.complete_many(items))
+        done = await self._jobs_step(scope, lambda m: m.complete_many(items))
+        self._changed(*(job_id for job_id, _, _ in items))
+        return done
 
     async def fail(self, job_id: str, delivery: int, error: str) -> None:
         await self._jobs_step([("id", job_id)], lambda m: m.fail(job_id, delivery, error))
+        self._changed(job_id)
 
     async def retry(self, job_id: str, delivery: int, error: str, delay: float) -> None:
         await self._jobs_step([("id", job_id)],
                               lambda m: m.retry(job_id, delivery, error, delay))
+        self._changed(job_id)
 
     async def release(self, job_id: str, delivery: int) -> None:
         await self._jobs_step([("id", job_id)], lambda m: m.release(job_id, delivery))
+        self._changed(job_id)
 
     async def mark_aborted(self, job_id: str, delivery: int, reason: str) -> None:
         await self._jobs_step([("id", job_id)],
                               lambda m: m.mark_aborted(job_id, delivery, reason))
+        self._changed(job_id)
 
     async def reap_expired(self, queue: str) -> int:
         scope = _with_status(queue, JobStatus.PROCESSING, JobStatus.ABORTING, JobStatus.PENDING)
