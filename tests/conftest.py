@@ -1,5 +1,8 @@
 import pytest
 
+# The shared Postgres fixtures, and the per-test restore of the global registries.
+pytest_plugins = ("postgres_server", "isolation")
+
 
 @pytest.fixture(autouse=True)
 def _private_default_store(tmp_path_factory, monkeypatch):
@@ -15,3 +18,12 @@ def pytest_collection_modifyitems(config, items):
     no Chromium, such as test_engine's, run just before them.)"""
     items.sort(key=lambda item: ("browser" in item.path.parts,
                                  "browser" in getattr(item, "fixturenames", ())))
+
+
+@pytest.fixture
+def gates():
+    """A fresh record of the TGate runs of this test (tests/support.py)."""
+    from support import Gates, TGate
+
+    TGate.gates = Gates()
+    return TGate.gates

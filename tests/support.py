@@ -88,11 +88,9 @@ class TFail(Task):
 
 
 class TSleep(Task):
-    """Sleeps in small steps, reporting progress; records starts and finishes."""
+    """Sleeps in small steps, reporting progress (TGate is for waiting on an event)."""
 
     cacheable = False
-    started: list[str] = []
-    finished: list[str] = []
 
     class Input(BaseModel):
         seconds: float = 0.05
@@ -102,12 +100,62 @@ class TSleep(Task):
         text: str
 
     async def run(self, input, ctx):
-        TSleep.started.append(ctx.task_id)
         steps = 10
         for i in range(steps):
             await asyncio.sleep(input.seconds / steps)
             ctx.progress((i + 1) / steps, f"step {i + 1}")
-        TSleep.finished.append(ctx.task_id)
+        return {"text": input.text}
+
+
+class Gates:
+    """What happened to each TGate run, by task id: tests wait on these, never on a clock."""
+
+    def __init__(self) -> None:
+        self._started: dict[str, asyncio.Event] = {}
+        self._open: dict[str, asyncio.Event] = {}
+        self.cancelled: list[str] = []
+        self.finished: list[str] = []
+
+    def started(self, task_id: str) -> asyncio.Event:
+        return self._started.setdefault(task_id, asyncio.Event())
+
+    def gate(self, task_id: str) -> asyncio.Event:
+        return self._open.setdefault(task_id, asyncio.Event())
+
+    def open(self, *task_ids: str) -> None:
+        for task_id in task_ids:
+            self.gate(task_id).set()
+
+    async def wait_started(self, *task_ids: str) -> None:
+        for task_id in task_ids:
+            await self.started(task_id).wait()
+
+
+class TGate(Task):
+    """Runs until the test opens its gate (``TGate.gates.open(task_id)``).
+
+    Records its start, its cancellation or its finish in ``TGate.gates``,
+    which the ``gates`` fixture makes fresh for each test.
+    """
+
+    cacheable = False
+    gates = Gates()
+
+    class Input(BaseModel):
+        text: str = ""
+
+    class Output(BaseModel):
+        text: str
+
+    async def run(self, input, ctx):
+        gates = TGate.gates
+        gates.started(ctx.task_id).set()
+        try:
+            await gates.gate(ctx.task_id).wait()
+        except asyncio.CancelledError:
+            gates.cancelled.append(ctx.task_id)
+            raise
+        gates.finished.append(ctx.task_id)
         return {"text": input.text}
 
 

@@ -2,11 +2,12 @@ import asyncio
 
 import pytest
 
-from support import TAdd, TEcho, TJoin, TSleep, TUpper
+from support import TAdd, TEcho, TGate, TJoin, TUpper
 from taskloom import (
     GraphAsTask,
     MemoryOutputRepository,
     RunAbortedError,
+    TaskFailedError,
     TaskGraph,
     TaskGraphRunner,
     TaskStatus,
@@ -71,18 +72,26 @@ async def test_inner_failure_fails_the_outer_task():
     outer = TaskGraph([GraphAsTask(TaskGraph([TFail("f")]), id="sub")])
     result = await TaskGraphRunner(outer, continue_on_error=True).run()
     assert result.statuses["sub"] is TaskStatus.FAILED
-    assert "boom" in str(result.errors["sub"])
+    error = result.errors["sub"]
+    assert isinstance(error, TaskFailedError)
+    assert str(error) == "task 'f' (TFail) failed: RuntimeError: boom"  # names the inner task
 
 
-async def test_abort_reaches_the_inner_run():
-    TSleep.finished.clear()
-    outer = TaskGraph([GraphAsTask(TaskGraph([TSleep("inner", {"seconds": 5})]), id="sub")])
+async def test_abort_reaches_the_inner_run(gates):
+    outer = TaskGraph([GraphAsTask(TaskGraph([TGate("inner")]), id="sub")])
     runner = TaskGraphRunner(outer)
-    asyncio.get_running_loop().call_later(0.05, runner.abort)
-    with pytest.raises(RunAbortedError):
-        await runner.run()
-    await asyncio.sleep(0.01)
-    assert "inner" not in TSleep.finished
+
+    async def abort_once_inner_runs():
+        await gates.wait_started("inner")
+        runner.abort("stop")
+
+    aborter = asyncio.create_task(abort_once_inner_runs())
+    with pytest.raises(RunAbortedError, match="stop") as info:
+        await asyncio.wait_for(runner.run(), 60)  # a bound for a hang, not a speed check
+    await aborter
+    assert info.value.result.statuses["sub"] is TaskStatus.ABORTED
+    # The outer run ends only after the inner one has: the abort reached "inner".
+    assert gates.cancelled == ["inner"] and gates.finished == []
 
 
 async def test_cache_key_changes_with_the_subgraph():
@@ -93,6 +102,32 @@ async def test_cache_key_changes_with_the_subgraph():
     r1 = await TaskGraphRunner(TaskGraph([a]), output_repository=repo).run()
     r2 = await TaskGraphRunner(TaskGraph([b]), output_repository=repo).run()
     assert r1["sub"] == {"text": "x"} and r2["sub"] == {"text": "X"}
+
+
+def test_cache_key_ignores_inner_metadata_and_build_order():
+    def build(order, x):
+        tasks = {"e": TEcho("e", {"text": "x"}, metadata={"ui": {"x": x}}),
+                 "u": TUpper("u")}
+        inner = TaskGraph([tasks[i] for i in order])
+        inner.add_dataflow(("e", "text", "u", "text"))
+        return GraphAsTask(inner, id="sub")
+
+    moved = build(["e", "u"], 10).version
+    assert moved == build(["e", "u"], 400).version          # a canvas moved a node
+    assert moved == build(["u", "e"], 10).version           # built in another order
+    changed = GraphAsTask(TaskGraph([TEcho("e", {"text": "y"})]), id="sub")
+    assert changed.version != GraphAsTask(TaskGraph([TEcho("e", {"text": "x"})]),
+                                          id="sub").version
+
+
+def test_a_clashing_port_that_would_start_with_underscore_is_refused_clearly():
+    from taskloom import GraphError
+
+    with pytest.raises(GraphError) as info:
+        GraphAsTask(TaskGraph([TEcho("_a"), TEcho("b")]), id="sub")
+    assert str(info.value) == (
+        "inner task '_a' shares port 'text' with another inner task, so the GraphAsTask "
+        "port would be '_a__text'; a port name cannot start with '_': rename task '_a'")
 
 
 async def test_fan_in_inside_a_subgraph():

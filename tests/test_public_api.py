@@ -1,5 +1,9 @@
 """The public API is what taskloom.__all__ says; this guards it against drift."""
 
+import importlib
+
+import pytest
+
 import taskloom
 
 EXPECTED = {
@@ -18,11 +22,14 @@ EXPECTED = {
     "AiError", "AiTask", "ContextLengthError", "DownloadModel", "ModelNotFoundError",
     "ModelRecord", "ModelTaskError", "Similarity", "TextEmbedding", "TextGeneration",
     "TextQuestionAnswer", "TextRewriter", "TextSummary", "TextTranslation",
+    "TextLanguageDetection", "TextClassification",
     "UnknownModelError",
     "CompositeLimiter", "ConcurrencyLimiter", "DelayLimiter", "Job", "JobQueue",
     "JobQueueTask", "JobStatus", "RateLimiter", "Worker", "open_queue_storage", "queues",
     "JobFailedError", "JobPermanentError", "JobRetryableError", "QueueError",
     "StaleJobError", "UnknownQueueError",
+    "CodeError", "RefusedCodeError", "from_code", "to_code", "RunOwnedError",
+    "TaskConfigError",
 }
 
 
@@ -52,3 +59,18 @@ def test_import_needs_no_optional_dependency():
             "bad = [m for m in ('psycopg', 'onnxruntime', 'openai', 'anthropic', 'js', 'rich') "
             "if m in sys.modules]; print(bad); assert not bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_ai_names_resolve_lazily_to_their_defining_objects():
+    for name, module in taskloom._LAZY_NAMES.items():
+        assert name in taskloom.__all__, name
+        assert name in dir(taskloom), name
+        assert getattr(taskloom, name) is getattr(importlib.import_module(module), name), name
+    from taskloom import TextEmbedding
+
+    assert TextEmbedding is taskloom.registry.get("TextEmbedding")
+
+
+def test_an_unknown_name_is_an_attribute_error():
+    with pytest.raises(AttributeError, match="no attribute 'NoSuchThing'"):
+        taskloom.NoSuchThing  # noqa: B018

@@ -2,7 +2,7 @@ import asyncio
 
 import pytest
 
-from support import TAdd, TBadOutput, TCalls, TEcho, TFail, TJoin, TSleep, TUpper
+from support import TAdd, TBadOutput, TCalls, TEcho, TFail, TGate, TJoin, TSleep, TUpper
 from taskloom import (
     Dataflow,
     MemoryOutputRepository,
@@ -16,6 +16,10 @@ from taskloom import (
     TaskStatus,
     TaskTimeoutError,
 )
+
+#: Seconds before a test that waits on an event gives up: only a hang gets near it;
+#: nothing here judges speed.
+HANG = 60
 
 
 def graph(*tasks, flows=()):
@@ -45,34 +49,48 @@ async def test_fan_in_keeps_dataflow_order():
     assert result["j"] == {"text": "3 1 2"}
 
 
-async def test_tasks_start_without_a_layer_barrier():
-    # slow -> after_slow, and fast -> after_fast: after_fast must not wait for slow.
-    order = []
-    g = graph(TSleep("slow", {"seconds": 0.3}), TEcho("after_slow", {"text": "s"}),
-              TSleep("fast", {"seconds": 0.01}), TEcho("after_fast", {"text": "f"}),
+async def test_tasks_start_without_a_layer_barrier(gates):
+    # slow -> after_slow, and fast -> after_fast. slow finishes only once after_fast
+    # has: behind a layer barrier after_fast would wait for slow, and the run would hang.
+    g = graph(TGate("slow", {"text": "s"}), TEcho("after_slow"),
+              TEcho("fast", {"text": "f"}), TEcho("after_fast"),
               flows=[("slow", "text", "after_slow", "text"),
                      ("fast", "text", "after_fast", "text")])
     runner = TaskGraphRunner(g)
-    runner.events.on("task_complete", lambda e: order.append(e.task_id))
-    await runner.run()
-    assert order.index("after_fast") < order.index("slow")
+    order = []
+
+    def on_complete(event):
+        order.append(event.task_id)
+        if event.task_id == "after_fast":
+            gates.open("slow")
+
+    runner.events.on("task_complete", on_complete)
+    result = await asyncio.wait_for(runner.run(), HANG)
+    assert order == ["fast", "after_fast", "slow", "after_slow"]
+    assert result.outputs["after_slow"] == {"text": "s"}
 
 
 async def test_concurrency_bound_is_respected():
     running, peak = 0, 0
+    three_running = asyncio.Event()
 
     class Probe(TSleep, register=False):
         async def run(self, input, ctx):
             nonlocal running, peak
             running += 1
             peak = max(peak, running)
-            await asyncio.sleep(0.01)
+            if running == 3:
+                three_running.set()
+            # Held until three run at once (a bound below 3 hangs here), then one more
+            # trip through the loop: a fourth would start now if the bound let it.
+            await three_running.wait()
+            await asyncio.sleep(0)
             running -= 1
             return {"text": ""}
 
     g = graph(*(Probe(f"p{i}") for i in range(12)))
-    await TaskGraphRunner(g, concurrency=3).run()
-    assert peak == 3
+    result = await asyncio.wait_for(TaskGraphRunner(g, concurrency=3).run(), HANG)
+    assert peak == 3 and result.ok
 
 
 async def test_events_sequence_and_progress():
@@ -109,10 +127,13 @@ async def test_failing_listener_does_not_break_the_run():
     assert (await runner.run()).ok
 
 
-async def test_failure_aborts_running_tasks_and_skips_downstream():
-    TSleep.finished.clear()
-    # "long" is first in line, so it is running when "bad" fails.
-    g = graph(TSleep("long", {"seconds": 5}), TFail("bad"), TEcho("after_bad", {"text": "x"}),
+async def test_failure_aborts_running_tasks_and_skips_downstream(gates):
+    class FailWhileLongRuns(TFail, register=False):
+        async def run(self, input, ctx):
+            await gates.wait_started("long")
+            raise RuntimeError(input.text)
+
+    g = graph(TGate("long"), FailWhileLongRuns("bad"), TEcho("after_bad", {"text": "x"}),
               flows=[])
     g.add_task(TUpper("down"))
     g.add_dataflow(("bad", "text", "down", "text"))
@@ -125,7 +146,7 @@ async def test_failure_aborts_running_tasks_and_skips_downstream():
     assert result.statuses["bad"] is TaskStatus.FAILED
     assert result.statuses["down"] is TaskStatus.SKIPPED
     assert result.statuses["long"] is TaskStatus.ABORTED
-    assert "long" not in TSleep.finished
+    assert gates.cancelled == ["long"] and gates.finished == []
 
 
 async def test_continue_on_error_lets_independent_branches_finish():
@@ -138,39 +159,45 @@ async def test_continue_on_error_lets_independent_branches_finish():
     assert isinstance(result.errors["bad"], TaskFailedError)
 
 
-async def test_abort_whole_run():
-    g = graph(*(TSleep(f"s{i}", {"seconds": 5}) for i in range(3)))
+async def test_abort_whole_run(gates):
+    g = graph(*(TGate(f"s{i}") for i in range(3)))
     runner = TaskGraphRunner(g)
     aborted = []
     runner.events.on("task_abort", lambda e: aborted.append(e.task_id))
 
-    async def stop_soon():
-        await asyncio.sleep(0.05)
+    async def stop_once_all_run():
+        await gates.wait_started("s0", "s1", "s2")
         runner.abort("user pressed stop")
 
-    stopper = asyncio.create_task(stop_soon())
+    stopper = asyncio.create_task(stop_once_all_run())
     with pytest.raises(RunAbortedError, match="user pressed stop") as info:
-        await runner.run()
+        await asyncio.wait_for(runner.run(), HANG)
     await stopper
     assert sorted(aborted) == ["s0", "s1", "s2"]
+    assert sorted(gates.cancelled) == ["s0", "s1", "s2"] and gates.finished == []
     assert set(info.value.result.statuses.values()) == {TaskStatus.ABORTED}
     assert info.value.result.status == "aborted"
 
 
-async def test_cancelling_run_cancels_tasks():
-    TSleep.finished.clear()
-    g = graph(TSleep("s", {"seconds": 5}))
-    with pytest.raises(TimeoutError):
-        await asyncio.wait_for(TaskGraphRunner(g).run(), 0.05)
-    await asyncio.sleep(0.01)
-    assert "s" not in TSleep.finished
+async def test_cancelling_run_cancels_tasks(gates):
+    run = asyncio.create_task(TaskGraphRunner(graph(TGate("s"))).run())
+    await asyncio.wait_for(gates.wait_started("s"), HANG)
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+    # run() returns only after its tasks have ended: the cancellation reached "s".
+    assert gates.cancelled == ["s"] and gates.finished == []
 
 
-async def test_per_task_timeout():
-    g = graph(TSleep("s", {"seconds": 5}, timeout=0.05), TEcho("free", {"text": "x"}))
-    result = await TaskGraphRunner(g, continue_on_error=True).run()
+async def test_per_task_timeout(gates):
+    # "s" waits for a gate nobody opens: only its timeout can end it.
+    g = graph(TGate("s", timeout=0.05), TEcho("free", {"text": "x"}))
+    result = await asyncio.wait_for(TaskGraphRunner(g, continue_on_error=True).run(), HANG)
     error = result.errors["s"]
-    assert isinstance(error, TaskTimeoutError) and "0.05" in str(error)
+    assert isinstance(error, TaskTimeoutError)
+    assert str(error) == "task 's' (TGate) timed out after 0.05 s" and error.task_id == "s"
+    assert result.statuses["s"] is TaskStatus.FAILED
+    assert gates.cancelled == ["s"]
     assert result.outputs["free"] == {"text": "x"}
 
 
@@ -337,36 +364,46 @@ async def test_a_run_with_a_store_records_every_task():
         assert runner.output_repository is store.outputs
 
 
-async def test_resume_reuses_completed_outputs_and_reruns_the_rest():
+async def test_resume_reuses_completed_outputs_and_reruns_the_rest(gates):
     from taskloom.storage import open_store
 
     TCalls.calls.clear()
     async with open_store("memory://") as store:
-        g = graph(TCalls("a", {"text": "x"}), TCalls("b"), TSleep("slow", {"seconds": 1}),
+        g = graph(TCalls("a", {"text": "x"}), TCalls("b"), TGate("slow"),
                   flows=[("a", "text", "b", "text")])
         runner = TaskGraphRunner(g, store=store, run_id="r2")
-        asyncio.get_running_loop().call_later(0.1, runner.abort)
+        b_done = asyncio.Event()
+        runner.events.on("task_complete",
+                         lambda e: b_done.set() if e.task_id == "b" else None)
+
+        async def abort_mid_run():
+            await b_done.wait()
+            await gates.wait_started("slow")
+            runner.abort()
+
+        aborter = asyncio.create_task(abort_mid_run())
         with pytest.raises(RunAbortedError):
-            await runner.run()
+            await asyncio.wait_for(runner.run(), HANG)
+        await aborter
         record = await store.runs.get("r2")
         assert record.status == "aborted" and record.tasks["slow"].status == "aborted"
         assert TCalls.calls == {"x": 1, "x!": 1}
+        assert gates.cancelled == ["slow"] and gates.finished == []
         await store.outputs.clear()  # not the cache: the run record carries the outputs
-        TSleep.finished.clear()
-        result = await TaskGraphRunner.resume("r2", store=store)
+        gates.open("slow")
+        result = await asyncio.wait_for(TaskGraphRunner.resume("r2", store=store), HANG)
         assert result.ok and TCalls.calls == {"x": 1, "x!": 1}
-        assert TSleep.finished == ["slow"]
+        assert gates.finished == ["slow"]
         assert (await store.runs.get("r2")).status == "completed"
 
 
-async def test_losing_the_store_mid_run_is_an_error_not_a_silent_loss():
+async def test_losing_the_store_mid_run_is_an_error_not_a_silent_loss(gates):
     from taskloom import StorageError
     from taskloom.storage import open_store
 
     store = open_store("memory://")
     await store.open()
-    g = graph(TSleep("s1", {"seconds": 0.05, "text": "a"}), TEcho("e"),
-              flows=[("s1", "text", "e", "text")])
+    g = graph(TGate("s1", {"text": "a"}), TEcho("e"), flows=[("s1", "text", "e", "text")])
     runner = TaskGraphRunner(g, store=store)
 
     async def break_store(*args, **kwargs):
@@ -374,8 +411,17 @@ async def test_losing_the_store_mid_run_is_an_error_not_a_silent_loss():
 
         raise StoreUnavailableError("the database went away")
 
-    asyncio.get_running_loop().call_later(
-        0.01, lambda: setattr(store.runs, "update_task", break_store))
-    with pytest.raises(StorageError, match="went away") as info:
-        await runner.run()
-    assert info.value.result.statuses["e"] is not TaskStatus.COMPLETED
+    async def lose_the_store_while_s1_runs():
+        await gates.wait_started("s1")
+        store.runs.update_task = break_store
+        gates.open("s1")
+
+    breaker = asyncio.create_task(lose_the_store_while_s1_runs())
+    try:
+        with pytest.raises(StorageError, match="went away") as info:
+            await asyncio.wait_for(runner.run(), HANG)
+        await breaker
+        assert info.value.result.statuses["e"] is not TaskStatus.COMPLETED
+        assert "e" not in info.value.result.outputs
+    finally:
+        await store.close()

@@ -2,7 +2,9 @@
 // Worker), forwards clicks to it and draws the events it streams back.
 // Every message across the worker boundary is a JSON string.
 
-import { offerResume } from "./resume.js";
+import { EngineClient, EngineStopped } from "./engine-client.js";
+import { watchRuns } from "./resume.js";
+import { views } from "./views.js"; // the graph document: code and JSON views, canvas
 
 const EXAMPLE = `import asyncio
 
@@ -100,9 +102,17 @@ const STATUS_BY_KIND = {
   task_abort: "aborted", task_cache_hit: "completed", task_skipped: "skipped",
 };
 
+// The run in progress: its call, and its id once the engine names it.
+let current = null;
+
 function onEngineEvent(json) {
   const event = JSON.parse(json);
   window.taskloomEvents.push(event);
+  views.runEvent(event);
+  if (current && event.kind === "graph_start") {
+    current.runId = event.run_id;
+    runs?.changed(); // its record and its Web Lock exist from here on
+  }
   if (!event.task_id) {
     if (event.kind === "graph_progress" && event.progress != null) {
       $("run-status").textContent = `running… ${Math.round(event.progress * 100)}%`;
@@ -128,6 +138,11 @@ function showError(text) {
   $("error").textContent = text || "";
 }
 
+// What a run that the page had to stop answers instead of a report.
+function stoppedReport(error) {
+  return { ok: false, aborted: true, error: error.message, run_id: current?.runId };
+}
+
 // `call` starts the run and answers its report (resume.js passes a resume).
 async function run(engine, call = () => engine.call("run_code", $("code").value)) {
   $("run").disabled = true;
@@ -139,24 +154,61 @@ async function run(engine, call = () => engine.call("run_code", $("code").value)
   window.taskloomEvents = [];
   $("run-status").textContent = "running…";
   document.body.dataset.runState = "running";
+  const running = (current = { call: call() });
   try {
-    const report = JSON.parse(await call());
+    let report;
+    try {
+      report = JSON.parse(await running.call);
+    } catch (error) {
+      if (!(error instanceof EngineStopped)) throw error;
+      report = stoppedReport(error);
+    }
     for (const [id, status] of Object.entries(report.statuses || {})) {
       setStatus(taskRow(id), status);
     }
+    if (report.aborted) {
+      for (const row of tasks.values()) {
+        if (row.dataset.status === "processing") setStatus(row, "aborted");
+      }
+    }
     $("outputs").textContent = JSON.stringify(report.outputs || {}, null, 2);
-    if (!report.ok) showError(report.traceback || report.error);
-    $("run-status").textContent = report.ok
-      ? `done in ${report.elapsed_ms} ms` : `failed: ${report.error}`;
+    if (!report.ok && !report.aborted) showError(report.traceback || report.error);
+    $("run-status").textContent = report.ok ? `done in ${report.elapsed_ms} ms`
+      : report.aborted ? "aborted: resume it from Unfinished runs"
+      : `failed: ${report.error}`;
     timings.lastRunComplete = performance.now();
     timings.firstRunComplete ??= timings.lastRunComplete;
     window.taskloomLastRun = report;
-    document.body.dataset.runState = report.ok ? "completed" : "failed";
+    views.runEnded(report);
+    document.body.dataset.runState = report.ok ? "completed"
+      : report.aborted ? "aborted" : "failed";
   } finally {
+    current = null;
+    engine.clearInterrupt();
     $("run").disabled = false;
     $("abort").disabled = true;
+    runs?.changed();
   }
 }
+
+async function abort(engine) {
+  if (!current) return;
+  $("abort").disabled = true;
+  const running = current;
+  const how = await engine.abort(running.call);
+  window.taskloomLastAbort = how;
+  if (how !== "restarted") return;
+  $("engine-status").textContent = "restarting the engine…";
+  await engine.ready;
+  if (running.runId) {
+    await engine.call("record_abort", running.runId, "aborted from the page: the engine was " +
+      "restarted because the run's code did not stop");
+  }
+  $("engine-status").textContent = readyText(window.taskloomInfo);
+  runs?.changed();
+}
+
+const readyText = (info) => `engine ready: taskloom ${info.taskloom}, Python ${info.python}`;
 
 async function refreshGraphs(engine) {
   const { names } = JSON.parse(await engine.call("list_graphs"));
@@ -174,6 +226,7 @@ async function refreshGraphs(engine) {
       const answer = JSON.parse(await engine.call("load_graph", name));
       if (!answer.ok) return showError(answer.error);
       $("code").value = answer.graph.code;
+      views.openSaved(answer.graph.code, name);
       $("graph-name").value = name;
     };
     const remove = document.createElement("button");
@@ -189,50 +242,7 @@ async function refreshGraphs(engine) {
   document.body.dataset.savedGraphs = String(names.length);
 }
 
-// The engine, behind one interface: `await engine.call(method, ...args)`.
-// Default: PyScript's PyWorker running web/engine.py. `?engine=module` starts
-// the same engine in a plain module Worker (web/engine-worker.mjs) instead,
-// which skips PyScript's own start-up; scripts/bench/browser_startup.py
-// measures both.
-function startModuleEngine() {
-  const worker = new Worker("./engine-worker.mjs", { type: "module" });
-  const pending = new Map();
-  let nextId = 0;
-  const call = (method, ...args) => new Promise((resolve, reject) => {
-    const id = nextId++;
-    pending.set(id, { resolve, reject });
-    worker.postMessage({ id, method, args });
-  });
-  return new Promise((resolve, reject) => {
-    worker.onerror = (event) => reject(new Error(event.message || "the engine worker failed"));
-    worker.onmessage = ({ data }) => {
-      if (data.event !== undefined) return onEngineEvent(data.event);
-      if (data.ready) return resolve({ call });
-      if (data.failed) return reject(new Error(data.failed));
-      const { resolve: answer, reject: fail } = pending.get(data.id);
-      pending.delete(data.id);
-      if (data.error !== undefined) fail(new Error(data.error));
-      else answer(data.result);
-    };
-  });
-}
-
-async function startPyScriptEngine() {
-  const { PyWorker } = await import("./pyscript/core.js");
-  // PyWorker must wait for PyScript's plugins: before they settle its worker
-  // hooks are unset and the worker starts without the `pyscript` module.
-  await customElements.whenDefined("py-script");
-  timings.pyscriptLoaded = performance.now();
-  const interpreter = new URL("./pyodide/pyodide.mjs", location.href).href;
-  // `version` (not only config.interpreter) is what makes PyScript's worker
-  // load this local Pyodide instead of its CDN default.
-  const worker = await PyWorker("./engine.py", {
-    version: interpreter,
-    config: { interpreter, packages: ["taskloom"], packages_cache: "passthrough" },
-  });
-  worker.sync.taskloom_event = onEngineEvent;
-  return { call: (method, ...args) => worker.sync[method](...args) };
-}
+let runs = null; // the Unfinished runs list (resume.js)
 
 async function main() {
   $("code").value = EXAMPLE;
@@ -243,7 +253,7 @@ async function main() {
   if (!(await ensureCrossOriginIsolation()) && viaPyScript) {
     throw new Error("PyScript's worker needs cross-origin isolation (use scripts/serve)");
   }
-  const engine = viaPyScript ? await startPyScriptEngine() : await startModuleEngine();
+  const engine = new EngineClient({ viaPyScript, onEvent: onEngineEvent, timings });
   const info = JSON.parse(await engine.call("engine_info"));
   // The worker's clock counts from its own origin; both share the epoch.
   const [codeStartedAt, importedAt] = await engine.call("start_timeline");
@@ -251,11 +261,10 @@ async function main() {
   timings.importMs = importedAt - codeStartedAt;
   window.taskloomEngine = engine;
   window.taskloomInfo = info;
-  $("engine-status").textContent =
-    `engine ready: taskloom ${info.taskloom}, Python ${info.python}`;
+  $("engine-status").textContent = readyText(info);
   for (const id of ["run", "save"]) $(id).disabled = false;
   $("run").onclick = () => run(engine);
-  $("abort").onclick = () => engine.call("abort_run");
+  $("abort").onclick = () => abort(engine);
   $("save").onclick = async () => {
     const answer = JSON.parse(
       await engine.call("save_graph", $("graph-name").value, $("code").value));
@@ -263,7 +272,9 @@ async function main() {
     await refreshGraphs(engine);
   };
   await refreshGraphs(engine);
-  await offerResume(engine, run);
+  runs = watchRuns(engine, run);
+  await runs.refresh();
+  await views.start(engine); // reopens the autosaved document
   timings.engineReady = performance.now();
   window.taskloomReady = true;
   document.body.dataset.engineReady = "";

@@ -25,7 +25,15 @@ try {
     list_graphs: () => engine.list_graphs(),
     unfinished_runs: () => engine.unfinished_runs(),
     resume_run: (runId) => engine.resume_run(runId),
+    discard_run: (runId) => engine.discard_run(runId),
+    record_abort: (runId, reason) => engine.record_abort(runId, reason),
+    set_interrupt_buffer: (buffer) => pyodide.setInterruptBuffer(buffer),
     configure_cloud: pyodide.pyimport("taskloom.browser.cloud").BrowserCloud.install().configure,
+    // The graph document (web/views.js): graph <-> code, the palette, edge checks.
+    from_code: (code) => engine.from_code(code),
+    open_graph: (graphJson) => engine.open_graph(graphJson),
+    describe_types: () => engine.describe_types(),
+    check_dataflow: (...args) => engine.check_dataflow(...args),
   };
   self.onmessage = async ({ data: { id, method, args } }) => {
     try {

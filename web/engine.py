@@ -23,10 +23,20 @@ sync.save_graph = engine.save_graph
 sync.load_graph = engine.load_graph
 sync.delete_graph = engine.delete_graph
 sync.list_graphs = engine.list_graphs
-sync.unfinished_runs = engine.unfinished_runs  # resuming after a reload (web/resume.js)
+sync.unfinished_runs = engine.unfinished_runs  # the Unfinished runs list (web/resume.js)
 sync.resume_run = engine.resume_run
+sync.discard_run = engine.discard_run
+sync.record_abort = engine.record_abort
+# Abort of code that never awaits: the page's SharedArrayBuffer (web/engine-client.js).
+sync.set_interrupt_buffer = engine.set_interrupt_buffer
 
 # OpenAI/Anthropic: keys and base URLs from the page's settings panel (web/settings.js).
 from taskloom.browser.cloud import BrowserCloud  # noqa: E402
 
 sync.configure_cloud = BrowserCloud.install().configure
+
+# The graph document (web/views.js): graph <-> code, the palette, edge checks.
+sync.from_code = engine.from_code
+sync.open_graph = engine.open_graph
+sync.describe_types = engine.describe_types
+sync.check_dataflow = engine.check_dataflow

@@ -1,6 +1,10 @@
 // The "Examples" menu: one graph per AI task, each running offline on the
 // models the site ships (models/all-MiniLM-L6-v2 and models/glassllm), and
-// the design's pipeline. Choosing one puts its code in the code box.
+// the design's pipeline. Each is kept as the code a person would write;
+// choosing one opens it as the page's document (web/views.js): builder-only
+// code as a graph, the pipeline (it defines its own tasks) as trusted code.
+
+import { views } from "./views.js";
 
 const MINILM = "onnx:all-MiniLM-L6-v2:q8";
 const GLASSLLM = "onnx:glassllm:fp32";
@@ -79,8 +83,8 @@ Then a White Rabbit with pink eyes ran close by her.
 """
 
 
-class LoadDocument(Task):
-    """A document (here given inline; a task could fetch one)."""
+class InlineDocument(Task):
+    """A document given inline (the built-in LoadDocument reads files and URLs)."""
 
     class Input(BaseModel):
         text: str
@@ -106,7 +110,7 @@ class SplitParagraphs(Task):
 
 
 wf = Workflow()
-wf.add_task(LoadDocument, id="load", text=DOCUMENT)
+wf.add_task(InlineDocument, id="load", text=DOCUMENT)
 wf.add_task(SplitParagraphs, id="split")
 # Three paragraphs x two prompts: six rewrites, each a job on the ai:onnx queue.
 wf.text_rewriter(id="rewrite", model="${GLASSLLM}", max_new_tokens=16,
@@ -126,10 +130,12 @@ function addMenu() {
   menu.id = "examples";
   menu.append(new Option("choose an example…", ""));
   for (const name of Object.keys(EXAMPLES)) menu.append(new Option(name, name));
-  menu.onchange = () => {
+  // Back to the prompt either way, so that picking the same example again reopens it.
+  menu.onchange = async () => {
     if (!menu.value) return;
-    code.value = EXAMPLES[menu.value];
-    code.dispatchEvent(new Event("input", { bubbles: true }));
+    const name = menu.value;
+    menu.value = "";
+    await views.openExample(name, EXAMPLES[name]);
   };
   label.append(menu);
   (code.closest("section") ?? code.parentElement).prepend(label);

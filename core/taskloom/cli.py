@@ -3,8 +3,11 @@
     taskloom run graph.json [--import MODULE]... [--output out.json] [--store URL]
     taskloom runs [--status STATUS]
     taskloom resume RUN_ID [--import MODULE]...
-    taskloom worker --store postgresql://... --queue NAME [--concurrency N] [--import MODULE]...
+    taskloom worker --store postgresql://... --queue NAME [--concurrency N]
+                    [--lease SECONDS] [--import MODULE]...
     taskloom types [--import MODULE]...
+    taskloom code graph.json [--import MODULE]...     (prints Workflow code)
+    taskloom graph code.py [--import MODULE]...       (prints graph JSON; runs no code)
 
 ``--import`` is the only way a CLI run executes user code: graph JSON names
 task types, and only types registered by imported modules can be loaded.
@@ -25,10 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import (
-    GraphError,
     RecordNotFoundError,
-    RegistryError,
-    SerializationError,
+    RunOwnedError,
     StorageError,
     TaskloomError,
 )
@@ -75,6 +76,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--continue-on-error", action="store_true",
                      help="let independent branches finish when a task fails")
     run.add_argument("--quiet", action="store_true", help="no progress display")
+    run.add_argument("--allow-code", action="store_true",
+                     help="run the JavaScript and Lambda tasks the graph holds (its code)")
     run.set_defaults(handler=_cmd_run)
 
     runs = with_store(sub.add_parser("runs", help="list recorded runs with their status"))
@@ -89,31 +92,39 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("--concurrency", type=int, default=16)
     resume.add_argument("--continue-on-error", action="store_true")
     resume.add_argument("--quiet", action="store_true")
+    resume.add_argument("--take-over", action="store_true",
+                        help="resume even though another process holds the run's owner lease "
+                             "(only if you know that process is dead)")
     resume.set_defaults(handler=_cmd_resume)
 
     worker = with_store(with_imports(sub.add_parser(
         "worker", help="run workers for a job queue until stopped (SIGINT/SIGTERM)")))
     worker.add_argument("--queue", required=True, help="the queue to serve")
     worker.add_argument("--concurrency", type=int, default=1, help="jobs at a time")
+    worker.add_argument("--lease", type=float, default=30.0, metavar="SECONDS",
+                        help="how long a claimed job stays this worker's without a "
+                             "heartbeat; a killed worker's jobs are taken over after it "
+                             "(default: 30)")
     worker.set_defaults(handler=_cmd_worker)
 
     types = with_imports(sub.add_parser("types", help="list the registered task types"))
     types.add_argument("--json", action="store_true", help="with port schemas, as JSON")
     types.set_defaults(handler=_cmd_types)
+    _add_codegen_commands(sub, with_imports)
     return parser
 
 
 def _load_graph(source: str):
     from .graph import TaskGraph
 
-    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    stripped = text.lstrip()
-    if stripped.startswith("["):
-        return TaskGraph.from_dependency_json(text)
-    return TaskGraph.from_json(text)
+    # Bytes, not text: TaskGraph decodes them and names a bad byte's offset.
+    data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    if data.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"["):
+        return TaskGraph.from_dependency_json(data)
+    return TaskGraph.from_json(data)
 
 
-def default_store_url() -> str:
+def default_store_url(*, create: bool = True) -> str:
     """``$TASKLOOM_STORE``, else a SQLite file in the user's data directory."""
     url = os.environ.get("TASKLOOM_STORE")
     if url:
@@ -124,7 +135,8 @@ def default_store_url() -> str:
         folder = Path(user_data_dir("taskloom", appauthor=False))
     except ImportError:
         folder = Path.home() / ".local" / "share" / "taskloom"
-    folder.mkdir(parents=True, exist_ok=True)
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
     from .storage import sqlite_url
 
     return sqlite_url(folder / "taskloom.db")
@@ -138,18 +150,51 @@ def _open_store(args: argparse.Namespace):
     return open_store(args.store or default_store_url())
 
 
+class _BadInput(Exception):
+    """Raised inside a command to end it with exit status 2 and this message."""
+
+
+class _NoStoreYet(Exception):
+    """The default store has not been created: nothing was ever recorded."""
+
+
+def _open_existing_store(args: argparse.Namespace):
+    """The store of a command that only reads what is recorded: ``runs``, ``resume``.
+
+    Opening a SQLite or file store creates it; a mistyped path must say so
+    instead of leaving a new empty database (and its folders) behind.
+    """
+    from .storage import local_path, open_store
+
+    explicit = args.store or os.environ.get("TASKLOOM_STORE")
+    url = explicit or default_store_url(create=False)
+    if url.split(":", 1)[0] in ("sqlite", "file"):
+        path = local_path(url)
+        if not path.exists():
+            if not explicit:
+                raise _NoStoreYet
+            where = "--store" if args.store else "$TASKLOOM_STORE"
+            raise _BadInput(f"there is no store at {path}, so nothing was recorded there; "
+                            f"check the path given by {where}")
+    return open_store(url)
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
     import taskloom  # noqa: F401  (registers the built-in task types)
 
     try:
         graph = _load_graph(args.graph)
-        store = _open_store(args)
     except OSError as exc:
-        print(f"taskloom: cannot read {args.graph}: {exc.strerror or exc}", file=sys.stderr)
-        return 2
-    except (SerializationError, GraphError, RegistryError, StorageError) as exc:
-        print(f"taskloom: {args.graph}: {exc}", file=sys.stderr)
-        return 2
+        return _bad_input(f"cannot read {args.graph}: {exc.strerror or exc}")
+    except TaskloomError as exc:  # every way a graph can be wrong
+        return _bad_input(f"{args.graph}: {exc}")
+    refused = _refuse_code(args, graph)
+    if refused is not None:
+        return refused
+    try:
+        store = _open_store(args)
+    except TaskloomError as exc:
+        return _bad_input(str(exc))
 
     async def go(runner):
         if store is None:
@@ -169,37 +214,42 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
     from .runner import TaskGraphRunner
 
+    if not args.run_id or "/" in args.run_id:  # the rule of storage/runs.py's run ids
+        return _bad_input(f"{args.run_id!r} is not a run id: run ids are non-empty and "
+                          "have no '/'; `taskloom runs` lists them")
     try:
-        store = _open_store(args)
+        store = _open_existing_store(args)
+    except _NoStoreYet:
+        return _bad_input(f"no run {args.run_id!r}: nothing has been recorded yet")
+    except _BadInput as exc:
+        return _bad_input(f"no run {args.run_id!r}: {exc}")
     except StorageError as exc:
-        print(f"taskloom: {exc}", file=sys.stderr)
-        return 2
+        return _bad_input(str(exc))
     holder: dict[str, Any] = {}
 
     async def go():
         async with store:
-            record = await store.runs.get(args.run_id)
-            from .graph import TaskGraph
-
-            graph = TaskGraph.from_json(record.graph)
-            runner = TaskGraphRunner(graph, run_id=args.run_id, store=store,
-                                     concurrency=args.concurrency,
-                                     continue_on_error=args.continue_on_error)
+            try:  # claims the run's owner lease: a run another process runs is refused
+                runner = await TaskGraphRunner.for_resume(
+                    args.run_id, store=store, take_over=args.take_over,
+                    concurrency=args.concurrency, continue_on_error=args.continue_on_error)
+            except (RecordNotFoundError, RunOwnedError, StorageError):
+                raise
+            except TaskloomError as exc:  # e.g. a type whose module was not --import-ed
+                raise _BadInput(f"run {args.run_id}: {exc}") from exc
             holder["display"] = _attach_display(args, runner)
-            done = record.completed_outputs()
-            print(f"resuming run {args.run_id}: {len(done)} of {len(graph)} tasks already "
-                  "done", file=sys.stderr)
+            done = runner.resume_outputs or {}
+            print(f"resuming run {args.run_id}: {len(done)} of {len(runner.graph)} tasks "
+                  "already done", file=sys.stderr)
             with holder["display"] or _nothing():
-                return await runner.run(outputs=done)
+                return await runner.run()
 
     try:
         return _report(args, asyncio.run(go()), 0)
-    except RecordNotFoundError as exc:
-        print(f"taskloom: {exc}", file=sys.stderr)
-        return 2
-    except (SerializationError, GraphError, RegistryError) as exc:
-        print(f"taskloom: run {args.run_id}: {exc}", file=sys.stderr)
-        return 2
+    except (RecordNotFoundError, RunOwnedError) as exc:
+        return _bad_input(str(exc))
+    except _BadInput as exc:
+        return _bad_input(str(exc))
     except TaskloomError as exc:
         print(f"taskloom: {exc}", file=sys.stderr)
         return _report(args, exc.result, 1) if exc.result is not None else 1
@@ -207,10 +257,12 @@ def _cmd_resume(args: argparse.Namespace) -> int:
 
 def _cmd_runs(args: argparse.Namespace) -> int:
     try:
-        store = _open_store(args)
-    except StorageError as exc:
-        print(f"taskloom: {exc}", file=sys.stderr)
-        return 2
+        store = _open_existing_store(args)
+    except _NoStoreYet:
+        print("no runs recorded", file=sys.stderr)
+        return 0
+    except (_BadInput, StorageError) as exc:
+        return _bad_input(str(exc))
 
     async def go():
         async with store:
@@ -243,10 +295,11 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     url = args.store or default_store_url()
     if args.concurrency < 1:
-        print("taskloom: --concurrency must be at least 1", file=sys.stderr)
-        return 2
+        return _bad_input("--concurrency must be at least 1")
+    if not args.lease > 0 or args.lease == float("inf"):
+        return _bad_input(f"--lease must be a positive number of seconds, not {args.lease}")
     try:
-        stats = asyncio.run(run_worker(url, args.queue, args.concurrency))
+        stats = asyncio.run(run_worker(url, args.queue, args.concurrency, lease=args.lease))
     except (StorageError, ValueError) as exc:
         print(f"taskloom: {exc}", file=sys.stderr)
         return 2
@@ -257,8 +310,12 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 def _attach_display(args: argparse.Namespace, runner: Any) -> Any:
     if args.quiet:
         return None
-    display = _Progress(runner.graph)
-    runner.events.subscribe(display.on_event)
+    from .cli_display import ProgressDisplay
+
+    # A resumed run starts with its finished tasks counted as done.
+    done = getattr(runner, "resume_outputs", None) or {}
+    display = ProgressDisplay(runner.graph.task_ids(), already_done=done)
+    display.attach(runner.events)
     return display
 
 
@@ -297,6 +354,64 @@ def _report(args: argparse.Namespace, result: Any, code: int) -> int:
     return code
 
 
+def _refuse_code(args: argparse.Namespace, graph: Any) -> int | None:
+    """Exit status 2 when a graph from a file holds code and --allow-code was not given."""
+    from .errors import CodeNotAllowedError
+    from .tasks.javascript import code_tasks
+
+    found = code_tasks(graph)
+    if not found or args.allow_code:
+        return None
+    return _bad_input(str(CodeNotAllowedError(
+        f"{args.graph} holds code that would run here (task {', '.join(map(repr, found))}); "
+        "read it, then run again with --allow-code")))
+
+
+def _bad_input(message: str) -> int:
+    """Exit status 2 with the message on one line of stderr."""
+    print(f"taskloom: {' '.join(message.split())}", file=sys.stderr)
+    return 2
+
+
+def _add_codegen_commands(sub: Any, with_imports: Any) -> None:
+    code = with_imports(sub.add_parser("code", help="print the Workflow code of a graph"))
+    code.add_argument("graph", help="graph JSON file (to_json or dependency JSON); - for stdin")
+    code.set_defaults(handler=_cmd_code)
+    graph = with_imports(sub.add_parser(
+        "graph", help="print the graph JSON that Workflow code builds, without running it"))
+    graph.add_argument("code", help="a Python file of Workflow code; - for stdin")
+    graph.set_defaults(handler=_cmd_graph)
+
+
+def _cmd_code(args: argparse.Namespace) -> int:
+    import taskloom  # noqa: F401  (the built-in task types)
+
+    from .codegen import to_code
+
+    try:
+        print(to_code(_load_graph(args.graph)), end="")
+    except (OSError, TaskloomError) as exc:
+        print(f"taskloom: {args.graph}: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _cmd_graph(args: argparse.Namespace) -> int:
+    import taskloom  # noqa: F401  (the built-in task types)
+
+    from .codegen import from_code
+
+    try:
+        text = sys.stdin.read() if args.code == "-" else \
+            Path(args.code).read_text(encoding="utf-8")
+        graph = from_code(text)
+    except (OSError, UnicodeDecodeError, TaskloomError) as exc:
+        print(f"taskloom: {args.code}: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    print(graph.to_json_string())
+    return 0
+
+
 def _cmd_types(args: argparse.Namespace) -> int:
     import taskloom  # noqa: F401
 
@@ -306,7 +421,8 @@ def _cmd_types(args: argparse.Namespace) -> int:
         print(json.dumps(registry.describe(), indent=2))
         return 0
     for item in registry.describe():
-        print(f"{item['type']:<24} {item['category']:<12} {item['description']}")
+        description = " ".join(item["description"].split())  # one row per type
+        print(f"{item['type']:<24} {item['category']:<12} {description}")
     return 0
 
 
@@ -316,59 +432,6 @@ class _nothing:
 
     def __exit__(self, *exc: object) -> None:
         return None
-
-
-class _Progress:
-    """Per-task progress on stderr: rich bars when rich is installed, lines otherwise."""
-
-    def __init__(self, graph: Any):
-        self.graph = graph
-        self.rich = None
-        self.bars: dict[str, Any] = {}
-        try:
-            from rich.progress import BarColumn, Progress, TextColumn
-
-            self.rich = Progress(TextColumn("{task.description:<32}"), BarColumn(),
-                                 TextColumn("{task.fields[status]}"), transient=False,
-                                 console=_stderr_console())
-        except ImportError:
-            pass
-
-    def __enter__(self) -> _Progress:
-        if self.rich is not None:
-            self.rich.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.rich is not None:
-            self.rich.__exit__(*exc)
-
-    def on_event(self, event: Any) -> None:
-        kind = str(event.kind)
-        if not kind.startswith("task_") or event.task_id is None:
-            return
-        status = {"task_start": "running", "task_progress": "running",
-                  "task_complete": "done", "task_cache_hit": "cached",
-                  "task_error": "failed", "task_abort": "aborted",
-                  "task_skipped": "skipped"}[kind]
-        if self.rich is None:
-            if kind != "task_progress":
-                print(f"[{status}] {event.task_id}{': ' + event.error if event.error else ''}",
-                      file=sys.stderr)
-            return
-        bar = self.bars.get(event.task_id)
-        if bar is None:
-            bar = self.rich.add_task(event.task_id, total=1.0, status=status)
-            self.bars[event.task_id] = bar
-        completed = 1.0 if status in ("done", "cached") else event.progress
-        self.rich.update(bar, status=status,
-                         **({"completed": completed} if completed is not None else {}))
-
-
-def _stderr_console():
-    from rich.console import Console
-
-    return Console(stderr=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -46,10 +46,11 @@ class GraphAsTask(Task):
 
     @property
     def version(self) -> str:  # type: ignore[override]
-        # The cache key must change when the subgraph does.
+        # The cache key must change when the subgraph's meaning does, and only then:
+        # not when a canvas moves an inner node (metadata) or builds it in another order.
         from .cache import input_fingerprint
 
-        return input_fingerprint(self.subgraph.to_json())[:16]
+        return input_fingerprint(_meaning(self.subgraph.canonical_json()))[:16]
 
     async def run(self, input: BaseModel, ctx: TaskContext) -> dict[str, Any]:
         from .runner import TaskGraphRunner
@@ -91,12 +92,32 @@ class GraphAsTask(Task):
                    **(entry.get("config") or {}))
 
 
+def _meaning(doc: dict[str, Any]) -> dict[str, Any]:
+    """A canonical graph document without its metadata (positions, notes), at every depth."""
+    tasks = []
+    for entry in doc["tasks"]:
+        entry = {k: v for k, v in entry.items() if k != "metadata"}
+        if isinstance(entry.get("subgraph"), dict):
+            entry["subgraph"] = _meaning(entry["subgraph"])
+        tasks.append(entry)
+    return {"tasks": tasks, "dataflows": doc["dataflows"]}
+
+
 def _naming(candidates: list[tuple[str, str]]) -> dict[str, tuple[str, str]]:
     counts: dict[str, int] = {}
     for _, port in candidates:
         counts[port] = counts.get(port, 0) + 1
-    return {(port if counts[port] == 1 else f"{task_id}__{port}"): (task_id, port)
-            for task_id, port in candidates}
+    names = {(port if counts[port] == 1 else f"{task_id}__{port}"): (task_id, port)
+             for task_id, port in candidates}
+    for name, (task_id, port) in names.items():
+        if name.startswith("_"):  # pydantic keeps such names private: no port could carry it
+            from .errors import GraphError
+
+            raise GraphError(
+                f"inner task {task_id!r} shares port {port!r} with another inner task, so "
+                f"the GraphAsTask port would be {name!r}; a port name cannot start with '_': "
+                f"rename task {task_id!r}")
+    return names
 
 
 def _open_inputs(graph: TaskGraph) -> tuple[dict[str, tuple[str, str]], type[BaseModel]]:

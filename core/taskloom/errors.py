@@ -8,27 +8,40 @@
     │   ├── PortError               a port name the task does not declare
     │   ├── PortTypeError           source and target port schemas are incompatible
     │   └── DataflowError           a second edge into a single-valued input, a missing edge
+    ├── TaskConfigError             a task's id or config field (timeout, cacheable, …) is invalid
     ├── WorkflowError               the fluent builder could not connect a task
     ├── RegistryError
     │   ├── UnknownTaskTypeError    JSON names a type nobody registered
     │   ├── DuplicateTaskTypeError  two classes claim one type name
     │   └── UnknownFunctionError    a Lambda names a function nobody registered
     ├── SerializationError          malformed or unsupported graph JSON
-    │   └── SchemaVersionError      JSON written by an unknown schema version
+    │   ├── SchemaVersionError      JSON written by an unknown schema version
+    │   ├── CodeError               Workflow code that from_code cannot build (has line, column)
+    │   │   └── RefusedCodeError    a construct outside from_code's allowlist (import, call, …)
+    │   └── CodeNotAllowedError     a graph from elsewhere holds code (JavaScript, Lambda)
     ├── TaskError                   something went wrong while a task ran (has task_id)
     │   ├── TaskInputError          the input failed validation
     │   │   └── MissingInputError   a required input has no value (names task and port)
     │   ├── TaskOutputError         the task returned something that is not its Output
     │   ├── TaskFailedError         the task's own code raised (the cause is chained)
     │   ├── TaskTimeoutError        the task ran past its timeout
-    │   └── TaskAbortedError        the task was aborted (by abort() or a failing sibling)
+    │   ├── TaskAbortedError        the task was aborted (by abort() or a failing sibling)
+    │   ├── FileAccessError         a path outside the file root, missing or unreadable (has path)
+    │   ├── DocumentError           a file that is binary or malformed for its format (has path)
+    │   ├── SqlError                the database refused a statement; nothing was written
+    │   └── JavaScriptError         user JavaScript threw (the message carries its stack)
+    │       ├── JavaScriptTimeoutError  it ran past its time limit (an endless loop)
+    │       └── JavaScriptMemoryError   it went over its memory limit
     ├── RunError                    a run as a whole
-    │   └── RunAbortedError         the run was aborted before it finished
+    │   ├── RunAbortedError         the run was aborted before it finished
+    │   ├── RunOwnedError           another live runner holds the run's owner lease
+    │   └── RunInAnotherTabError    the page: another tab is running this run
     ├── StorageError                a storage backend failed
     │   ├── CorruptRecordError      a stored record cannot be read (names the key)
     │   ├── RecordNotFoundError     no record under that key
     │   ├── StoreUnavailableError   the backend cannot be reached
-    │   └── StoreURLError           a storage URL names no known backend or is malformed
+    │   ├── StoreURLError           a storage URL names no known backend or is malformed
+    │   └── VectorStoreError        a vector store refused an operation (dimensions, backend)
     ├── QueueError                  the job queue refused an operation
     │   ├── JobNotFoundError
     │   ├── StaleJobError           a completion carried an outdated attempt (fencing)
@@ -50,13 +63,21 @@
 AI errors other than AiError itself and ModelDownloadError are ``retryable = False``:
 a job queue fails them at once instead of trying the same input again.
 
+A pydantic ``ValidationError`` reaches users only through
+``format_validation_error()`` (at the end of this module): one line that names
+the place (task, port, JSON path) and the problem, never the value itself.
+
 Errors raised by ``TaskGraphRunner.run()`` carry the partial ``RunResult`` as
 ``error.result`` when a run fails part-way.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 class TaskloomError(Exception):
@@ -100,6 +121,10 @@ class DataflowError(GraphError):
     pass
 
 
+class TaskConfigError(TaskloomError, ValueError):
+    """A task's id or a config field is invalid; the message names the task and the field."""
+
+
 class WorkflowError(TaskloomError):
     pass
 
@@ -129,6 +154,23 @@ class SerializationError(TaskloomError, ValueError):
 
 class SchemaVersionError(SerializationError):
     pass
+
+
+class CodeError(SerializationError):
+    """Workflow code that ``from_code`` cannot turn into a graph.
+
+    ``line`` and ``column`` (both from 1) say where; the message starts with them.
+    """
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None):
+        where = f"line {line}, column {column}: " if line is not None else ""
+        super().__init__(f"{where}{message}")
+        self.line = line
+        self.column = column
+
+
+class RefusedCodeError(CodeError):
+    """A construct outside ``from_code``'s allowlist: an import, a call, an attribute, …"""
 
 
 # -- running -----------------------------------------------------------------
@@ -174,6 +216,24 @@ class RunError(TaskloomError):
 
 class RunAbortedError(RunError):
     pass
+
+
+class RunOwnedError(RunError):
+    """Another runner holds this run's owner lease, so it may not be resumed here.
+
+    ``owner`` names the holder (``host:pid``); ``expires_at`` (epoch seconds) is when
+    its lease runs out unless it is renewed.
+    """
+
+    def __init__(self, message: str, owner: str | None = None,
+                 expires_at: float | None = None):
+        super().__init__(message)
+        self.owner = owner
+        self.expires_at = expires_at
+
+
+class RunInAnotherTabError(RunError):
+    """The page: another tab holds this run's Web Lock, so this tab may not resume it."""
 
 
 # -- storage and queues ----------------------------------------------------------
@@ -307,3 +367,87 @@ class ContextLengthError(ModelInputError):
         super().__init__(message)
         self.n_tokens = n_tokens
         self.limit = limit
+
+
+# -- documents, databases, vectors, JavaScript ---------------------------------------
+
+
+class FileAccessError(TaskError, PermissionError):
+    """A path outside the task's file root, or one that is missing or unreadable."""
+
+    def __init__(self, message: str, path: str | None = None, task_id: str | None = None):
+        super().__init__(message, task_id)
+        self.path = path
+
+
+class DocumentError(TaskError, ValueError):
+    """A file that is binary, or malformed for the format it was read as."""
+
+    def __init__(self, message: str, path: str | None = None, task_id: str | None = None):
+        super().__init__(message, task_id)
+        self.path = path
+
+
+class SqlError(TaskError):
+    """The database refused a statement (the driver's error is chained); nothing was written."""
+
+
+class VectorStoreError(StorageError):
+    """A vector store refused an operation: mixed dimensions, a bad filter, a backend failure."""
+
+
+class JavaScriptError(TaskError):
+    """User JavaScript threw; the message carries the JavaScript error and its stack."""
+
+
+class JavaScriptTimeoutError(JavaScriptError):
+    """User JavaScript ran past its time limit (an endless loop, or too much work)."""
+
+
+class JavaScriptMemoryError(JavaScriptError):
+    """User JavaScript went over its memory limit."""
+
+
+class CodeNotAllowedError(SerializationError):
+    """A graph from elsewhere holds code (JavaScript, Lambda) that was not allowed to run."""
+
+
+# -- formatting ----------------------------------------------------------------------
+
+
+def format_path(loc: Iterable[Any], *, start: str = "") -> str:
+    """A pydantic ``loc`` as a JSON path: ``tasks[3].defaults.name``."""
+    out = start
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif isinstance(part, str) and part.isidentifier() and part.isascii():
+            out += f".{part}" if out else part
+        else:  # keys with spaces, empty keys, surrogates: quoted and escaped
+            out += f"[{part!r}]" if isinstance(part, str) else f"[{str(part)!r}]"
+    return out
+
+
+def format_validation_error(exc: ValidationError, *, where: str, path: str = "",
+                            skip: int = 0, limit: int = 3) -> str:
+    """One line for a pydantic ``ValidationError``: the place, then each problem.
+
+    ``where`` names what was validated (``"task 'a' (Greet): input 'name'"``);
+    ``path`` is prepended to each error's location so it reads as a JSON path
+    into the document the user wrote; ``skip`` drops that many leading location
+    parts that ``where`` already names (the port, when one value was validated
+    as an assignment). Only the first ``limit`` problems are
+    listed: a 10,000-item list with one bad item type gives one line, not 10,000.
+    The value itself is never quoted, since it may be huge or a secret.
+    """
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    parts = []
+    for err in errors[:limit]:
+        loc = format_path(tuple(err.get("loc", ()))[skip:], start=path)
+        msg = " ".join(str(err.get("msg", "invalid")).split())
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    more = len(errors) - limit
+    text = "; ".join(parts) or "invalid"
+    if more > 0:
+        text += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return f"{where}: {text}" if where else text

@@ -11,22 +11,30 @@ in the order the dataflows were added.
 
 from __future__ import annotations
 
+import copy
 import json
+import math
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .dataflow import Dataflow
 from .errors import (
     CycleError,
     DataflowError,
     DuplicateTaskError,
+    GraphError,
     PortError,
     PortTypeError,
     SchemaVersionError,
     SerializationError,
+    TaskloomError,
     TaskNotFoundError,
+    format_path,
+    format_validation_error,
 )
 from .ports import connection_mode, describe
 
@@ -37,6 +45,19 @@ if TYPE_CHECKING:
     from .task import Task
 
 SCHEMA_VERSION = 1
+
+#: Graph JSON nested deeper than this is refused when loaded. pydantic, the
+#: stores' JSON encoders and a GraphAsTask's copy of its subgraph all recurse on
+#: the document, so a limit well under Python's recursion limit makes a deep
+#: document a clear error instead of a RecursionError somewhere later.
+MAX_JSON_DEPTH = 200
+
+#: CPython refuses to convert integers longer than this to or from text.
+_MAX_INT_BITS = int(4300 * math.log2(10))
+
+# Set while a document is being loaded: a GraphAsTask's subgraph is part of the
+# document already checked, so nested from_json calls do not scan it again.
+_loading: ContextVar[bool] = ContextVar("taskloom_graph_loading", default=False)
 
 
 def _nx() -> networkx:
@@ -112,7 +133,7 @@ class TaskGraph:
 
     def add_dataflow(self, dataflow: Dataflow | tuple[str, str, str, str]) -> Dataflow:
         dataflow = Dataflow(*dataflow)
-        mode = self.check_dataflow(dataflow)
+        mode = self._validate_dataflow(dataflow)
         self._g.add_edge(dataflow.source_task_id, dataflow.target_task_id, key=dataflow)
         self._inputs[dataflow.target_task_id].append(dataflow)
         self._modes[dataflow] = mode
@@ -123,7 +144,18 @@ class TaskGraph:
         return self.add_dataflow(Dataflow(source_task_id, source_port, target_task_id,
                                           target_port))
 
-    def check_dataflow(self, dataflow: Dataflow) -> str:
+    def check_dataflow(self, source_task_id: str, source_port: str, target_task_id: str,
+                       target_port: str) -> DataflowCheck:
+        """Whether this dataflow could be added, and if not why: what a canvas asks
+        before it draws an edge. The rule is add_dataflow's own; nothing changes."""
+        dataflow = Dataflow(source_task_id, source_port, target_task_id, target_port)
+        try:
+            mode = self._validate_dataflow(dataflow)
+        except GraphError as exc:
+            return DataflowCheck(False, None, str(exc), type(exc).__name__)
+        return DataflowCheck(True, mode)
+
+    def _validate_dataflow(self, dataflow: Dataflow) -> str:
         """Raise if ``dataflow`` cannot be added; else return its connection mode."""
         src_id, src_port, tgt_id, tgt_port = dataflow
         for task_id in (src_id, tgt_id):
@@ -260,9 +292,22 @@ class TaskGraph:
                   registry: TaskRegistry | None = None) -> TaskGraph:
         """Build a graph from ``to_json()`` output (a dict or a JSON string).
 
-        Only registered task types are instantiated.
+        Only registered task types are instantiated. Every way a document can be
+        wrong raises a :class:`TaskloomError` that names the place (task id, port or
+        JSON path); nothing else escapes.
         """
         doc = _parse(data)
+        if _loading.get():
+            return cls._from_document(doc, registry)
+        _check_document(doc)
+        token = _loading.set(True)
+        try:
+            return cls._from_document(doc, registry)
+        finally:
+            _loading.reset(token)
+
+    @classmethod
+    def _from_document(cls, doc: Any, registry: TaskRegistry | None) -> TaskGraph:
         version = doc.get("schema_version") if isinstance(doc, dict) else None
         if isinstance(doc, dict) and "schema_version" in doc and version != SCHEMA_VERSION:
             raise SchemaVersionError(
@@ -271,8 +316,9 @@ class TaskGraph:
         try:
             parsed = _GraphDocument.model_validate(doc)
         except ValidationError as exc:
-            raise SerializationError(f"not a taskloom graph: {_explain(exc)}") from None
-        graph = cls(metadata=parsed.metadata)
+            raise SerializationError(
+                format_validation_error(exc, where="not a taskloom graph")) from None
+        graph = cls(metadata=copy.deepcopy(parsed.metadata))  # shares nothing with the doc
         graph.add_tasks(_task_from_entry(entry, registry) for entry in parsed.tasks)
         for d in parsed.dataflows:
             graph.add_dataflow(Dataflow(d.source_task_id, d.source_port, d.target_task_id,
@@ -323,8 +369,55 @@ class TaskGraph:
         return cls.from_json({"schema_version": SCHEMA_VERSION, "tasks": entries,
                               "dataflows": dataflows}, registry)
 
+    # -- equality ----------------------------------------------------------------------
+
+    def canonical_json(self) -> dict[str, Any]:
+        """``to_json()`` with insertion order removed where it carries no meaning.
+
+        Tasks are sorted by id and dataflows by target port; the order of the
+        dataflows into one port is kept, since it is a fan-in list's order.
+        """
+        return _canonical(self.to_json())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TaskGraph):
+            return NotImplemented
+        return self.canonical_json() == other.canonical_json()
+
+    __hash__ = None  # type: ignore[assignment]  (mutable, compared by value)
+
     def __repr__(self) -> str:
         return f"<TaskGraph tasks={len(self._tasks)} dataflows={len(self._modes)}>"
+
+
+@dataclass(frozen=True, slots=True)
+class DataflowCheck:
+    """The answer of :meth:`TaskGraph.check_dataflow`; true when the edge may be added."""
+
+    ok: bool
+    #: How the value would pass ("value", "item" or "expand"), when ok.
+    mode: str | None = None
+    #: Why not, in the words add_dataflow would raise, and that error's class name.
+    reason: str | None = None
+    error: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "mode": self.mode, "reason": self.reason, "error": self.error}
+
+
+def _canonical(doc: dict[str, Any]) -> dict[str, Any]:
+    tasks = []
+    for entry in sorted(doc.get("tasks", []), key=lambda e: e["id"]):
+        if isinstance(entry.get("subgraph"), dict):
+            entry = {**entry, "subgraph": _canonical(entry["subgraph"])}
+        tasks.append(entry)
+    # sorted() is stable: the dataflows into one port keep their order.
+    flows = sorted(doc.get("dataflows", []),
+                   key=lambda d: (d["target_task_id"], d["target_port"]))
+    return {"tasks": tasks, "dataflows": flows, "metadata": doc.get("metadata") or {}}
 
 
 # -- JSON document shape --------------------------------------------------------------
@@ -332,10 +425,11 @@ class TaskGraph:
 
 class _TaskEntry(BaseModel):
     model_config = ConfigDict(extra="allow")
-    id: str
+    id: Annotated[str, Field(min_length=1)]
     type: str
     defaults: dict[str, Any] = {}
     config: dict[str, Any] = {}
+    metadata: dict[str, Any] = {}
 
 
 class _DataflowEntry(BaseModel):
@@ -356,7 +450,19 @@ def _task_from_entry(entry: _TaskEntry, registry: TaskRegistry | None) -> Task:
     from .registry import registry as default_registry
 
     cls = (registry or default_registry).get(entry.type)
-    return cls.from_json(entry.model_dump(), registry=registry)
+    try:
+        task = cls.from_json(entry.model_dump(), registry=registry)
+        metadata = getattr(entry, "metadata", None)
+        if metadata and not task.metadata:
+            # A type's own from_json may not know about metadata; it travels anyway.
+            task.metadata = copy.deepcopy(metadata)
+        return task
+    except TaskloomError:
+        raise
+    except (ValueError, TypeError, KeyError) as exc:
+        # A task type's own constructor refused the entry in its own words.
+        raise SerializationError(f"task {entry.id!r} ({entry.type}) cannot be loaded: "
+                                 f"{_one_line(exc)}") from exc
 
 
 def _reject_constant(name: str) -> Any:
@@ -365,13 +471,145 @@ def _reject_constant(name: str) -> Any:
 
 def _parse(data: Any) -> Any:
     if isinstance(data, bytes | bytearray):
-        data = data.decode("utf-8", errors="strict")
+        try:
+            data = bytes(data).decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise SerializationError(
+                f"graph JSON is not valid UTF-8: byte 0x{data[exc.start]:02x} at offset "
+                f"{exc.start} ({exc.reason}); save the file as UTF-8") from None
     if isinstance(data, str):
         try:
             return json.loads(data, parse_constant=_reject_constant)
         except json.JSONDecodeError as exc:
             raise SerializationError(f"malformed graph JSON: {exc}") from None
+        except RecursionError:
+            raise SerializationError(
+                f"graph JSON is nested too deeply to read; taskloom reads at most "
+                f"{MAX_JSON_DEPTH} levels") from None
+        except ValueError as exc:  # int longer than sys.get_int_max_str_digits()
+            if "digits" in str(exc):
+                raise SerializationError(
+                    "graph JSON has an integer with more than 4,300 digits, which Python "
+                    "refuses to read; write such a number as a string") from None
+            raise SerializationError(f"malformed graph JSON: {_one_line(exc)}") from None
     return data
+
+
+def _check_document(doc: Any) -> None:
+    """Refuse what JSON can carry but a graph cannot hold, naming its JSON path.
+
+    Checked once per loaded document, without recursion: nesting deeper than
+    ``MAX_JSON_DEPTH``, integers too long to write back, non-finite floats
+    (``1e999`` parses as infinity), strings with lone surrogates (``"\\ud800"``
+    parses, but cannot be encoded to store or print), and non-string keys.
+    """
+    if _looks_clean(doc):
+        return
+    # Something is wrong (or unusual, like a tuple): scan again, keeping paths.
+    stack: list[tuple[Any, tuple[Any, ...]]] = [(doc, ())]
+    while stack:
+        value, loc = stack.pop()
+        if isinstance(value, str):
+            if not value.isascii():
+                _check_text(value, loc)
+        elif isinstance(value, dict):
+            if len(loc) >= MAX_JSON_DEPTH:
+                _too_deep(loc)
+            for key, item in value.items():
+                if not isinstance(key, str):
+                    raise SerializationError(
+                        f"graph JSON has a key {key!r} that is not a string at "
+                        f"{_where(loc)}")
+                if not key.isascii():
+                    _check_text(key, (*loc, key))
+                stack.append((item, (*loc, key)))
+        elif isinstance(value, list | tuple):
+            if len(loc) >= MAX_JSON_DEPTH:
+                _too_deep(loc)
+            stack.extend((item, (*loc, n)) for n, item in enumerate(value))
+        elif isinstance(value, int):
+            if value.bit_length() > _MAX_INT_BITS:
+                raise SerializationError(
+                    f"graph JSON has an integer with more than 4,300 digits at "
+                    f"{_where(loc)}; write such a number as a string")
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise SerializationError(
+                f"graph JSON has a number too large for a float (or NaN) at "
+                f"{_where(loc)}; JSON has no Infinity")
+
+
+def _looks_clean(doc: Any) -> bool:
+    """The fast pass of ``_check_document``: no paths kept, plain JSON types only.
+
+    A 100,000-task graph is a million values; building a path for each one
+    would cost more than the rest of loading.
+    """
+    if type(doc) is not dict and type(doc) is not list:
+        return False
+    stack = [(doc, 0)]
+    pop, push, isfinite = stack.pop, stack.append, math.isfinite
+    while stack:
+        value, depth = pop()
+        if depth >= MAX_JSON_DEPTH:
+            return False
+        if type(value) is dict:
+            for key in value:
+                if type(key) is not str or not (key.isascii() or _encodes(key)):
+                    return False
+            value = value.values()
+        depth += 1
+        for item in value:
+            kind = type(item)
+            if kind is str:
+                if not (item.isascii() or _encodes(item)):
+                    return False
+            elif kind is dict or kind is list:
+                push((item, depth))
+            elif kind is int:
+                if item.bit_length() > _MAX_INT_BITS:
+                    return False
+            elif kind is float:
+                if not isfinite(item):
+                    return False
+            elif kind is not bool and item is not None:
+                return False
+    return True
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_text(text: str, loc: tuple[Any, ...]) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise SerializationError(
+            f"graph JSON has a lone surrogate ({text[exc.start]!r}) in a string at "
+            f"{_where(loc)}; text must be valid Unicode") from None
+
+
+def _too_deep(loc: tuple[Any, ...]) -> None:
+    raise SerializationError(
+        f"graph JSON is nested more than {MAX_JSON_DEPTH} levels deep at {_where(loc)}; "
+        "flatten the data or nest fewer GraphAsTasks")
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    path = format_path(loc)
+    if not path:
+        return "the top level"
+    if len(path) > 120:  # a path 200 levels deep is no help in full
+        path = f"{path[:50]}…{path[-60:]}"
+    return path
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _ensure_json(doc: Any) -> None:
@@ -382,11 +620,3 @@ def _ensure_json(doc: Any) -> None:
                                  "(NaN and Infinity are not JSON)") from None
     except TypeError as exc:
         raise SerializationError(f"graph cannot be written as JSON: {exc}") from None
-
-
-def _explain(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:3]:
-        where = ".".join(str(p) for p in err.get("loc", ()))
-        parts.append(f"{where or 'document'}: {err.get('msg')}")
-    return "; ".join(parts)

@@ -3,18 +3,28 @@
 Loading JSON only instantiates types found here, so a graph from elsewhere
 never imports or runs code it names. Lambda functions have their own
 allowlist, ``functions``, for the same reason.
+
+Built-in types whose modules are costly to import (the AI tasks) are known by
+name only — ``register_lazy(module, *type_names)`` — and their module is
+imported the first time one of them is asked for or the registry is
+enumerated. The allowlist is unchanged by this: the modules are the package's
+own, named in code, never in JSON.
+
+This module imports nothing of ``task.py``: ``task.py`` imports it, to register
+each subclass it sees defined.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .errors import DuplicateTaskTypeError, UnknownFunctionError, UnknownTaskTypeError
 
-if TYPE_CHECKING:
-    from .task import Task
+#: A Task subclass. Spelt structurally because this module cannot import task.py.
+Task = Any
 
 
 def snake_case(name: str) -> str:
@@ -27,9 +37,37 @@ def snake_case(name: str) -> str:
 class TaskRegistry:
     def __init__(self) -> None:
         self._types: dict[str, type[Task]] = {}
+        #: type name → module that registers it when imported (not yet imported).
+        self._lazy: dict[str, str] = {}
+
+    def register_lazy(self, module: str, *type_names: str) -> None:
+        """Know ``type_names`` now; import ``module`` (which registers them) on first use."""
+        for name in type_names:
+            if name not in self._types:
+                self._lazy[name] = module
+
+    def _load(self, type_name: str) -> None:
+        module = self._lazy.get(type_name)
+        if module is None:
+            return
+        importlib.import_module(module)
+        # Whatever the import registered is no longer lazy; a name it did not
+        # register stays unknown, as a plain get() would say.
+        for name in [n for n, m in self._lazy.items() if m == module]:
+            del self._lazy[name]
+
+    def _load_all(self) -> None:
+        for module in sorted(set(self._lazy.values())):
+            importlib.import_module(module)
+        self._lazy.clear()
 
     def register(self, cls: type[Task]) -> type[Task]:
         """Register ``cls`` under ``cls.type``; usable as a decorator."""
+        lazy = self._lazy.get(cls.type)
+        if lazy is not None and lazy != cls.__module__:
+            # Load the built-in now, so that taking its name fails here, as it
+            # did when the built-ins were imported up front.
+            self._load(cls.type)
         existing = self._types.get(cls.type)
         if existing is not None and existing is not cls and not _same_definition(existing, cls):
             raise DuplicateTaskTypeError(
@@ -42,8 +80,11 @@ class TaskRegistry:
 
     def unregister(self, type_name: str) -> None:
         self._types.pop(type_name, None)
+        self._lazy.pop(type_name, None)
 
     def get(self, type_name: str) -> type[Task]:
+        if type_name not in self._types:
+            self._load(type_name)
         try:
             return self._types[type_name]
         except KeyError:
@@ -53,32 +94,53 @@ class TaskRegistry:
             ) from None
 
     def __contains__(self, type_name: str) -> bool:
-        return type_name in self._types
+        return type_name in self._types or type_name in self._lazy
 
     def __iter__(self) -> Iterator[type[Task]]:
+        self._load_all()
         return iter(list(self._types.values()))
 
     def types(self) -> list[str]:
+        self._load_all()
         return sorted(self._types)
 
     def by_method_name(self) -> dict[str, type[Task]]:
         """snake_case method name → class, for ``Workflow``'s fluent methods."""
+        self._load_all()
         return {snake_case(name): cls for name, cls in self._types.items()}
 
     def describe(self) -> list[dict[str, Any]]:
-        """Every type with its metadata and port schemas, for the page and docs."""
+        """Every type as JSON, for a palette and docs, sorted by name.
+
+        Per type: ``name`` (also as ``type``), the ``method`` Workflow calls it
+        by, ``category``, ``title``, ``description``, ``cacheable``, ``version``,
+        the ``input_schema`` and ``output_schema`` (JSON Schema), ``formats``
+        (port → semantic format, per side: what connects across names) and
+        ``open_inputs`` (True when any input name is accepted, as DebugLog's).
+        """
+        from .ports import ports_of  # pydantic-only; kept off this module's import path
+
         out = []
         for name in self.types():
             cls = self._types[name]
+            inputs, outputs = ports_of(cls.Input), ports_of(cls.Output)
             out.append({
+                "name": name,
                 "type": name,
+                "method": snake_case(name),
                 "category": cls.category,
                 "title": cls.title,
                 "description": cls.description,
-                "cacheable": cls.cacheable,
-                "version": cls.version,
-                "input_schema": cls.Input.model_json_schema(),
-                "output_schema": cls.Output.model_json_schema(),
+                # A compound type computes these per instance (from its body): None.
+                "cacheable": cls.cacheable if isinstance(cls.cacheable, bool) else None,
+                "version": cls.version if isinstance(cls.version, str) else None,
+                "input_schema": inputs.schema,
+                "output_schema": outputs.schema,
+                "formats": {
+                    "inputs": {p.name: p.format for p in inputs if p.format},
+                    "outputs": {p.name: p.format for p in outputs if p.format},
+                },
+                "open_inputs": inputs.open,
             })
         return out
 

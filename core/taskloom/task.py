@@ -20,13 +20,20 @@ import logging
 import uuid
 from collections.abc import Callable
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_core import to_jsonable_python
 
-from .errors import PortError, SerializationError, TaskInputError
+from .errors import (
+    PortError,
+    SerializationError,
+    TaskConfigError,
+    TaskInputError,
+    format_validation_error,
+)
 from .ports import PortSet, ports_of
+from .registry import registry
 
 
 class TaskStatus(StrEnum):
@@ -42,7 +49,17 @@ class TaskStatus(StrEnum):
         return self in _TERMINAL
 
 
-_CONFIG_KEYS = {"title", "cacheable", "timeout", "queue"}
+class _TaskConfig(BaseModel):
+    # Strict: graph JSON is user input, and lax mode would read "no" as True for
+    # cacheable and "12" as 12 s for timeout.
+    model_config = ConfigDict(extra="forbid", strict=True)
+    title: str | None = None
+    cacheable: bool | None = None
+    timeout: Annotated[float, Field(gt=0, allow_inf_nan=False)] | None = None
+    queue: Annotated[str, Field(min_length=1)] | None = None
+
+
+_CONFIG_KEYS = set(_TaskConfig.model_fields)
 _TERMINAL = {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ABORTED, TaskStatus.SKIPPED}
 
 
@@ -149,8 +166,6 @@ class Task:
             if not (isinstance(model, type) and issubclass(model, BaseModel)):
                 raise TypeError(f"{cls.__name__}.{side} must be a pydantic BaseModel subclass")
         if register:
-            from .registry import registry
-
             registry.register(cls)
 
     # -- instances -------------------------------------------------------------
@@ -164,14 +179,24 @@ class Task:
         cacheable: bool | None = None,
         timeout: float | None = None,
         queue: str | None = None,
+        metadata: dict[str, Any] | None = None,
     ):
         self.id = id if id is not None else f"{self.type.lower()}-{uuid.uuid4().hex[:8]}"
         if not isinstance(self.id, str) or not self.id:
-            raise ValueError("a task id must be a non-empty string")
+            raise TaskConfigError(f"a task id must be a non-empty string, not {self.id!r}")
+        if title is not None or cacheable is not None or timeout is not None \
+                or queue is not None:
+            try:
+                _TaskConfig(title=title, cacheable=cacheable, timeout=timeout, queue=queue)
+            except ValidationError as exc:
+                raise TaskConfigError(format_validation_error(
+                    exc, where=f"task {self.id!r} ({self.type})", path="config")) from None
         self.config_title = title
         self.config_cacheable = cacheable
         self.timeout = timeout
         self.queue = queue
+        #: Free-form data that travels with the task, e.g. {"ui": {"x": 120, "y": 40}}.
+        self.metadata: dict[str, Any] = dict(metadata or {})
         self.defaults: dict[str, Any] = {}
         if defaults:
             self.set_defaults(defaults)
@@ -223,14 +248,14 @@ class Task:
         validator = model.__pydantic_validator__
         blank = model.model_construct()
         try:
-            if isinstance(value, list) and not port.is_list and not port.accepts_any:
+            if isinstance(value, list) and port.expandable:
                 return [getattr(validator.validate_assignment(blank, name, item), name)
                         for item in value]
             return getattr(validator.validate_assignment(blank, name, value), name)
         except ValidationError as exc:
-            raise TaskInputError(
-                f"task {self.id!r} ({self.type}): bad default for input {name!r}: "
-                f"{_first_error(exc)}", self.id) from None
+            raise TaskInputError(format_validation_error(
+                exc, where=f"task {self.id!r} ({self.type}): bad default for input {name!r}",
+                skip=1), self.id) from None
 
     def config(self) -> dict[str, Any]:
         """The instance's configuration, as stored in graph JSON."""
@@ -250,10 +275,13 @@ class Task:
     def to_json(self) -> dict[str, Any]:
         """This task's entry in graph JSON."""
         entry: dict[str, Any] = {"id": self.id, "type": self.type,
-                                 "defaults": to_jsonable_python(self.defaults)}
+                                 "defaults": to_jsonable_python(self.defaults)
+                                 if self.defaults else {}}
         config = self.config()
         if config:
             entry["config"] = config
+        if self.metadata:
+            entry["metadata"] = to_jsonable_python(self.metadata)
         return entry
 
     @classmethod
@@ -264,7 +292,8 @@ class Task:
         if unknown:
             raise SerializationError(f"task {entry.get('id')!r}: unknown config keys "
                                      f"{sorted(unknown)}")
-        return cls(id=entry["id"], defaults=entry.get("defaults") or {}, **config)
+        return cls(id=entry["id"], defaults=entry.get("defaults") or {},
+                   metadata=entry.get("metadata"), **config)
 
     # -- behaviour ---------------------------------------------------------------
 
@@ -277,10 +306,3 @@ class Task:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} id={self.id!r}>"
-
-
-def _first_error(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    where = ".".join(str(p) for p in err.get("loc", ()))
-    return f"{err.get('msg')}{f' at {where}' if where else ''}"
-

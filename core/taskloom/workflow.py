@@ -18,7 +18,13 @@ input given explicitly:
 
 A primitive of another name is never connected; ``rename(out, in)`` says it
 explicitly. Several candidates for one input is an error listing them; a
-required input left without a value is an error naming it.
+required input left without a value is an error naming it (unless the
+workflow was made with ``require_inputs=False``, as a graph being drawn is).
+
+What the fluent form cannot say has explicit calls, which ``to_code`` uses:
+``connect(task_id, out, in)`` feeds the next task from an older one (in call
+order: that is a fan-in list's order), and ``after(*task_ids)`` makes the next
+task continue from other tasks, or from none (a new source).
 """
 
 from __future__ import annotations
@@ -38,19 +44,26 @@ from .registry import registry as default_registry
 from .runner import RunResult, TaskGraphRunner
 from .task import Task
 
-_INSTANCE_SETTINGS = {"id", "title", "cacheable", "timeout", "queue"}
+_INSTANCE_SETTINGS = {"id", "title", "cacheable", "timeout", "queue", "metadata"}
 
 
 class Workflow:
     def __init__(self, graph: TaskGraph | None = None, *, registry: TaskRegistry | None = None,
+                 metadata: dict[str, Any] | None = None, require_inputs: bool = True,
                  **runner_options: Any):
         self.graph = graph if graph is not None else TaskGraph()
+        if metadata is not None:
+            self.graph.metadata = dict(metadata)
         self.registry = registry or default_registry
+        #: False lets a task be added with a required input that nothing feeds yet.
+        self.require_inputs = require_inputs
         self.runner_options = runner_options
         self.events = EventEmitter()
         self.last_result: RunResult | None = None
         self._previous: list[str] = []
-        self._renames: list[tuple[str, str]] = []
+        # Staged for the next task: (source task id, or None for the previous ones,
+        # output, input), in call order.
+        self._renames: list[tuple[str | None, str, str]] = []
         self._history: list[tuple[str, list[str]]] = []
         self._runner: TaskGraphRunner | None = None
 
@@ -78,8 +91,10 @@ class Workflow:
     def _methods(self) -> list[str]:
         return [f"{m}_" if keyword.iskeyword(m) else m for m in self.registry.by_method_name()]
 
-    def add_task(self, task: Task | type[Task], /, **kwargs: Any) -> Workflow:
-        """Add a task (instance or class) and auto-connect it from the previous task."""
+    def add_task(self, task: Task | type[Task] | str, /, **kwargs: Any) -> Workflow:
+        """Add a task (instance, class or registered type name) and auto-connect it."""
+        if isinstance(task, str):
+            task = self.registry.get(task)
         if isinstance(task, type):
             instance, explicit = self._instantiate(task, kwargs)
         else:
@@ -107,8 +122,32 @@ class Workflow:
     def rename(self, source_port: str, target_port: str) -> Workflow:
         """Connect ``source_port`` of the previous task to ``target_port`` of the next one."""
         if not self._previous:
-            raise WorkflowError("rename() needs a previous task to connect from")
-        self._renames.append((source_port, target_port))
+            raise WorkflowError("rename() needs a previous task to connect from; "
+                                "connect(task_id, output, input) names the source instead")
+        self._renames.append((None, source_port, target_port))
+        return self
+
+    def connect(self, source_task_id: str, source_port: str, target_port: str) -> Workflow:
+        """Connect ``source_port`` of the earlier task ``source_task_id`` to
+        ``target_port`` of the next task.
+
+        For what auto-connect cannot say: an edge from a task other than the
+        previous one, or the order of a fan-in list (connects apply in call order).
+        """
+        if source_task_id not in self.graph:
+            raise WorkflowError(f"connect({source_task_id!r}, {source_port!r}, "
+                                f"{target_port!r}): the workflow has no task "
+                                f"{source_task_id!r} yet")
+        self._renames.append((source_task_id, source_port, target_port))
+        return self
+
+    def after(self, *task_ids: str) -> Workflow:
+        """Make the next task continue from ``task_ids`` (auto-connect and rename
+        use them); with none, the next task starts a new branch fed by nothing."""
+        missing = [t for t in task_ids if t not in self.graph]
+        if missing:
+            raise WorkflowError(f"after(): the workflow has no task {missing[0]!r}")
+        self._previous = list(dict.fromkeys(task_ids))
         return self
 
     def parallel(self, *branches: Callable[[Workflow], Any] | type[Task] | Task) -> Workflow:
@@ -194,7 +233,8 @@ class Workflow:
                       if n not in ("self", "defaults") and p.kind in
                       (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} | _INSTANCE_SETTINGS
         ports = cls.Input.model_fields
-        ctor = {k: v for k, v in kwargs.items() if k in ctor_names and k not in ports}
+        ctor = {k: v.graph if isinstance(v, Workflow) else v  # a nested builder's graph
+                for k, v in kwargs.items() if k in ctor_names and k not in ports}
         defaults = {k: v for k, v in kwargs.items() if k not in ctor}
         if "id" in ctor and ctor["id"] in self.graph:
             raise WorkflowError(f"the workflow already has a task with id {ctor['id']!r}")
@@ -204,14 +244,17 @@ class Workflow:
         previous = [self.graph.get_task(t) for t in self._previous]
         dataflows: list[Dataflow] = []
         fed: set[str] = set()
-        for source_port, target_port in self._renames:
-            sources = [p for p in previous if p.output_ports.get(source_port) is not None]
+        for source_id, source_port, target_port in self._renames:
+            call = (f"rename({source_port!r}, {target_port!r})" if source_id is None else
+                    f"connect({source_id!r}, {source_port!r}, {target_port!r})")
+            pool = previous if source_id is None else [self.graph.get_task(source_id)]
+            sources = [p for p in pool if p.output_ports.get(source_port) is not None]
             if not sources:
-                raise WorkflowError(f"rename({source_port!r}, {target_port!r}): the previous "
-                                    f"task has no output {source_port!r}")
+                which = "the previous task" if source_id is None else f"task {source_id!r}"
+                raise WorkflowError(f"{call}: {which} has no output {source_port!r}")
             if task.input_ports.get(target_port) is None:
-                raise WorkflowError(f"rename({source_port!r}, {target_port!r}): task "
-                                    f"{task.id!r} ({task.type}) has no input {target_port!r}")
+                raise WorkflowError(f"{call}: task {task.id!r} ({task.type}) has no input "
+                                    f"{target_port!r}")
             dataflows += [Dataflow(p.id, source_port, task.id, target_port) for p in sources]
             fed.add(target_port)
         inputs = task.input_ports
@@ -246,7 +289,7 @@ class Workflow:
                             and out.name not in inputs.by_name:
                         dataflows.append(Dataflow(prev.id, out.name, task.id, out.name))
                         fed.add(out.name)
-        for port in inputs:
+        for port in inputs if self.require_inputs else ():
             if port.required and port.name not in explicit and port.name not in fed \
                     and port.name not in task.defaults:
                 source = f" from {', '.join(self._previous)}" if self._previous else ""

@@ -31,6 +31,7 @@ sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or ".") != _
 import argparse  # noqa: E402
 import asyncio  # noqa: E402
 import contextlib  # noqa: E402
+import importlib.util  # noqa: E402
 import sqlite3  # noqa: E402
 import statistics  # noqa: E402
 import tempfile  # noqa: E402
@@ -275,7 +276,22 @@ async def main() -> None:
                                                              "postgresql://postgres@127.0.0.1/postgres"))
     parser.add_argument("--latency-samples", type=int, default=200)
     parser.add_argument("--no-procrastinate", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
     args = parser.parse_args()
+    report = _report_module().Report("job_queue")
+    with report.output(args.json):
+        await measure(args, report)
+
+
+def _report_module():
+    # The script's folder is off sys.path (see the top): load report.py by its path.
+    spec = importlib.util.spec_from_file_location("report", os.path.join(_HERE, "report.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def measure(args: argparse.Namespace, report) -> None:
     rows: list[tuple[str, float, str]] = []
 
     print(f"no-op jobs, enqueue → complete, {args.jobs} jobs per measurement "
@@ -299,6 +315,9 @@ async def main() -> None:
                             ("sqlite batch", "4 workers x 10, add_many(100)")):
             rows.append((f"SQLite taskloom, {label}", rates.median(name),
                          f"{rates.ratio(name, 'sqlite raw'):.0%} of raw (target >= 50 %)"))
+            report.add(f"SQLite queue, {label}, no-op jobs", rates.median(name), "jobs/s",
+                       baseline=rates.median("sqlite raw"), ratio=rates.ratio(name, "sqlite raw"),
+                       baseline_name="raw SQL claim+complete, 1 connection", target="≥ 0.5x")
         sqlite_latency = await taskloom_latency(url, min(args.latency_samples, 50))
 
     pg_latency: list[float] = []
@@ -340,15 +359,28 @@ async def main() -> None:
         for label, _, _, _, conns in setups:
             rows.append((f"Postgres taskloom, {label}", rates.median(f"pg {label}"),
                          f"{rates.ratio(f'pg {label}', f'pg raw {conns}'):.0%} of raw"))
+            report.add(f"Postgres queue, {label}, no-op jobs", rates.median(f"pg {label}"),
+                       "jobs/s", baseline=rates.median(f"pg raw {conns}"),
+                       ratio=rates.ratio(f"pg {label}", f"pg raw {conns}"),
+                       baseline_name=f"raw SQL claim+complete, {conns} connection(s)",
+                       target="≥ 0.5x" if "batch" in label else "")
         if with_procrastinate:
             for label, *_ in setups:
                 times = rates.ratio(f"pg {label}", f"procrastinate {label}")
                 rows.append((f"Postgres procrastinate, {label}",
                              rates.median(f"procrastinate {label}"),
                              f"taskloom is {times:.1f}x (target >= 5x)"))
+                report.add(f"Postgres queue vs procrastinate, {label}",
+                           rates.median(f"pg {label}"), "jobs/s",
+                           baseline=rates.median(f"procrastinate {label}"), ratio=times,
+                           baseline_name="procrastinate", target="≥ 3x")
+        else:
+            report.note("job_queue: procrastinate is not installed, so the comparison with "
+                        "it is skipped (`.venv/bin/pip install procrastinate` to add it)")
         pg_latency = await taskloom_latency(url, args.latency_samples)
     except Exception as exc:  # no server: SQLite numbers still stand
         print(f"Postgres skipped: {type(exc).__name__}: {exc}\n")
+        report.note(f"job_queue: Postgres skipped ({type(exc).__name__}: {exc})")
     finally:
         with contextlib.suppress(Exception):
             import psycopg
@@ -366,6 +398,8 @@ async def main() -> None:
             ms = [v * 1000 for v in values]
             print(f"  {name:<18} p50 {pct(ms, 50):6.2f} ms   p95 {pct(ms, 95):6.2f} ms   "
                   f"({len(ms)} samples)")
+            report.add(f"enqueue → start p50, idle worker, {name}", pct(ms, 50), "ms",
+                       target="≤ 5 ms" if "NOTIFY" in name else "")
     print("  target: p50 ≤ 10 ms with NOTIFY")
 
 

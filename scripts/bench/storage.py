@@ -1,14 +1,17 @@
 """Storage cost per backend, beside an in-memory dict measured in the same run.
 
-    .venv/bin/python scripts/bench/storage.py [--lookups 2000] [--tasks 200] [--postgres URL]
+    .venv/bin/python scripts/bench/storage.py [--lookups 2000] [--tasks 200] [--chain 100000]
+                                              [--postgres URL]
 
 1. Cache-hit cost: ``await store.outputs.get_output(key)`` for a ~270-byte
    output, per backend, against ``MemoryOutputRepository`` (a dict).
    Targets: memory ≤ 10 µs, SQLite ≤ 150 µs, Postgres ≤ 1 ms.
 2. Run-record overhead per task: a chain run with the run record kept up to
-   date (two task-row writes per task) as a ratio to the same run without
-   persistence. If the runner takes ``store=`` it is measured through the
-   runner; otherwise the record writes are timed beside a plain run.
+   date (two task-row changes per task, written in batches) as a ratio to the
+   same run without persistence. If the runner takes ``store=`` it is measured
+   through the runner; otherwise the record writes are timed beside a plain run.
+3. The same for one long chain (``--chain``, default 100,000 tasks) on SQLite
+   (and Postgres): target ≤ 1.5x the run without a store.
 
 Postgres (``--postgres``, default $TASKLOOM_TEST_POSTGRES) runs in a fresh
 schema that is dropped at the end. Numbers only: nothing here passes or fails.
@@ -19,51 +22,33 @@ from __future__ import annotations
 import argparse
 import asyncio
 import inspect
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import BaseModel
+import bench_tasks
+from bench_tasks import UncachedStep
+from report import Report
 
 import taskloom as tl
 from taskloom.cache import MemoryOutputRepository, cache_key
 from taskloom.storage import open_store
 
+REPORT = Report("storage")
 REPEATS = 5
 OUTPUT = {"text": "The quick brown fox jumps over the lazy dog. " * 5, "score": 0.75, "n": 12}
 TARGET_US = {"memory": 10, "file": None, "sqlite": 150, "postgres": 1000}
 
 
-class BenchStep(tl.Task, register=False):
-    type = "BenchStorageStep"
-    cacheable = False
-
-    class Input(BaseModel):
-        x: int = 0
-
-    class Output(BaseModel):
-        x: int
-
-    async def run(self, input, ctx):
-        return {"x": input.x + 1}
-
-
-tl.registry.register(BenchStep)
-
-
 def chain(n: int) -> tl.TaskGraph:
-    graph = tl.TaskGraph()
-    previous = None
-    for i in range(n):
-        task = graph.add_task(BenchStep(id=f"t{i}"))
-        if previous is not None:
-            graph.connect(previous.id, "x", task.id, "x")
-        previous = task
-    return graph
+    return bench_tasks.chain(n, UncachedStep)
 
 
 async def per_call_us(call, keys: list[str]) -> float:
@@ -95,6 +80,9 @@ async def cache_hits(urls: dict[str, str], lookups: int) -> None:
         target = TARGET_US[name]
         goal = f"(target ≤ {target} µs)" if target else ""
         print(f"  {name:32} {cost:9.1f} µs {cost / baseline:6.1f}x  {goal}")
+        REPORT.add(f"cache hit, {name} store", cost, "µs", baseline=baseline,
+                   baseline_name="dict (MemoryOutputRepository)",
+                   target=f"≤ {target} µs" if target else "")
 
 
 async def run_overhead(urls: dict[str, str], tasks: int) -> None:
@@ -122,6 +110,53 @@ async def run_overhead(urls: dict[str, str], tasks: int) -> None:
                     samples.append(plain + await record_writes(store, graph, tasks))
             persisted = statistics.median(samples)
         print(f"  {name:32} {persisted / tasks * 1e6:9.1f} µs/task {persisted / plain:6.1f}x")
+        REPORT.add(f"run-record overhead, {tasks}-task chain, {name} store",
+                   persisted / tasks * 1e6, "µs/task", baseline=plain / tasks * 1e6,
+                   baseline_name="no persistence")
+
+
+async def long_chain(urls: dict[str, str], tasks: int, folder: str) -> None:
+    """A ``tasks``-long chain without a store and with each durable one, measured two ways:
+    through the runner (the record's whole cost, graph JSON included), and as
+    `taskloom run chain.json --quiet` (how the issue measured 91.7 s against 8.7 s)."""
+    graph = chain(tasks)
+    stores = [name for name in ("sqlite", "postgres") if name in urls]
+    start = time.perf_counter()
+    await tl.TaskGraphRunner(graph).run()
+    plain = time.perf_counter() - start
+    print(f"\nrun record of a {tasks:,}-task chain, one run each (target ≤ 1.5x)")
+    print(f"  {'runner, no store':32} {plain:8.1f} s   1.0x")
+    for name in stores:
+        async with open_store(urls[name]) as store:
+            start = time.perf_counter()
+            result = await tl.TaskGraphRunner(graph, store=store).run()
+            took = time.perf_counter() - start
+            record = await store.runs.get(result.run_id)
+            assert record.status == "completed"
+            assert record.tasks[f"t{tasks - 1}"].output == {"x": tasks}
+        print(f"  {'runner, ' + name:32} {took:8.1f} s {took / plain:6.2f}x")
+        REPORT.add(f"{tasks:,}-task chain recorded, {name} store, through the runner", took,
+                   "s", baseline=plain, baseline_name="runner, no store", target="≤ 1.5x")
+
+    path = Path(folder, "chain.json")
+    path.write_text(json.dumps(graph.to_json()))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+
+    def cli(*store_args: str) -> float:
+        command = [sys.executable, "-m", "taskloom.cli", "run", str(path), "--import",
+                   "storage", "--quiet", "-o", os.devnull, *store_args]
+        start = time.perf_counter()
+        subprocess.run(command, env=env, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        return time.perf_counter() - start
+
+    bare = cli("--no-store")
+    print(f"  {'taskloom run --no-store':32} {bare:8.1f} s   1.0x")
+    for name in stores:
+        took = cli("--store", urls[name].replace("chain.db", "cli.db"))
+        print(f"  {'taskloom run --store ' + name:32} {took:8.1f} s {took / bare:6.2f}x")
+        REPORT.add(f"{tasks:,}-task chain recorded, {name} store, `taskloom run`", took, "s",
+                   baseline=bare, baseline_name="taskloom run --no-store", target="≤ 1.5x")
 
 
 async def record_writes(store, graph: tl.TaskGraph, tasks: int) -> float:
@@ -146,8 +181,15 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lookups", type=int, default=2000)
     parser.add_argument("--tasks", type=int, default=200)
+    parser.add_argument("--chain", type=int, default=100_000)
     parser.add_argument("--postgres", default=os.environ.get("TASKLOOM_TEST_POSTGRES"))
+    parser.add_argument("--json", action="store_true", help="print the numbers as JSON")
     args = parser.parse_args()
+    with REPORT.output(args.json):
+        await measure(args)
+
+
+async def measure(args: argparse.Namespace) -> None:
 
     with tempfile.TemporaryDirectory(prefix="taskloom-bench-") as folder:
         urls = {
@@ -160,18 +202,27 @@ async def main() -> None:
             urls["postgres"] = with_schema(args.postgres, schema)
         else:
             print("postgres: skipped (pass --postgres URL or set TASKLOOM_TEST_POSTGRES)")
+            REPORT.note("storage: Postgres skipped (no --postgres URL)")
         try:
             await cache_hits(urls, args.lookups)
             for name, url in urls.items():
                 if name != "memory":  # fresh files and tables for the run records
                     urls[name] = url.replace("bench.db", "runs.db").replace("/files", "/runs")
             await run_overhead(urls, args.tasks)
+            for name, url in urls.items():
+                if name != "memory":
+                    urls[name] = url.replace("runs.db", "chain.db")
+            if args.postgres:
+                urls["postgres"] = with_schema(args.postgres, schema + "_chain")
+            if args.chain:
+                await long_chain(urls, args.chain, folder)
         finally:
             if args.postgres:
                 import psycopg
 
                 with psycopg.connect(args.postgres, autocommit=True) as connection:
                     connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+                    connection.execute(f'DROP SCHEMA IF EXISTS "{schema}_chain" CASCADE')
 
 
 if __name__ == "__main__":

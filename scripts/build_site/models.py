@@ -18,7 +18,7 @@ from .recipe import BuildError
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE_DIR = ROOT / "build" / "models"
 #: The models the page serves, by folder name in dist/models/.
-SITE_MODELS = ("all-MiniLM-L6-v2", "glassllm")
+SITE_MODELS = ("all-MiniLM-L6-v2", "glassllm", "lid.176")
 
 
 def recipe_files() -> list[Path]:

@@ -17,10 +17,12 @@ from types import ModuleType
 
 import pytest
 
+from prerequisites import need_module
+
 ROOT = Path(__file__).resolve().parents[2]
 
 for _module in ("numpy", "onnxruntime", "tokenizers"):
-    pytest.importorskip(_module, reason=f"{_module} is missing: pip install 'taskloom[onnx]'")
+    need_module(_module, f"{_module} is missing: pip install 'taskloom[onnx]'")
 
 import numpy as np  # noqa: E402
 

@@ -105,7 +105,8 @@ async def test_download_by_url_then_embed_with_it(served, data_dir, minilm_dir):
     for name in MODEL_FILES:
         assert (folder / name).read_bytes() == (minilm_dir / name).read_bytes()
     record = await catalog.resolve(model)
-    assert record.tasks == ("TextEmbedding", "TextSummary", "TextQuestionAnswer")  # config.json
+    assert record.tasks == ("TextEmbedding", "TextSummary", "TextQuestionAnswer",
+                            "TextClassification")  # from config.json
     total = sum((minilm_dir / name).stat().st_size for name in MODEL_FILES)
     fractions = [p for p, _ in progress]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
@@ -115,11 +116,13 @@ async def test_download_by_url_then_embed_with_it(served, data_dir, minilm_dir):
 
 
 async def test_progress_is_by_bytes_of_the_whole_folder(served, data_dir, minilm_dir):
-    from taskloom.ai import ModelCall, ModelRecord
+    from taskloom.ai import DownloadModel, ModelCall, ModelRecord
 
     seen: list[tuple[float, str | None]] = []
-    call = ModelCall("DownloadModel", ModelRecord("onnx:acme/tiny-minilm:q8", tasks=()),
-                     input={"url": f"{served.url}/acme/tiny-minilm"}, models_dir=data_dir,
+    model = "onnx:acme/tiny-minilm:q8"
+    given = DownloadModel.Input(model=model, url=f"{served.url}/acme/tiny-minilm")
+    call = ModelCall("DownloadModel", ModelRecord(model, tasks=()), input=given,
+                     models_dir=data_dir,
                      progress=lambda fraction, message=None: seen.append((fraction, message)))
     await download_module.download(call)
     total = sum((minilm_dir / name).stat().st_size for name in MODEL_FILES)

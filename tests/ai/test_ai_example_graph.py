@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel
 
 from taskloom.ai import onnx_local
-from taskloom.ai.onnx_cpython import rewrite_prompt
+from taskloom.ai.local import rewrite_prompt
 from taskloom.queue import JobStatus, queues
 from taskloom.task import Task, TaskContext
 from taskloom.workflow import Workflow

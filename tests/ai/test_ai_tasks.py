@@ -15,12 +15,13 @@ from taskloom.ai import (
     set_in_process_workers,
     stop_in_process_workers,
 )
-from taskloom.ai.onnx_cpython import rewrite_prompt
+from taskloom.ai.local import rewrite_prompt
 from taskloom.errors import (
     ContextLengthError,
     ModelInputError,
     ModelTaskError,
     RunAbortedError,
+    TaskInputError,
     UnknownModelError,
 )
 from taskloom.graph import TaskGraph
@@ -130,12 +131,12 @@ async def test_question_answering_finds_the_sentence_and_its_score(local_models)
     assert all(0 < score <= 1 for score in out["score"])
 
 
-async def test_translation_with_a_local_model_is_a_clear_error(local_models):
+async def test_translation_with_a_model_that_does_not_translate_is_a_clear_error(local_models):
     for model in (GLASS, MINILM):
         wf = Workflow().text_translation(model=model, text="Hello", source="en", target="fr")
         with pytest.raises(ModelTaskError, match="does not serve TextTranslation") as caught:
             await wf.run()
-        assert "no offline model" in str(caught.value)
+        assert "bergamot:en-pt:tiny" in str(caught.value)  # the offline model that does
     assert "ai:onnx" not in queues or not await jobs_on()  # refused before queueing
 
 
@@ -164,6 +165,14 @@ async def test_empty_text_is_refused_before_queueing(local_models):
     assert "ai:onnx" not in queues or not await jobs_on()
 
 
+@pytest.mark.parametrize("bad", [{"temperature": float("inf")}, {"temperature": -0.5},
+                                 {"top_k": 0}, {"max_new_tokens": 0}])
+async def test_generation_options_are_checked_once_before_queueing(local_models, bad):
+    with pytest.raises(TaskInputError, match=next(iter(bad))):
+        await run_one(TextGeneration("g", {"model": GLASS, "prompt": "Alice", **bad}))
+    assert "ai:onnx" not in queues or not await jobs_on()
+
+
 async def test_over_long_text_is_an_error_unless_truncate(local_models, minilm_dir):
     long_text = "word " * 600  # MiniLM reads 512 tokens
     with pytest.raises(ContextLengthError, match="512") as caught:
@@ -177,6 +186,24 @@ async def test_over_long_text_is_an_error_unless_truncate(local_models, minilm_d
     with pytest.warns(onnx_local.ContextTruncatedWarning):
         expected = onnx_local.embed([long_text], minilm_dir, truncate=True)[0]
     assert max(abs(a - b) for a, b in zip(out["vector"], expected, strict=True)) < 1e-5
+
+
+async def test_an_over_long_text_fails_only_its_own_task(local_models, minilm_dir):
+    # The three jobs reach the worker together; whether they share a model call or not,
+    # the over-long text's task fails and the others get their vectors.
+    texts = {"a": "A man is eating food.", "long": "word " * 600, "b": "Stocks fell."}
+    graph = TaskGraph()
+    for task_id, text in texts.items():
+        graph.add_task(TextEmbedding(task_id, {"model": MINILM, "text": text}))
+    result = await TaskGraphRunner(graph, continue_on_error=True).run()
+    assert set(result.errors) == {"long"}
+    assert isinstance(result.errors["long"], ContextLengthError)
+    expected = onnx_local.embed([texts["a"], texts["b"]], minilm_dir)
+    for task_id, want in zip(("a", "b"), expected, strict=True):
+        got = result.outputs[task_id]["vector"]
+        assert max(abs(x - y) for x, y in zip(got, want, strict=True)) < 1e-5
+    statuses = sorted(j.status for j in await jobs_on())
+    assert statuses == sorted([JobStatus.COMPLETED, JobStatus.COMPLETED, JobStatus.FAILED])
 
 
 async def test_over_long_prompt_is_an_error_for_the_generator(local_models):

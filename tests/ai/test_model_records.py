@@ -3,10 +3,6 @@ registry, and AI graphs through JSON."""
 
 from __future__ import annotations
 
-import os
-import uuid
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
 import pytest
 
 from taskloom.ai import (
@@ -31,8 +27,6 @@ from taskloom.storage import open_store
 from taskloom.storage.models import split_model_id
 from taskloom.workflow import Workflow
 
-POSTGRES_URL = os.environ.get("TASKLOOM_TEST_POSTGRES")
-
 
 @pytest.fixture(params=["memory", "file", "sqlite",
                         pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -44,19 +38,9 @@ async def store(request, tmp_path):
     elif request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'store.db'}"
     else:
-        if not POSTGRES_URL:
-            pytest.skip("TASKLOOM_TEST_POSTGRES is not set (scripts/test sets it)")
-        schema = f"taskloom_test_{uuid.uuid4().hex[:12]}"
-        parts = urlsplit(POSTGRES_URL)
-        query = urlencode([*parse_qsl(parts.query), ("schema", schema)])
-        url = urlunsplit(parts._replace(query=query))
+        url = request.getfixturevalue("postgres_url")  # tests/postgres_server.py
     async with open_store(url) as opened:
         yield opened
-    if request.param == "postgres":
-        import psycopg
-
-        with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
-            connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 def test_model_ids_split_at_the_first_and_last_colon():
@@ -70,12 +54,15 @@ def test_model_ids_split_at_the_first_and_last_colon():
     assert ModelRecord.from_json(record.to_json()) == record
 
 
-def test_built_in_records_name_the_two_local_models():
+def test_built_in_records_name_the_local_models():
     by_id = {r.id: r for r in BUILTIN_MODELS}
     assert by_id["onnx:all-MiniLM-L6-v2:q8"].tasks == (
-        "TextEmbedding", "TextSummary", "TextQuestionAnswer")
+        "TextEmbedding", "TextSummary", "TextQuestionAnswer", "TextClassification")
     assert by_id["onnx:glassllm:q8"].tasks == ("TextGeneration", "TextRewriter")
-    assert not any(r.serves("TextTranslation") for r in BUILTIN_MODELS)
+    assert [r.id for r in BUILTIN_MODELS if r.serves("TextTranslation")] == [
+        "bergamot:en-pt:tiny"]
+    assert [r.id for r in BUILTIN_MODELS if r.serves("TextLanguageDetection")] == [
+        "fasttext:lid.176:ftz"]
 
 
 async def test_repository_round_trip(store):
@@ -128,7 +115,7 @@ async def test_a_new_provider_is_one_registration(local_models):
         assert result["e"] == {"vector": [1.0, 0.0]}
         [call] = calls
         assert call.record.id == "toy:unit:v1" and call.path is None
-        assert call.input == {"model": "toy:unit:v1", "text": "hi", "truncate": False}
+        assert call.input == TextEmbedding.Input(model="toy:unit:v1", text="hi")  # validated
     finally:
         providers.unregister("TextEmbedding", "toy")
         catalog.remove("toy:unit:v1")
@@ -187,7 +174,7 @@ async def test_retries_and_limits_of_the_queue_apply_to_model_calls(local_models
 
     async def flaky(call: ModelCall) -> dict:
         nonlocal running, most
-        text = call.input["text"]
+        text = call.input.text
         attempts[text] = attempts.get(text, 0) + 1
         if attempts[text] == 1:
             raise JobRetryableError("busy, try again", retry_after=0.01)

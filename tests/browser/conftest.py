@@ -3,16 +3,23 @@
 Every test gets a fresh browser context whose requests all pass through a
 guard: anything not addressed to the local server is aborted and fails the
 test (the page, its Web Workers and its service worker alike).
+
+The same guard reads the console of every page and worker in the context,
+and fails the test on an error the engine would otherwise hide: a future
+whose exception nobody retrieved, a queue report refused as stale, a lease
+lost while its job ran.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from prerequisites import missing, need_module
+
 from .site import CHROMIUM, CHROMIUM_ARGS, ENGINE_START_MS, SiteServer, build_test_site
 
-playwright_api = pytest.importorskip(
-    "playwright.sync_api", reason="playwright is not installed (it is in the dev extra)")
+playwright_api = need_module(
+    "playwright.sync_api", "playwright is not installed (it is in the dev extra)")
 
 
 @pytest.fixture(scope="session")
@@ -30,19 +37,29 @@ def server(built_site):
 @pytest.fixture(scope="session")
 def browser():
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: run scripts/ensure-browser (scripts/test does)")
+        missing(f"{CHROMIUM} is missing: run scripts/ensure-browser (scripts/test does)")
     with playwright_api.sync_playwright() as playwright:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 
 
+#: Console text that means an error was swallowed instead of reported.
+HIDDEN_ERRORS = ("exception was never retrieved", "refused, delivery", "lost the lease")
+
+
 class OfflineGuard:
-    """Aborts and records every request that is not to one of the allowed origins."""
+    """Aborts and records every request that is not to one of the allowed origins;
+    records console lines that betray a hidden error."""
 
     def __init__(self, *origins: str):
         self.origins = set(origins)
         self.violations: list[str] = []
+        self.hidden_errors: list[str] = []
+
+    def console(self, message) -> None:
+        if any(marker in message.text for marker in HIDDEN_ERRORS):
+            self.hidden_errors.append(message.text)
 
     def allow(self, origin: str) -> None:
         self.origins.add(origin)
@@ -61,6 +78,7 @@ class OfflineGuard:
 def guarded_context(browser, guard: OfflineGuard):
     browser_context = browser.new_context()
     browser_context.route("**/*", guard)
+    browser_context.on("console", guard.console)  # pages and their workers
     return browser_context
 
 
@@ -72,8 +90,11 @@ def new_page(browser_context):
 
 
 def assert_offline(guard: OfflineGuard) -> None:
+    """No request left the local server, and the console shows no hidden error."""
     violations, guard.violations = guard.violations, []
     assert not violations, f"the page requested something other than the local server: {violations}"
+    hidden, guard.hidden_errors = guard.hidden_errors, []
+    assert not hidden, f"the console shows errors the engine swallowed: {hidden[:5]}"
 
 
 @pytest.fixture

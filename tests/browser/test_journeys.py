@@ -80,7 +80,13 @@ def test_page_loads_and_engine_gets_ready(app):
     assert page.evaluate("window.crossOriginIsolated") is True
     info = page.evaluate("window.taskloomInfo")
     assert info["python"].startswith("3.14") and info["platform"] == "emscripten"
-    assert info["workflow"] is True
+    # Not info["workflow"] (true of every taskloom): the engine runs this checkout's
+    # taskloom, and the page says which one.
+    from taskloom import __version__
+
+    assert info["taskloom"] == __version__
+    assert page.text_content("#engine-status") == (
+        f"engine ready: taskloom {__version__}, Python {info['python']}")
     assert "engine ready" in page.inner_text("#engine-status")
     assert page.is_enabled("#run")
     assert page.evaluate(LOADED_PYSCRIPT)  # the default engine starts through PyScript
@@ -276,10 +282,12 @@ def test_abort_stops_a_running_graph(app):
     page.wait_for_selector("tr[data-task-id=steps][data-progress]", state="attached",
                            timeout=RUN_MS)
     page.click("#abort")
-    page.wait_for_selector("body[data-run-state=completed], body[data-run-state=failed]",
+    page.wait_for_selector("body[data-run-state]:not([data-run-state=running])",
                            state="attached", timeout=RUN_MS)
+    assert page.get_attribute("body", "data-run-state") == "aborted"
     report = page.evaluate("window.taskloomLastRun")
-    assert report["ok"] is False
+    assert report["ok"] is False and report["aborted"] is True
+    assert "traceback" not in report and page.is_hidden("#error")
     assert report["statuses"]["steps"] == "aborted"
     assert page.get_attribute("tr[data-task-id=steps]", "data-status") == "aborted"
     assert float(page.get_attribute("tr[data-task-id=steps]", "data-progress")) < 1

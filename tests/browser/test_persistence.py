@@ -188,7 +188,8 @@ def test_queue_and_rate_limit_state_survive_a_reload(app, server):
     before = run_code(page, QUEUE_BEFORE)
     assert before["ok"], before.get("traceback")
     checks = before["outputs"]["report"]["checks"]
-    assert checks["storage"] == "IndexedDBQueueStorage"
+    # IndexedDB jobs whose leases the page judges by Web Locks (browser/page_queue.py).
+    assert checks["storage"] == "PageQueueStorage"
     assert checks["status"] == "pending"
     assert checks["waits"][:2] == [0.0, 0.0] and checks["waits"][2] > 0
 

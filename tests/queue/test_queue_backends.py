@@ -115,8 +115,9 @@ async def test_postgres_storage_can_borrow_a_stores_pool(postgres_schema, postgr
         storage = PostgresQueueStorage(pool=pool, schema=postgres_schema)
         await storage.setup()
         queue = JobQueue("q", storage)
+        await storage.listening()
         waiter = asyncio.create_task(storage.wait_for_work("q", 60))
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(0)  # one turn of the loop: the waiter reaches its wait
         job = await queue.add({"n": 1})
         await asyncio.wait_for(waiter, 30)  # LISTEN works on a borrowed connection too
         [claimed] = await storage.claim("q", "w", 30)
@@ -125,3 +126,75 @@ async def test_postgres_storage_can_borrow_a_stores_pool(postgres_schema, postgr
         assert not pool.closed  # the pool belongs to its owner
     finally:
         await pool.close()
+
+
+# -- a database made by an older taskloom keeps working ---------------------------------
+
+
+async def _fail_one_job(storage) -> None:
+    """A job of the old table reads back; a new failure is stored as data."""
+    from taskloom.errors import ModelInputError
+
+    queue = JobQueue("q", storage)
+    old = await queue.get("old-job")
+    assert (old.status, old.error, old.error_data) == (JobStatus.FAILED, "RuntimeError: old",
+                                                       None)
+
+    async def refuse(job, ctx):
+        raise ModelInputError("the text is empty")
+
+    job = await queue.add({"n": 2})
+    await asyncio.wait_for(Worker(queue, refuse, lease=5).run(until_idle=True), 30)
+    failed = await queue.get(job.id)
+    assert failed.error == "ModelInputError: the text is empty"
+    assert (failed.error_data.type, failed.error_data.retryable) == ("ModelInputError", False)
+
+
+OLD_JOB = {"id": "old-job", "queue": "q", "task_type": "", "input": "{}", "fingerprint": "f",
+           "status": "failed", "attempts": 1, "max_attempts": 3, "deliveries": 1,
+           "max_deliveries": 5, "run_after": 0.0, "created_at": 0.0, "updated_at": 0.0,
+           "error": "RuntimeError: old"}
+
+
+async def test_a_sqlite_queue_made_before_error_data_is_upgraded_in_place(tmp_path):
+    path = tmp_path / "old.db"
+    # The table as the first release made it: the schema of today without error_data.
+    old_schema = SQLITE_QUERIES["schema"].replace("    error_data       TEXT,\n", "")
+    assert "error_data" not in old_schema
+    with sqlite3.connect(path) as conn:
+        conn.executescript(old_schema)
+        conn.execute(f"INSERT INTO taskloom_jobs ({', '.join(OLD_JOB)}) "
+                     f"VALUES ({', '.join(':' + k for k in OLD_JOB)})", OLD_JOB)
+    storage = await open_queue_storage(f"sqlite:///{path}")
+    try:
+        await _fail_one_job(storage)
+        await storage.setup()  # and again: the upgrade is idempotent
+    finally:
+        await storage.close()
+
+
+@pytest.mark.postgres
+async def test_a_postgres_queue_made_before_error_data_is_upgraded_in_place(
+        postgres_schema, postgres_url, postgres_admin_url):
+    import psycopg
+
+    from taskloom.queue.storage.postgres import Q as POSTGRES_QUERIES
+
+    old_schema = (POSTGRES_QUERIES["schema"]
+                  .replace("    error_data       jsonb,\n", "")
+                  .replace("ALTER TABLE taskloom_jobs ADD COLUMN IF NOT EXISTS error_data jsonb;",
+                           ""))
+    assert "error_data" not in old_schema
+    async with await psycopg.AsyncConnection.connect(postgres_admin_url,
+                                                     autocommit=True) as conn:
+        await conn.execute(f'CREATE SCHEMA "{postgres_schema}"')
+        await conn.execute(f'SET search_path TO "{postgres_schema}"')
+        await conn.execute(old_schema)
+        await conn.execute(
+            f"INSERT INTO taskloom_jobs ({', '.join(OLD_JOB)}) "
+            f"VALUES ({', '.join('%(' + k + ')s' for k in OLD_JOB)})", OLD_JOB)
+    storage = await open_queue_storage(postgres_url)  # the same schema
+    try:
+        await _fail_one_job(storage)
+    finally:
+        await storage.close()

@@ -50,8 +50,8 @@ async def test_concurrency_limiter_counts_running_holders():
     assert await limiter.try_acquire() == 0.0
     assert await limiter.try_acquire() > 0
     waiter = asyncio.create_task(limiter.acquire())
-    await asyncio.sleep(0.01)
-    assert not waiter.done()
+    await asyncio.sleep(0)  # one turn of the loop: the waiter asks, and waits for a release
+    assert not waiter.done() and limiter.running == 2
     await limiter.release()
     await asyncio.wait_for(waiter, 5)
     assert limiter.running == 2

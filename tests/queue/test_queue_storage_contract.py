@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from taskloom.errors import JobNotFoundError, JobStateError, StaleJobError
-from taskloom.queue import Job, JobQueue, JobStatus
+from taskloom.errors import JobFailedError, JobNotFoundError, JobStateError, StaleJobError
+from taskloom.queue import Job, JobFailure, JobQueue, JobStatus
 from taskloom.queue.queue import job_fingerprint
 
 
@@ -16,6 +16,23 @@ def make_job(queue: str = "q", input: dict | None = None, **fields) -> Job:
     input = {"n": 1} if input is None else input
     return Job(id=uuid.uuid4().hex, queue=queue, task_type=fields.pop("task_type", "T"),
                input=input, fingerprint=job_fingerprint("T", input), **fields)
+
+
+async def until_storage_time(storage, moment: float) -> None:
+    """Wait until the storage's own clock (the one leases and deadlines use) is past
+    ``moment``."""
+    while await storage.now() <= moment:
+        await asyncio.sleep(0.01)
+
+
+async def waiting_for(queue: JobQueue, job_id: str) -> asyncio.Task:
+    """A task in ``queue.wait`` that never polls, returned once it has read the job:
+    from then on only an announcement of a change can wake it."""
+    looked = asyncio.Event()
+    waiter = asyncio.create_task(queue.wait(job_id, poll_interval=3600,
+                                            on_progress=lambda job: looked.set()))
+    await asyncio.wait_for(looked.wait(), 30)
+    return waiter
 
 
 async def test_add_then_get_round_trips_every_field(storage):
@@ -86,7 +103,7 @@ async def test_completion_is_fenced_by_the_delivery_number(storage):
 async def test_an_expired_lease_returns_the_job_with_one_more_attempt(storage):
     job = await storage.add(make_job(max_attempts=3))
     [first] = await storage.claim("q", "dead-worker", 0.05)
-    await asyncio.sleep(0.15)
+    await until_storage_time(storage, first.lease_expires_at)
     assert await storage.reap_expired("q") == 1
     back = await storage.get(job.id)
     assert back.status is JobStatus.PENDING
@@ -106,15 +123,15 @@ async def test_a_heartbeat_keeps_the_lease_alive(storage):
     job = await storage.add(make_job())
     [claimed] = await storage.claim("q", "w", 0.2)
     assert await storage.heartbeat(job.id, claimed.deliveries, 30) is JobStatus.PROCESSING
-    await asyncio.sleep(0.3)
+    await until_storage_time(storage, claimed.lease_expires_at)  # the first lease's end
     assert await storage.reap_expired("q") == 0
     assert (await storage.get(job.id)).status is JobStatus.PROCESSING
 
 
 async def test_expiry_on_the_last_attempt_fails_the_job(storage):
     job = await storage.add(make_job(max_attempts=1))
-    await storage.claim("q", "w", 0.05)
-    await asyncio.sleep(0.15)
+    [claimed] = await storage.claim("q", "w", 0.05)
+    await until_storage_time(storage, claimed.lease_expires_at)
     await storage.reap_expired("q")
     failed = await storage.get(job.id)
     assert failed.status is JobStatus.FAILED and "no attempts left" in failed.error
@@ -124,7 +141,7 @@ async def test_the_delivery_cap_stops_a_job_that_keeps_killing_its_worker(storag
     job = await storage.add(make_job(max_attempts=100, max_deliveries=2))
     for _ in range(2):
         [claimed] = await storage.claim("q", "w", 0.05)
-        await asyncio.sleep(0.15)
+        await until_storage_time(storage, claimed.lease_expires_at)
         await storage.reap_expired("q")
     capped = await storage.get(job.id)
     assert capped.status is JobStatus.FAILED
@@ -185,9 +202,9 @@ async def test_abort_pending_running_and_finished_jobs(storage):
 
 async def test_an_aborting_job_whose_worker_died_ends_aborted(storage):
     job = await storage.add(make_job())
-    await storage.claim("q", "w", 0.05)
+    [claimed] = await storage.claim("q", "w", 0.05)
     await storage.abort(job.id)
-    await asyncio.sleep(0.15)
+    await until_storage_time(storage, claimed.lease_expires_at)
     await storage.reap_expired("q")
     assert (await storage.get(job.id)).status is JobStatus.ABORTED
 
@@ -209,7 +226,7 @@ async def test_abort_run_stops_every_unfinished_job_of_that_run_only(storage):
 
 async def test_a_pending_job_past_its_deadline_fails(storage):
     job = await storage.add(make_job(), timeout=0.05)
-    await asyncio.sleep(0.15)
+    await until_storage_time(storage, job.deadline)
     await storage.reap_expired("q")
     failed = await storage.get(job.id)
     assert failed.status is JobStatus.FAILED and "deadline" in failed.error
@@ -243,8 +260,9 @@ async def test_list_stats_and_clear_see_one_queue(storage):
 
 
 async def test_an_idle_worker_is_woken_when_work_arrives(storage):
+    await storage.listening()  # Postgres: its LISTEN connection is up
     waiter = asyncio.create_task(storage.wait_for_work("q", 60))
-    await asyncio.sleep(0.2)  # let a LISTEN connection (Postgres) settle
+    await asyncio.sleep(0)  # one turn of the loop: the waiter reaches its wait
     await storage.add(make_job())
     # Without a wake-up the wait would last 60 s; the bound only detects that.
     await asyncio.wait_for(waiter, 30)
@@ -297,3 +315,110 @@ async def test_seconds_until_due_looks_at_pending_jobs_only(storage):
     assert 90 < await storage.seconds_until_due("q") <= 100
     await storage.add(make_job(input={"n": 2}))
     assert await storage.seconds_until_due("q") <= 0
+
+
+# -- announcements: a job's waiters wake when it changes --------------------------------
+
+
+async def test_every_write_to_a_job_announces_it(storage):
+    job = await storage.add(make_job(max_attempts=5))
+    other = await storage.add(make_job(queue="elsewhere", run_id="r"))
+
+    async def announced(write) -> None:
+        changed.clear()
+        await write
+        await asyncio.wait_for(changed.wait(), 30)  # Postgres: the NOTIFY comes over
+
+    async with storage.watching(job.id) as changed:
+        [claimed] = await storage.claim("q", "w", 30)
+        await asyncio.wait_for(changed.wait(), 30)
+        await announced(storage.set_progress(job.id, claimed.deliveries, 0.5, "half"))
+        await announced(storage.retry(job.id, claimed.deliveries, "flaky", 0))
+        [claimed] = await storage.claim("q", "w", 30, limit=1)
+        assert claimed.id == job.id
+        await announced(storage.release(job.id, claimed.deliveries))
+        [claimed] = await storage.claim("q", "w", 0.05)
+        await announced(storage.abort(job.id))
+        await until_storage_time(storage, claimed.lease_expires_at)
+        await announced(storage.reap_expired("q"))
+    assert (await storage.get(job.id)).status is JobStatus.ABORTED
+    async with storage.watching(other.id) as changed:
+        await announced(storage.abort_run("r"))
+    assert (await storage.get(other.id)).status is JobStatus.ABORTED
+
+
+async def test_a_waiter_wakes_when_its_job_completes(storage):
+    queue = JobQueue("q", storage)
+    job = await queue.add({"n": 1})
+    waiter = await waiting_for(queue, job.id)
+    [claimed] = await storage.claim("q", "w", 30)
+    await storage.set_progress(job.id, claimed.deliveries, 0.5, "half")
+    await storage.complete(job.id, claimed.deliveries, {"done": True})
+    assert await asyncio.wait_for(waiter, 30) == {"done": True}
+
+
+async def test_a_waiter_wakes_when_its_run_is_aborted(storage):
+    queue = JobQueue("q", storage)
+    job = await queue.add({"n": 1}, run_id="run-7")
+    waiter = await waiting_for(queue, job.id)
+    assert await queue.abort_run("run-7") == 1
+    with pytest.raises(JobFailedError, match="aborted"):
+        await asyncio.wait_for(waiter, 30)
+
+
+async def test_a_waiter_wakes_when_the_reaper_settles_its_job(storage):
+    queue = JobQueue("q", storage, max_attempts=1)
+    job = await queue.add({"n": 1})
+    [claimed] = await storage.claim("q", "dead-worker", 0.05)
+    waiter = await waiting_for(queue, job.id)
+    await until_storage_time(storage, claimed.lease_expires_at)
+    assert await storage.reap_expired("q") == 1
+    with pytest.raises(JobFailedError, match="no attempts left"):
+        await asyncio.wait_for(waiter, 30)
+
+
+async def test_wait_awaits_an_async_on_progress_and_honours_its_timeout(storage):
+    queue = JobQueue("q", storage)
+    job = await queue.add({"n": 1})
+    seen = []
+
+    async def on_progress(current: Job) -> None:
+        await asyncio.sleep(0)
+        seen.append(current.status)
+
+    with pytest.raises(TimeoutError, match="still pending"):
+        # The outer bound only turns a wait that ignores its timeout into a failure.
+        await asyncio.wait_for(queue.wait(job.id, timeout=0.1, on_progress=on_progress), 30)
+    assert seen == [JobStatus.PENDING]
+
+
+# -- errors as data ---------------------------------------------------------------------
+
+
+async def test_a_failure_is_stored_as_data(storage):
+    job = await storage.add(make_job())
+    [claimed] = await storage.claim("q", "w", 30)
+    error = JobFailure("ContextLengthError", "text 0 is 602 tokens long", retryable=False,
+                     details={"n_tokens": 602, "limit": 512})
+    await storage.fail(job.id, claimed.deliveries, error)
+    failed = await storage.get(job.id)
+    assert failed.error_data == error
+    assert failed.error == "ContextLengthError: text 0 is 602 tokens long"
+
+
+async def test_a_retried_error_keeps_its_data_until_the_job_ends_otherwise(storage):
+    job = await storage.add(make_job())
+    [claimed] = await storage.claim("q", "w", 30)
+    throttled = JobFailure("JobRetryableError", "HTTP 429", retry_after=2.5,
+                         details={"status_code": 429})
+    await storage.retry(job.id, claimed.deliveries, throttled, 0)
+    assert (await storage.get(job.id)).error_data == throttled
+    [claimed] = await storage.claim("q", "w", 30)
+    await storage.release(job.id, claimed.deliveries)  # untouched, error included
+    assert (await storage.get(job.id)).error_data == throttled
+    assert (await storage.abort(job.id)).error_data is None  # "aborted before it started"
+    plain = await storage.add(make_job(input={"n": 2}))
+    [claimed] = await storage.claim("q", "w", 30)
+    await storage.fail(plain.id, claimed.deliveries, "just text")
+    failed = await storage.get(plain.id)
+    assert (failed.error, failed.error_data) == ("just text", None)

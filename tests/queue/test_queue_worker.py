@@ -196,9 +196,10 @@ async def test_a_late_completion_is_refused_and_the_new_owner_wins(storage):
     # Heartbeats far apart: the lease runs out while the handler still works.
     old = Worker(queue, slow_old_owner, lease=0.2, heartbeat=60, reap_interval=60)
     old_run = asyncio.create_task(old.run())
-    while (await queue.get(job.id)).status is not JobStatus.PROCESSING:
+    while (claimed := await queue.get(job.id)).status is not JobStatus.PROCESSING:
         await asyncio.sleep(0.01)
-    await asyncio.sleep(0.3)
+    while await storage.now() <= claimed.lease_expires_at:  # the storage's clock says
+        await asyncio.sleep(0.01)
     await storage.reap_expired("q")
     await run_until_idle(Worker(queue, new_owner, lease=5))
     release_old.set()
@@ -247,6 +248,76 @@ async def test_progress_reaches_the_waiter(storage):
     worker.stop()
     await runner
     assert (0.5, "half way") in seen
+
+
+async def test_the_last_progress_is_stored_before_the_completion(storage):
+    # A download reports "N/N bytes" and returns at once. Progress writes are
+    # coalesced (here: at most one a minute), yet the last one must not be lost.
+    queue = JobQueue("q", storage)
+
+    async def download(job, ctx):
+        ctx.progress(0.0, "0/10 bytes")
+        ctx.progress(0.5, "5/10 bytes")
+        ctx.progress(1.0, "10/10 bytes")
+        return {"model": "m"}
+
+    job = await queue.add({})
+    seen = []
+    waiter = asyncio.create_task(queue.wait(
+        job.id, on_progress=lambda j: seen.append(j.progress_message)))
+    await run_until_idle(Worker(queue, download, lease=5, progress_interval=60))
+    assert await asyncio.wait_for(waiter, 30) == {"model": "m"}
+    assert seen[-1] == "10/10 bytes"
+    done = await queue.get(job.id)
+    assert (done.progress, done.progress_message) == (1.0, "10/10 bytes")
+
+
+async def test_a_storage_that_announces_nothing_is_polled():
+    from taskloom.queue.storage.memory import MemoryQueueStorage
+
+    class Silent:
+        """A backend of someone else's making, without JobWatchers."""
+
+        def __init__(self) -> None:
+            self._inner = MemoryQueueStorage()
+
+        def __getattr__(self, name):
+            if name in ("watching", "listening", "change_poll"):
+                raise AttributeError(name)
+            return getattr(self._inner, name)
+
+    queue = JobQueue("q", Silent())
+    job = await queue.add({"n": 1})
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(queue.wait(job.id, timeout=0.05), 30)
+    waiter = asyncio.create_task(queue.wait(job.id))
+    await run_until_idle(Worker(queue, echo, lease=5))
+    assert await asyncio.wait_for(waiter, 30) == {"echo": {"n": 1}}
+
+
+async def test_an_error_a_job_raised_is_stored_as_data_and_rebuilt(storage):
+    from taskloom.ai.task import _model_error
+    from taskloom.errors import ContextLengthError
+    from taskloom.queue import JobFailure
+
+    queue = JobQueue("q", storage)
+
+    async def too_long(job, ctx):
+        # The message names no sizes: they come back from the stored data, not the text.
+        raise ContextLengthError("the text does not fit", n_tokens=700, limit=128)
+
+    job = await queue.add({})
+    await run_until_idle(Worker(queue, too_long, lease=5))
+    with pytest.raises(JobFailedError) as caught:
+        await queue.wait(job.id, timeout=5)
+    failed = await queue.get(job.id)
+    assert failed.error_data == JobFailure("ContextLengthError", "the text does not fit",
+                                         retryable=False,
+                                         details={"n_tokens": 700, "limit": 128})
+    assert failed.attempts == 1  # not retryable: failed at once
+    rebuilt = _model_error(caught.value)
+    assert type(rebuilt) is ContextLengthError and str(rebuilt) == "the text does not fit"
+    assert (rebuilt.n_tokens, rebuilt.limit) == (700, 128)
 
 
 async def test_unserialisable_input_is_refused_and_nothing_is_stored(storage):

@@ -1,30 +1,26 @@
 """Fixtures for the storage contract suites: one store per backend.
 
 Every backend that runs under CPython is a parameter; Postgres tests use the
-server in TASKLOOM_TEST_POSTGRES (scripts/test sets it), each test in a
-fresh schema that is dropped afterwards.
+shared server fixtures of tests/postgres_server.py (a fresh schema per test).
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from collections.abc import AsyncIterator
 
 import pytest
 
 from taskloom.storage import Store, open_store
-
-POSTGRES_URL = os.environ.get("TASKLOOM_TEST_POSTGRES")
-NO_POSTGRES = "TASKLOOM_TEST_POSTGRES is not set (scripts/test sets it to a real server)"
 
 BACKENDS = ["memory", "file", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 DURABLE_BACKENDS = ["file", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 if sys.platform == "emscripten":
     # Inside Pyodide in Chromium (tests/browser/test_in_pyodide.py): IndexedDB
     # joins; SQLite (no _sqlite3 in the site) and Postgres (no sockets) cannot run.
+    import taskloom.browser  # noqa: F401  (registers the indexeddb:// scheme)
+
     BACKENDS = ["memory", "file", "indexeddb"]
     DURABLE_BACKENDS = ["file", "indexeddb"]
 
@@ -42,29 +38,9 @@ class FakeClock:
         self.now += seconds
 
 
-def with_query(url: str, **params: str) -> str:
-    """``url`` with extra query parameters."""
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query) + list(params.items())
-    return urlunsplit(parts._replace(query=urlencode(query)))
-
-
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-@pytest.fixture
-def postgres_schema() -> Iterator[str]:
-    """A fresh schema name; the schema (created by the store) is dropped afterwards."""
-    if not POSTGRES_URL:
-        pytest.skip(NO_POSTGRES)
-    import psycopg
-
-    name = f"taskloom_test_{uuid.uuid4().hex[:12]}"
-    yield name
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
-        connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
 def make_url(backend: str, tmp_path, request: pytest.FixtureRequest) -> str:
@@ -77,15 +53,8 @@ def make_url(backend: str, tmp_path, request: pytest.FixtureRequest) -> str:
     if backend == "indexeddb":
         return f"indexeddb://taskloom-test-{uuid.uuid4().hex[:12]}"
     if backend == "postgres":
-        schema = request.getfixturevalue("postgres_schema")
-        return with_query(POSTGRES_URL, schema=schema)
+        return request.getfixturevalue("postgres_url")
     raise AssertionError(backend)
-
-
-@pytest.fixture
-def postgres_url(postgres_schema: str) -> str:
-    """The test server's URL with a fresh schema of its own."""
-    return with_query(POSTGRES_URL, schema=postgres_schema)
 
 
 @pytest.fixture(params=BACKENDS)

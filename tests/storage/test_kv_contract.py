@@ -172,3 +172,61 @@ async def test_a_store_connects_on_first_use_without_open(store_url, clock):
         assert await store.backend.get("things", "k") == {"v": 1}
     finally:
         await store.close()
+
+
+# -- put_records and compare_and_set: what run records and owner leases rely on -------
+
+
+async def test_put_records_writes_records_of_several_collections(store):
+    await store.backend.put_records([("things", "a", {"v": 1}), ("others", "b", {"v": 2}),
+                                     ("things", "c", {"v": 3})])
+    assert await store.backend.get("things", "a") == {"v": 1}
+    assert await store.backend.get("others", "b") == {"v": 2}
+    assert await store.backend.keys("things") == ["a", "c"]
+
+
+async def test_put_records_with_one_bad_value_stores_none_of_them(store):
+    with pytest.raises(SerializationError):
+        await store.backend.put_records([("things", "a", {"v": 1}),
+                                         ("others", "b", {"bad": math.nan})])
+    assert await store.backend.get("things", "a") is None
+    assert await store.backend.count("others") == 0
+
+
+async def test_compare_and_set_creates_only_an_absent_record(store):
+    assert await store.backend.compare_and_set("locks", "k", None, {"owner": "a"}) is True
+    assert await store.backend.compare_and_set("locks", "k", None, {"owner": "b"}) is False
+    assert await store.backend.get("locks", "k") == {"owner": "a"}
+
+
+async def test_compare_and_set_replaces_only_the_expected_value(store):
+    await store.backend.put("locks", "k", {"owner": "a", "n": 1})
+    assert await store.backend.compare_and_set(
+        "locks", "k", {"owner": "b", "n": 1}, {"owner": "c"}) is False
+    assert await store.backend.get("locks", "k") == {"owner": "a", "n": 1}
+    # Key order does not matter: values compare as canonical JSON.
+    assert await store.backend.compare_and_set(
+        "locks", "k", {"n": 1, "owner": "a"}, {"owner": "c"}) is True
+    assert await store.backend.get("locks", "k") == {"owner": "c"}
+    assert await store.backend.compare_and_set("locks", "gone", {"owner": "c"}, {"x": 1}) is False
+    assert await store.backend.get("locks", "gone") is None
+
+
+async def test_compare_and_set_to_none_deletes_only_the_expected_value(store):
+    await store.backend.put("locks", "k", {"owner": "a"})
+    assert await store.backend.compare_and_set("locks", "k", {"owner": "b"}, None) is False
+    assert await store.backend.get("locks", "k") == {"owner": "a"}
+    assert await store.backend.compare_and_set("locks", "k", {"owner": "a"}, None) is True
+    assert await store.backend.get("locks", "k") is None
+    assert await store.backend.keys("locks") == []
+
+
+async def test_of_many_concurrent_compare_and_sets_from_one_value_exactly_one_wins(store):
+    import asyncio
+
+    await store.backend.put("locks", "k", {"owner": "nobody"})
+    won = await asyncio.gather(*(
+        store.backend.compare_and_set("locks", "k", {"owner": "nobody"}, {"owner": f"w{i}"})
+        for i in range(8)))
+    assert won.count(True) == 1
+    assert await store.backend.get("locks", "k") == {"owner": f"w{won.index(True)}"}

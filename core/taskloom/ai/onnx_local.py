@@ -39,7 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from taskloom.ai.text import split_sentences
+from taskloom.ai.extractive import Answer, AnswerSearch, Summary
+from taskloom.ai.local import context_length_error
 from taskloom.errors import (
     AiError,
     ContextLengthError,
@@ -59,6 +60,7 @@ __all__ = [
     "aembed",
     "agenerate",
     "answer",
+    "check_dtype",
     "clear_model_cache",
     "embed",
     "embed_array",
@@ -75,6 +77,13 @@ ONNX_FILES: dict[str, str] = {"q8": "model_quantized.onnx", "fp32": "model.onnx"
 
 class ContextTruncatedWarning(UserWarning):
     """A text was cut to fit the model's context because the caller passed truncate=True."""
+
+
+def check_dtype(dtype: object) -> Dtype:
+    """``dtype`` if it names weights a model folder may hold (both runtimes read the same)."""
+    if dtype not in ONNX_FILES:
+        raise ModelInputError(f"dtype must be one of {', '.join(ONNX_FILES)}, not {dtype!r}")
+    return dtype  # type: ignore[return-value]
 
 
 # -- loading -----------------------------------------------------------------------
@@ -147,8 +156,7 @@ def _context_length(config: dict[str, Any], tokenizer_config: dict[str, Any]) ->
 
 def load_model(model_dir: str | Path, *, dtype: Dtype = "q8") -> LocalModel:
     """Load (once, then from the cache) the model in ``model_dir`` with the weights of ``dtype``."""
-    if dtype not in ONNX_FILES:
-        raise ModelInputError(f"dtype must be one of {', '.join(ONNX_FILES)}, not {dtype!r}")
+    check_dtype(dtype)
     path = Path(model_dir).expanduser().resolve()
     if not path.is_dir():
         raise ModelNotFoundError(
@@ -219,12 +227,7 @@ def _check_text(text: object, what: str) -> str:
 
 
 def _too_long(what: str, n_tokens: int, limit: int, model: LocalModel) -> ContextLengthError:
-    return ContextLengthError(
-        f"{what} is {n_tokens} tokens long but {model.path.name} reads at most {limit}: "
-        "shorten it, split it, or pass truncate=True",
-        n_tokens=n_tokens,
-        limit=limit,
-    )
+    return context_length_error(what, n_tokens, limit, model.path.name)
 
 
 # -- embeddings --------------------------------------------------------------------
@@ -611,30 +614,13 @@ def summarize(
 ) -> str:
     """The ``n`` most central sentences of ``text``, in their original order.
 
-    Central: highest mean cosine similarity to all the text's sentences. No
-    registry package ships a summarisation model; this extractive summary
-    runs on the embedding model.
+    Central: highest mean cosine similarity to all the text's sentences
+    (``taskloom.ai.extractive``, as in the page). No registry package ships a
+    summarisation model; this extractive summary runs on the embedding model.
     """
     _check_text(text, "the text")
-    if not isinstance(n, int) or n < 1:
-        raise ModelInputError(f"n must be a positive int, not {n!r}")
-    sentences = split_sentences(text)
-    if len(sentences) <= n:
-        return " ".join(s.text for s in sentences)
-    vectors = embed_array([s.text for s in sentences], model_dir, truncate=truncate, dtype=dtype)
-    centrality = (vectors @ vectors.T).mean(axis=1)
-    chosen = sorted(sorted(range(len(sentences)), key=lambda i: -centrality[i])[:n])
-    return " ".join(sentences[i].text for i in chosen)
-
-
-@dataclass(frozen=True)
-class Answer:
-    """The sentence of the context that best matches a question."""
-
-    text: str
-    score: float  # cosine similarity of question and sentence, in [-1, 1]
-    start: int  # context[start:end] is the sentence as written
-    end: int
+    plan = Summary.of(text, n)
+    return plan.pick(_embed_plan(plan.texts, model_dir, truncate, dtype))
 
 
 def answer(
@@ -653,11 +639,10 @@ def answer(
     """
     _check_text(question, "the question")
     _check_text(context, "the context")
-    sentences = split_sentences(context)
-    vectors = embed_array(
-        [question] + [s.text for s in sentences], model_dir, truncate=truncate, dtype=dtype
-    )
-    scores = vectors[1:] @ vectors[0]
-    best = int(scores.argmax())
-    sentence = sentences[best]
-    return Answer(sentence.text, float(scores[best]), sentence.start, sentence.end)
+    plan = AnswerSearch.of(question, context)
+    return plan.pick(_embed_plan(plan.texts, model_dir, truncate, dtype))
+
+
+def _embed_plan(texts: list[str], model_dir: str | Path, truncate: bool,
+                dtype: Dtype) -> list[list[float]]:
+    return embed(texts, model_dir, truncate=truncate, dtype=dtype) if texts else []

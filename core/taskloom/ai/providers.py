@@ -2,13 +2,14 @@
 
 A provider is what the first part of a model id names (``onnx`` in
 ``onnx:all-MiniLM-L6-v2:q8``). Each runtime registers the run functions it
-can execute: under CPython ``onnx_cpython`` registers onnxruntime-backed
-ones; in the browser a Transformers.js module registers its own under the
-same keys, so the tasks and the graphs do not change.
+can execute under the same keys, so the tasks and the graphs do not change:
+local models through ``local.register(adapter)`` (one adapter per runtime:
+``onnx_cpython`` under CPython, Transformers.js in the page), cloud models
+through ``cloud.register``. Any other provider is one registration:
 
-    @providers.register("TextEmbedding", "onnx")
+    @providers.register("TextEmbedding", "toy")
     async def embed(call: ModelCall) -> dict:
-        return {"vector": ...}
+        return {"vector": ...}          # call.input.text, call.record, call.progress
 
 A run function gets a :class:`ModelCall` and returns the task's output as a
 dict. It runs on a worker of the provider's job queue (see ``task.py``).
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from ..errors import ModelTaskError
 from ..storage.models import ModelRecord
 from ..task import AbortSignal
@@ -33,8 +36,9 @@ class ModelCall:
 
     task_type: str
     record: ModelRecord
-    #: The task's input as JSON (``model`` included).
-    input: dict[str, Any]
+    #: The task's input, validated: an instance of its ``Input`` model (``model``
+    #: included), so options are checked once and read as attributes.
+    input: BaseModel
     #: Where the models live (downloads go here; relative locations resolve here).
     models_dir: Path
     #: The model's folder when its files are local, else None.

@@ -8,7 +8,8 @@ In the graph runner, ``run``:
    so an unknown model or a wrong task fails before anything is queued;
 2. enqueues the input plus the record on ``ai:<provider>`` (or the task's
    ``queue=``), starting an in-process worker if needed (see ``workers.py``);
-3. waits, forwarding the job's progress and, on abort, aborting the job.
+3. waits, forwarding the job's progress and, on abort, aborting the job —
+   the one submit / wait / abort path of ``JobQueueTask.submit_job``.
 
 On the worker, ``execute`` looks up the run function for (task type,
 provider) and calls it. The job carries the record, so a worker in another
@@ -16,20 +17,19 @@ process runs the same model without sharing the producer's catalog.
 
 An error the model raised on the worker (an AiError such as
 ContextLengthError) comes back as that same error class, not as a bare
-JobFailedError. AI input errors are not retried (``retryable = False``).
+JobFailedError: the job stores it as data (``job.error_data``), and its
+attributes (a ContextLengthError's sizes) come back with it. AI input errors
+are not retried (``retryable = False``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import re
 from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel
 
 from .. import errors
-from ..errors import AiError, ContextLengthError, JobFailedError, ModelInputError
+from ..errors import AiError, JobFailedError, ModelInputError
 from ..ports import Format
 from ..queue import job_fingerprint
 from ..queue.task import JobQueueTask
@@ -37,7 +37,7 @@ from ..storage.models import ModelRecord
 from ..task import TaskContext
 from .catalog import ModelCatalog, catalog
 from .providers import ModelCall, ProviderRegistry, providers
-from .workers import ensure_queue, queue_name_for, wait_for_job
+from .workers import ensure_queue, queue_name_for
 
 ModelId = Annotated[str, Format("model")]
 
@@ -97,39 +97,21 @@ class AiTask(JobQueueTask, register=False):
 
     async def submit(self, queue_name: str, payload: dict[str, Any],
                      ctx: TaskContext) -> dict[str, Any]:
-        """Enqueue ``payload`` and wait for its output, forwarding progress and aborts."""
+        """Enqueue ``payload`` on ``queue_name`` (served in this loop if nobody else does)
+        and wait for its output, forwarding progress and aborts (``submit_job``)."""
         queue = ensure_queue(queue_name)
         fingerprint = None
         if not self.is_cacheable:
             # The queue replays a completed job with the same input; a task with side
             # effects runs again in every run (but a resumed run still finds its job).
             fingerprint = job_fingerprint(self.type, {"input": payload, "run": ctx.run_id})
-        job = await queue.add(payload, task_type=self.type, run_id=ctx.run_id or None,
-                              fingerprint=fingerprint)
-        on_job = ctx.services.get("on_job")
-        if callable(on_job):  # the run record keeps the job id so that resume re-attaches
-            on_job(self.id, queue.name, job.id)
-
-        async def abort_when_signalled() -> None:
-            await ctx.signal.wait()
-            with contextlib.suppress(Exception):
-                await queue.abort(job.id)
-
-        watcher = asyncio.create_task(abort_when_signalled())
         try:
-            return await wait_for_job(
-                queue, job.id, on_progress=lambda j: ctx.progress(j.progress, j.progress_message))
+            return await self.submit_job(queue, payload, ctx, fingerprint=fingerprint)
         except JobFailedError as exc:
             error = _model_error(exc)
             if error is exc:
                 raise
             raise error from exc
-        except asyncio.CancelledError:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(queue.abort(job.id))
-            raise
-        finally:
-            watcher.cancel()
 
     # -- worker side ----------------------------------------------------------------------
 
@@ -142,7 +124,7 @@ class AiTask(JobQueueTask, register=False):
         call = ModelCall(
             task_type=self.ai_task_type,
             record=record,
-            input=input.model_dump(mode="json"),
+            input=input,
             models_dir=self.catalog.models_dir,
             path=self.local_path(record),
             signal=ctx.signal,
@@ -159,19 +141,19 @@ class AiTask(JobQueueTask, register=False):
 
 
 def _model_error(exc: JobFailedError) -> Exception:
-    """The AiError a job failed with, rebuilt from its recorded "Name: message"."""
-    message = getattr(getattr(exc, "job", None), "error", None) or ""
-    name, _, text = message.partition(": ")
-    cls = getattr(errors, name, None)
+    """The AiError a job failed with, rebuilt from the job's ``error_data``: the class
+    of that name in ``taskloom.errors``, with the attributes it declares (a
+    ContextLengthError's ``n_tokens`` and ``limit``) set from the stored details.
+    Anything else stays the JobFailedError."""
+    data = getattr(getattr(exc, "job", None), "error_data", None)
+    cls = getattr(errors, data.type, None) if data is not None else None
     if not (isinstance(cls, type) and issubclass(cls, AiError)):
         return exc
-    if cls is ContextLengthError:
-        sizes = _CONTEXT_SIZES.search(text)
-        return ContextLengthError(text, *(int(n) for n in sizes.groups()) if sizes else ())
-    return cls(text)
-
-
-_CONTEXT_SIZES = re.compile(r"is (\d+) tokens long but .* reads at most (\d+)")
+    error = cls(data.message)
+    for name, value in data.details.items():
+        if name in vars(error):  # only what the class itself declares
+            setattr(error, name, value)
+    return error
 
 
 def check_text(value: str, port: str) -> None:

@@ -7,6 +7,8 @@
     TextSummary         text                                → text
     TextQuestionAnswer  question, context                   → answer, score
     TextTranslation     text, source, target                → text
+    TextLanguageDetection text (+ top_k)                    → language, score, languages
+    TextClassification  text, labels                        → label, scores
     Similarity          vectors (no model: cosine)          → matrix, score
 
 ``model`` has the semantic format ``model`` and vectors the format
@@ -27,7 +29,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-from ..errors import ModelInputError
+from ..errors import ModelInputError, ModelTaskError
 from ..ports import Format
 from ..storage.models import ModelRecord, split_model_id
 from ..task import Task, TaskContext
@@ -51,10 +53,12 @@ class TextEmbedding(AiTask):
         check_text(input.text, "text")
 
 
-class _Generating(BaseModel):
+class GenerationInput(BaseModel):
+    """The options every generation takes (TextGeneration, TextRewriter)."""
+
     model: ModelId
     max_new_tokens: int = Field(64, ge=1, le=100_000)
-    temperature: float = Field(0.0, ge=0.0)
+    temperature: float = Field(0.0, ge=0.0, allow_inf_nan=False)
     top_k: int | None = Field(None, ge=1)
     seed: int | None = None
     truncate: bool = False
@@ -63,7 +67,7 @@ class _Generating(BaseModel):
 class TextGeneration(AiTask):
     """Text that continues a prompt (greedy by default: temperature 0 is deterministic)."""
 
-    class Input(_Generating):
+    class Input(GenerationInput):
         prompt: str
 
     class Output(BaseModel):
@@ -76,7 +80,7 @@ class TextGeneration(AiTask):
 class TextRewriter(AiTask):
     """The text rewritten as the prompt asks (a generation on "prompt, text")."""
 
-    class Input(_Generating):
+    class Input(GenerationInput):
         prompt: str
         text: str
 
@@ -123,7 +127,10 @@ class TextQuestionAnswer(AiTask):
 
 
 class TextTranslation(AiTask):
-    """The text translated from ``source`` to ``target`` language (e.g. "en", "fr")."""
+    """The text translated from ``source`` to ``target`` language (e.g. "en", "fr").
+
+    Offline, ``bergamot:en-pt:tiny`` translates en→pt and pt→en; a cloud model any pair.
+    """
 
     class Input(BaseModel):
         model: ModelId
@@ -136,6 +143,73 @@ class TextTranslation(AiTask):
 
     def check_input(self, input: Any) -> None:
         check_text(input.text, "text")
+
+    async def run(self, input: Any, ctx: TaskContext) -> Any:
+        record = await self.resolve(input.model, ctx)
+        check_pair(record, input.source, input.target)  # before anything is queued
+        return await super().run(input, ctx)
+
+
+def check_pair(record: ModelRecord, source: str, target: str) -> None:
+    """ModelTaskError unless the record translates source→target (a record that lists
+    no ``pairs`` in its metadata, such as a cloud model's, takes any pair)."""
+    pairs = record.metadata.get("pairs")
+    if pairs is None or f"{source}-{target}" in pairs:
+        return
+    available = ", ".join(pair.replace("-", "→") for pair in pairs) or "none"
+    raise ModelTaskError(
+        f"model {record.id!r} does not translate {source}→{target}: it translates "
+        f"{available}; for {source}→{target} name a cloud model, or add a ModelRecord whose "
+        "location holds a Bergamot model folder for that pair")
+
+
+class LanguageScore(BaseModel):
+    language: str
+    score: float
+
+
+class TextLanguageDetection(AiTask):
+    """The language a text is written in (an ISO 639 code such as "en" or "pt"), its
+    probability, and the ``top_k`` most likely languages, best first."""
+
+    class Input(BaseModel):
+        model: ModelId
+        text: str
+        top_k: int = Field(3, ge=1, le=200)
+
+    class Output(BaseModel):
+        language: str
+        score: float
+        languages: list[LanguageScore]
+
+    def check_input(self, input: Any) -> None:
+        check_text(input.text, "text")
+
+
+class TextClassification(AiTask):
+    """The label that fits the text best, and each label's score.
+
+    With an embedding model it is zero-shot: the score is the cosine similarity of
+    the text's embedding and the label's, so labels that read as short descriptions
+    ("billing", "login problem") work best.
+    """
+
+    class Input(BaseModel):
+        model: ModelId
+        text: str
+        labels: list[str] = Field(min_length=2)
+        truncate: bool = False
+
+    class Output(BaseModel):
+        label: str
+        scores: dict[str, float]
+
+    def check_input(self, input: Any) -> None:
+        check_text(input.text, "text")
+        for label in input.labels:
+            check_text(label, "labels")
+        if len(set(input.labels)) != len(input.labels):
+            raise ModelInputError(f"'labels' repeats a label: {input.labels}; give each once")
 
 
 class DownloadModel(AiTask):

@@ -16,22 +16,19 @@ switched off, which is harmless next to other workers (whoever claims a job
 runs it).
 
 Queues created here live in memory and belong to one event loop; a new loop
-(a new ``asyncio.run``) gets fresh ones. Their storage tells waiters when a
-job changes (``wait_for_job``), so a short model call is not followed by a
-polling nap and many waiting jobs do not poll at all.
+(a new ``asyncio.run``) gets fresh ones. Waiting for their jobs is the queue
+package's business (``JobQueue.wait``, woken by the storage's announcements).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import JobFailedError
-from ..queue import Job, JobQueue, JobStatus, Worker, queues
-from ..queue.storage import MemoryQueueStorage
+from ..queue import JobQueue, Worker, queues
+from ..queue.storage.memory import MemoryQueueStorage
 from ..queue.task import task_type_handler
 
 #: How many jobs one in-process worker runs at once. The local provider's
@@ -44,110 +41,6 @@ IN_PROCESS_CONCURRENCY = 32
 IN_PROCESS_LEASE = 3.0
 
 _enabled = True
-
-
-class JobWatchers:
-    """Lets a waiter in this process sleep until a job it watches changes.
-
-    A queue storage mixes this in and calls ``_changed(job_id)`` after each
-    write to a job; ``wait_for_job`` then wakes at once instead of polling.
-    """
-
-    @property
-    def _watchers(self) -> dict[str, asyncio.Event]:
-        # Created on first use: the storages that mix this in have their own __init__.
-        return self.__dict__.setdefault("_job_watchers", {})
-
-    def watch(self, job_id: str) -> asyncio.Event:
-        """An event set at the job's next change (clear it before reading the job again)."""
-        event = self._watchers.setdefault(job_id, asyncio.Event())
-        event.clear()
-        return event
-
-    def unwatch(self, job_id: str) -> None:
-        self._watchers.pop(job_id, None)
-
-    def _changed(self, *job_ids: str) -> None:
-        watchers = self._watchers
-        for job_id in job_ids:
-            event = watchers.get(job_id)
-            if event is not None:
-                event.set()
-
-
-class NotifyingMemoryQueueStorage(JobWatchers, MemoryQueueStorage):
-    """Memory queue storage that wakes whoever watches a job when the job changes."""
-
-    async def set_progress(self, job_id: str, delivery: int, fraction: float,
-                           message: str | None) -> None:
-        await super().set_progress(job_id, delivery, fraction, message)
-        self._changed(job_id)
-
-    async def complete(self, job_id: str, delivery: int, output: dict[str, Any]) -> None:
-        await super().complete(job_id, delivery, output)
-        self._changed(job_id)
-
-    async def fail(self, job_id: str, delivery: int, error: str) -> None:
-        await super().fail(job_id, delivery, error)
-        self._changed(job_id)
-
-    async def retry(self, job_id: str, delivery: int, error: str, delay: float) -> None:
-        await super().retry(job_id, delivery, error, delay)
-        self._changed(job_id)
-
-    async def release(self, job_id: str, delivery: int) -> None:
-        await super().release(job_id, delivery)
-        self._changed(job_id)
-
-    async def complete_many(self, items: list[tuple[str, int, dict[str, Any]]]) -> set[str]:
-        done = await super().complete_many(items)
-        self._changed(*(job_id for job_id, _, _ in items))
-        return done
-
-    async def mark_aborted(self, job_id: str, delivery: int, reason: str) -> None:
-        await super().mark_aborted(job_id, delivery, reason)
-        self._changed(job_id)
-
-    async def abort(self, job_id: str) -> Job:
-        job = await super().abort(job_id)
-        self._changed(job_id)
-        return job
-
-    async def reap_expired(self, queue: str) -> int:
-        changed = await super().reap_expired(queue)
-        if changed:
-            for event in self._watchers.values():
-                event.set()  # whichever it was, its waiter looks again
-        return changed
-
-
-async def wait_for_job(queue: JobQueue, job_id: str,
-                       on_progress: Callable[[Job], Any] | None = None,
-                       poll_interval: float = 0.25) -> dict[str, Any]:
-    """``queue.wait`` that sleeps until the job changes when the storage can say so."""
-    storage = queue.storage
-    if not isinstance(storage, JobWatchers):
-        return await queue.wait(job_id, on_progress=on_progress, poll_interval=poll_interval)
-    seen: tuple[float, str | None] | None = None
-    try:
-        while True:
-            changed = storage.watch(job_id)
-            job = await queue.get(job_id)
-            if on_progress is not None and (job.progress, job.progress_message) != seen:
-                seen = (job.progress, job.progress_message)
-                on_progress(job)
-            if job.status is JobStatus.COMPLETED:
-                return job.output or {}
-            if job.status in (JobStatus.FAILED, JobStatus.ABORTED):
-                error = JobFailedError(f"job {job_id!r} on queue {queue.name!r} ended "
-                                       f"{job.status}: {job.error}")
-                error.job = job  # type: ignore[attr-defined]
-                raise error
-            with contextlib.suppress(TimeoutError):
-                # The timeout is a safety net: a change this storage did not announce.
-                await asyncio.wait_for(changed.wait(), poll_interval * 4)
-    finally:
-        storage.unwatch(job_id)
 
 
 @dataclass
@@ -195,7 +88,7 @@ def ensure_queue(name: str) -> JobQueue:
             queues.unregister(name)
         del _created[name]
     if name not in queues:
-        _created[name] = (loop, queues.register(JobQueue(name, NotifyingMemoryQueueStorage(),
+        _created[name] = (loop, queues.register(JobQueue(name, MemoryQueueStorage(),
                                                          limiter=_default_limiter(name))))
     queue = queues.get(name)
     serving = _serving.get(name)

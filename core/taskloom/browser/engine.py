@@ -9,8 +9,10 @@ boundary. Events go out through ``emit`` as they happen.
 from __future__ import annotations
 
 import ast
+import asyncio
 import inspect
 import json
+import signal
 import sys
 import time
 import traceback
@@ -19,16 +21,16 @@ from collections.abc import Callable
 from typing import Any
 
 import taskloom
-from taskloom.errors import TaskloomError, WorkflowError
+from taskloom.errors import RunAbortedError, TaskloomError, WorkflowError
+from taskloom.task import Task
 
-from .page_store import PageRuns
+from . import fasttext_provider
+from .page_store import CODE_MODULE, PageRuns
 from .saved_graphs import SavedGraphs
 from .transformers_provider import install as install_local_models
 
-#: Classes the code box defines live in this module, so that running the same
-#: code twice redefines them (the registry accepts a same-named redefinition)
-#: instead of clashing with the first run.
-CODE_MODULE = "taskloom_code_box"
+#: The file name tracebacks give the code box's code.
+CODE_BOX = "<code box>"
 
 
 def _jsonable(value: Any) -> Any:
@@ -68,7 +70,7 @@ async def execute(code: str) -> dict[str, Any]:
     sys.modules[CODE_MODULE] = module
     namespace = module.__dict__
     namespace.update({name: getattr(taskloom, name) for name in getattr(taskloom, "__all__", ())})
-    compiled = compile(code, "<code box>", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    compiled = compile(code, CODE_BOX, "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     result = eval(compiled, namespace)  # the user's own code, in their own page
     if inspect.iscoroutine(result):
         await result
@@ -86,16 +88,35 @@ def _subscribe(workflow: Any, listener: Callable[[Any], None]) -> Callable[[], N
 
 
 def _error_report(error: BaseException) -> dict[str, Any]:
-    report: dict[str, Any] = {
-        "ok": False,
-        "error": f"{type(error).__name__}: {error}",
-        "traceback": "".join(traceback.format_exception(error)),
-    }
+    report: dict[str, Any] = {"ok": False, "error": f"{type(error).__name__}: {error}"}
+    if isinstance(error, RunAbortedError):
+        # The user asked for it: the page says "aborted", with no traceback.
+        report["aborted"] = True
+    else:
+        report["traceback"] = "".join(traceback.format_exception(error))
     partial = getattr(error, "result", None)
     if partial is not None:
+        report["run_id"] = getattr(partial, "run_id", None)
         report["statuses"] = {k: str(v) for k, v in getattr(partial, "statuses", {}).items()}
         report["outputs"] = getattr(partial, "outputs", {})
     return report
+
+
+#: Why a run stopped when the user pressed Abort.
+ABORTED_FROM_PAGE = "aborted from the page"
+
+
+def _interrupted_in(frame: Any) -> str | None:
+    """Where the interrupted code was: "task" (inside a task's ``run``), "code box"
+    (the code box's own top-level code), or None (the engine's machinery)."""
+    in_code_box = False
+    while frame is not None:
+        if frame.f_code.co_name in ("run", "run_reactive") \
+                and isinstance(frame.f_locals.get("self"), Task):
+            return "task"
+        in_code_box = in_code_box or frame.f_code.co_filename == CODE_BOX
+        frame = frame.f_back
+    return "code box" if in_code_box else None
 
 
 class BrowserEngine:
@@ -106,7 +127,41 @@ class BrowserEngine:
         self._saved = saved_graphs or SavedGraphs()
         self._runs = PageRuns(self._saved.page)  # run records, cache, queues: page_store.py
         self._running: Any = None
-        install_local_models()  # Transformers.js runs the onnx models (Pyodide only)
+        self._executing = False
+        # Transformers.js runs the onnx models and fastText the language id (Pyodide only).
+        if install_local_models():
+            fasttext_provider.register()
+        if sys.platform == "emscripten":
+            # The page's Abort writes SIGINT into Pyodide's interrupt buffer
+            # when the engine does not answer: code that never awaits.
+            signal.signal(signal.SIGINT, self.on_interrupt)
+
+    def on_interrupt(self, _signum: int, frame: Any) -> None:
+        """SIGINT from the page: abort the run, and unwind the code that held the loop.
+
+        Raising CancelledError inside a task's body ends that task as aborted,
+        exactly as an abort at an ``await`` would. Anywhere else (the runner or
+        a queue worker between two steps) raising could break the engine, so
+        the abort is only requested there; if nothing yields, the page
+        terminates this worker and starts a fresh engine.
+        """
+        running = self._running
+        if running is not None:
+            running.abort(ABORTED_FROM_PAGE)
+        where = _interrupted_in(frame)
+        if where == "task":
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                task.uncancel()  # this CancelledError is the abort the runner asked for
+            raise asyncio.CancelledError(ABORTED_FROM_PAGE)
+        if where == "code box" and running is None and self._executing:
+            raise RunAbortedError(f"{ABORTED_FROM_PAGE} while the code box's own code ran")
+
+    def set_interrupt_buffer(self, buffer: Any) -> None:
+        """PyScript's worker: the page's Int32Array on a SharedArrayBuffer (Pyodide only)."""
+        import pyodide_js  # type: ignore[import-not-found]
+
+        pyodide_js.setInterruptBuffer(buffer)
 
     def info(self) -> str:
         return to_json({
@@ -124,7 +179,11 @@ class BrowserEngine:
         """Executes the code box, then runs its Workflow; answers a JSON report."""
         started = time.perf_counter()
         try:
-            namespace = await execute(code)
+            self._executing = True
+            try:
+                namespace = await execute(code)
+            finally:
+                self._executing = False
             workflow = await self._runs.prepare(find_workflow(namespace), code, resume)
             unsubscribe = _subscribe(workflow, self._forward)
             self._running = workflow
@@ -149,7 +208,7 @@ class BrowserEngine:
         workflow = self._running
         if workflow is None:
             return to_json({"ok": False, "error": "nothing is running"})
-        workflow.abort("aborted from the page")
+        workflow.abort(ABORTED_FROM_PAGE)
         return to_json({"ok": True})
 
     async def save_graph(self, name: str, code: str) -> str:
@@ -174,7 +233,7 @@ class BrowserEngine:
         return to_json({"ok": True, "names": await self._saved.names()})
 
     async def unfinished_runs(self) -> str:
-        """Runs a reload interrupted, which the page offers to resume."""
+        """Runs that stopped before they finished (reload, Abort, failure), for the page's list."""
         return to_json({"ok": True, "runs": await self._runs.unfinished()})
 
     async def resume_run(self, run_id: str) -> str:
@@ -182,5 +241,76 @@ class BrowserEngine:
         try:
             code = await self._runs.code_of(run_id)
         except TaskloomError as error:
-            return to_json({"ok": False, "error": str(error)})
+            return to_json({"ok": False, "error": f"{type(error).__name__}: {error}"})
         return await self.run_code(code, resume=run_id)
+
+    async def discard_run(self, run_id: str) -> str:
+        """Forgets a listed run: its record, its code and its queued jobs."""
+        try:
+            await self._runs.discard(run_id)
+        except TaskloomError as error:
+            return to_json({"ok": False, "error": f"{type(error).__name__}: {error}"})
+        return to_json({"ok": True})
+
+    async def record_abort(self, run_id: str, reason: str) -> str:
+        """The page stopped the previous engine mid-run: record that run as aborted."""
+        return to_json({"ok": await self._runs.record_abort(run_id, reason)})
+
+    # -- graph <-> code (issue 12): what a graph editor asks; JSON strings both ways --
+
+    def to_code(self, graph_json: str) -> str:
+        """The Workflow code of a graph JSON document (the code view)."""
+        from taskloom.codegen import to_code
+        from taskloom.graph import TaskGraph
+
+        try:
+            return to_json({"ok": True, "code": to_code(TaskGraph.from_json(graph_json))})
+        except TaskloomError as error:
+            return to_json({"ok": False, "error": str(error)})
+
+    def from_code(self, code: str) -> str:
+        """The graph JSON that Workflow code builds, read without running it (Apply)."""
+        from taskloom.codegen import from_code
+        from taskloom.errors import CodeError, RefusedCodeError
+
+        try:
+            graph = from_code(code)
+        except TaskloomError as error:
+            answer: dict[str, Any] = {"ok": False, "error": str(error),
+                                      "refused": isinstance(error, RefusedCodeError)}
+            if isinstance(error, CodeError):
+                answer.update(line=error.line, column=error.column)
+            return to_json(answer)
+        return to_json({"ok": True, "graph": graph.to_json()})
+
+    def describe_types(self) -> str:
+        """Every registered task type with its ports' schemas (the palette)."""
+        from taskloom.registry import registry
+
+        return to_json({"ok": True, "types": registry.describe()})
+
+    def check_dataflow(self, graph_json: str, source_id: str, source_port: str,
+                       target_id: str, target_port: str) -> str:
+        """Whether an edge may be drawn, and if not why (before the canvas draws it)."""
+        from taskloom.graph import TaskGraph
+
+        try:
+            graph = TaskGraph.from_json(graph_json)
+        except TaskloomError as error:
+            return to_json({"ok": False, "reason": str(error), "error": type(error).__name__})
+        return to_json(graph.check_dataflow(source_id, source_port, target_id,
+                                            target_port).to_json())
+
+    def open_graph(self, graph_json: str) -> str:
+        """A graph JSON document, checked as the runner would load it, answered in the form
+        the page keeps (its JSON, normalised) with its code: the JSON view's Apply and every
+        graph the page opens go through here, so a bad document never replaces a good one."""
+        from taskloom.codegen import to_code
+        from taskloom.graph import TaskGraph
+
+        try:
+            graph = TaskGraph.from_json(graph_json)
+            code = to_code(graph)
+        except TaskloomError as error:
+            return to_json({"ok": False, "error": f"{type(error).__name__}: {error}"})
+        return to_json({"ok": True, "graph": graph.to_json(), "code": code})

@@ -24,9 +24,12 @@ from taskloom.errors import StorageError, StoreUnavailableError
 
 def _error_text(target: Any) -> str:
     error = getattr(target, "error", None)
-    if error is None:
-        return "unknown IndexedDB error"
-    return f"{getattr(error, 'name', 'Error')}: {getattr(error, 'message', error)}"
+    # JavaScript's null arrives as ``jsnull`` (not None), which has no name: a
+    # transaction aborted on purpose (``transaction.abort()``) has a null error.
+    name = getattr(error, "name", None)
+    if error is None or name is None:
+        return "aborted on purpose (a step refused to write)"
+    return f"{name}: {getattr(error, 'message', error)}"
 
 
 def _settle(target: Any, events: dict[str, Callable[[Any], None]]) -> None:
@@ -204,12 +207,16 @@ def transact(
     future = asyncio.get_running_loop().create_future()
 
     def finished(committed: asyncio.Future) -> None:
+        # Always retrieve the commit's outcome: when ``then`` refused (say, a
+        # stale delivery) the abort it caused is expected, and an unretrieved
+        # exception would be logged as "Future exception was never retrieved".
+        failure = committed.exception()
         if future.done():
             return
         if "error" in outcome:
             future.set_exception(outcome["error"])
-        elif committed.exception() is not None:
-            future.set_exception(committed.exception())
+        elif failure is not None:
+            future.set_exception(failure)
         else:
             future.set_result(outcome.get("value"))
 

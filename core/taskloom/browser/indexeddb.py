@@ -20,7 +20,7 @@ the queue's object stores (``indexeddb_queue.py``), created by ``_upgrade``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from js import IDBKeyRange, Object  # type: ignore[import-not-found]
@@ -141,6 +141,33 @@ class IndexedDBStore:
         now = self._clock()
         encoded = {check_key(k): encode_value(v) for k, v in items.items()}  # all or none
         await self._write([self._record(collection, k, t, now) for k, t in encoded.items()])
+
+    async def put_records(self, records: Iterable[tuple[str, str, JSONValue]]) -> None:
+        now = self._clock()
+        # Every collection lives in the one object store: one transaction holds them all.
+        encoded = [(c, check_key(k), encode_value(v)) for c, k, v in records]
+        await self._write([self._record(c, k, t, now) for c, k, t in encoded])
+
+    async def compare_and_set(
+        self, collection: str, key: str, expected: JSONValue | None, value: JSONValue | None
+    ) -> bool:
+        target = _js([collection, check_key(key)])
+        want = None if expected is None else encode_value(expected)
+        new = None if value is None else self._record(
+            collection, key, encode_value(value), self._clock())
+
+        def swap(results: list[Any], stores: dict[str, Any]) -> bool:
+            current = results[0]
+            if (None if current is None else _field(current, "text")) != want:
+                return False
+            if new is None:
+                stores[RECORDS].delete(target)
+            else:
+                stores[RECORDS].put(new)
+            return True
+
+        return await idb.transact(await self._db(), [RECORDS],
+                                  lambda stores: [stores[RECORDS].get(target)], swap)
 
     async def delete(self, collection: str, key: str) -> bool:
         target = _js([collection, key])

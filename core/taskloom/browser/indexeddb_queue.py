@@ -13,7 +13,8 @@ memory backend's logic for that step on those records and writes back what
 changed. So the rules (fencing, leases, de-duplication, limits) are written
 once, in ``queue/storage/memory.py``, and a rule's change reaches both.
 A step reads only the records its rule looks at (a claim reads the queue's
-pending jobs, not its history), through the indexes.
+pending jobs, not its history), through the indexes. The jobs a step wrote
+are announced to this worker's waiters once its transaction committed.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from typing import Any
 from js import Object  # type: ignore[import-not-found]
 from pyodide.ffi import to_js  # type: ignore[import-not-found]
 
-from ..ai.workers import JobWatchers
-from ..queue.job import ACTIVE_STATUSES, Job, JobStatus
+from ..queue.job import ACTIVE_STATUSES, Job, JobFailure, JobStatus
 from ..queue.storage.memory import MemoryQueueStorage
+from ..queue.watch import JobWatchers
 from . import idb
 from .indexeddb import JOBS, RATE_LIMITS, open_taskloom_database
 
@@ -70,8 +71,11 @@ class IndexedDBQueueStorage(JobWatchers):
     """QueueStorage and RateLimitStorage in one IndexedDB database.
 
     Writes to a job wake this worker's own waiters at once (JobWatchers); a
-    change made in another tab is seen when the waiter's safety timeout ends.
+    change made in another tab is seen when the waiter looks again, after
+    ``change_poll`` seconds.
     """
+
+    change_poll = 1.0
 
     def __init__(self, name: str) -> None:
         self.name = name
@@ -97,6 +101,7 @@ class IndexedDBQueueStorage(JobWatchers):
     async def _jobs_step(self, scope: Scope,
                          step: Callable[[MemoryQueueStorage], Coroutine[Any, Any, Any]]) -> Any:
         await self.setup()
+        written: list[str] = []
 
         def reads(stores: dict[str, Any]) -> list[Any]:
             jobs = stores[JOBS]
@@ -122,15 +127,19 @@ class IndexedDBQueueStorage(JobWatchers):
             for job_id, job in memory._jobs.items():
                 record = job.to_dict()
                 if before.get(job_id) != record:
+                    written.append(job_id)
                     stores[JOBS].put(_js({"id": job_id, "queue": job.queue,
                                           "status": str(job.status),
                                           "fingerprint": job.fingerprint,
                                           "json": json.dumps(record)}))
             for job_id in before.keys() - memory._jobs.keys():
+                written.append(job_id)
                 stores[JOBS].delete(job_id)
             return value
 
-        return await idb.transact(self._database, [JOBS], reads, then)
+        value = await idb.transact(self._database, [JOBS], reads, then)
+        self._announce(*written)
+        return value
 
     def _memory_with(self, jobs: Iterable[Job]) -> MemoryQueueStorage:
         memory = MemoryQueueStorage()
@@ -181,9 +190,7 @@ class IndexedDBQueueStorage(JobWatchers):
         return await self._jobs_step([("id", job_id)], lambda m: m.get(job_id))
 
     async def abort(self, job_id: str) -> Job:
-        job = await self._jobs_step([("id", job_id)], lambda m: m.abort(job_id))
-        self._changed(job_id)
-        return job
+        return await self._jobs_step([("id", job_id)], lambda m: m.abort(job_id))
 
     async def abort_run(self, run_id: str, queue: str | None = None) -> int:
         scope: Scope = [("all", None)] if queue is None else [("queue", queue)]
@@ -218,35 +225,28 @@ class IndexedDBQueueStorage(JobWatchers):
                            message: str | None) -> None:
         await self._jobs_step([("id", job_id)],
                               lambda m: m.set_progress(job_id, delivery, fraction, message))
-        self._changed(job_id)
 
     async def complete(self, job_id: str, delivery: int, output: dict[str, Any]) -> None:
         await self._jobs_step([("id", job_id)], lambda m: m.complete(job_id, delivery, output))
-        self._changed(job_id)
 
     async def complete_many(self, items: list[tuple[str, int, dict[str, Any]]]) -> set[str]:
         scope = [("id", job_id) for job_id in dict.fromkeys(job_id for job_id, _, _ in items)]
-        done = await self._jobs_step(scope, lambda m: m.complete_many(items))
-        self._changed(*(job_id for job_id, _, _ in items))
-        return done
+        return await self._jobs_step(scope, lambda m: m.complete_many(items))
 
-    async def fail(self, job_id: str, delivery: int, error: str) -> None:
+    async def fail(self, job_id: str, delivery: int, error: str | JobFailure) -> None:
         await self._jobs_step([("id", job_id)], lambda m: m.fail(job_id, delivery, error))
-        self._changed(job_id)
 
-    async def retry(self, job_id: str, delivery: int, error: str, delay: float) -> None:
+    async def retry(self, job_id: str, delivery: int, error: str | JobFailure,
+                    delay: float) -> None:
         await self._jobs_step([("id", job_id)],
                               lambda m: m.retry(job_id, delivery, error, delay))
-        self._changed(job_id)
 
     async def release(self, job_id: str, delivery: int) -> None:
         await self._jobs_step([("id", job_id)], lambda m: m.release(job_id, delivery))
-        self._changed(job_id)
 
     async def mark_aborted(self, job_id: str, delivery: int, reason: str) -> None:
         await self._jobs_step([("id", job_id)],
                               lambda m: m.mark_aborted(job_id, delivery, reason))
-        self._changed(job_id)
 
     async def reap_expired(self, queue: str) -> int:
         scope = _with_status(queue, JobStatus.PROCESSING, JobStatus.ABORTING, JobStatus.PENDING)

@@ -16,7 +16,15 @@ the classes), then finishes the recorded run: completed tasks keep their
 outputs and are not run again; jobs still in a queue are re-attached to by
 fingerprint. The page *offers* "Resume" for an unfinished run rather than
 resuming on load by itself: the code is the user's, and running it again
-must be their choice.
+must be their choice. A run that stopped — a reload, a closed tab, Abort —
+or failed stays listed, with its error, until it completes or the user
+discards it.
+
+One owner per run: the tab running a run holds its Web Lock
+(``web_locks.RUN_LOCK`` + run id) from start to end, and the browser drops
+the lock when that tab dies. Other tabs list such a run as "running in
+another tab" and refuse to resume or discard it; a free lock means nobody
+runs it, so a resume takes the run over at once.
 
 Outside Pyodide (the engine's CPython tests) the page store is in memory.
 """
@@ -29,28 +37,34 @@ import time
 import uuid
 from typing import Any
 
-from taskloom.errors import RecordNotFoundError
+from taskloom.errors import RecordNotFoundError, RunInAnotherTabError
 from taskloom.storage import Store, open_store
 
 PAGE_DATABASE = "taskloom"
 #: The code each page run executed, by run id: what "Resume" runs again.
 RUN_CODE = "page_runs"
-#: Run statuses that mean "stopped before it finished" once the page reloads.
-UNFINISHED = ("pending", "processing")
+#: Run statuses the page lists: stopped before they finished, or failed.
+UNFINISHED = ("pending", "processing", "aborted", "failed")
+IN_BROWSER = sys.platform == "emscripten"
+#: Classes the code box defines live in this module, so that running the same
+#: code twice redefines them (the registry accepts a same-named redefinition)
+#: instead of clashing with the first run. Defined here, not in engine.py,
+#: because engine imports this module and a back-import would close a loop.
+CODE_MODULE = "taskloom_code_box"
 
 
 class PageStore:
     """The page's Store and queue storage, opened on first use."""
 
     def __init__(self, url: str | None = None) -> None:
-        in_browser = sys.platform == "emscripten"
-        self.url = url or (f"indexeddb://{PAGE_DATABASE}" if in_browser else "memory://")
+        self.url = url or (f"indexeddb://{PAGE_DATABASE}" if IN_BROWSER else "memory://")
         self.store: Store = open_store(self.url)
         self.queue_storage: Any = None
         if self.url.startswith("indexeddb://"):
-            from taskloom.queue import create_queue_storage
+            from .indexeddb import database_name
+            from .page_queue import PageQueueStorage  # leases judged by Web Locks
 
-            self.queue_storage = create_queue_storage(self.url)
+            self.queue_storage = PageQueueStorage(database_name(self.url))
 
     def install_queues(self) -> list[str]:
         """Registers the durable provider queues (idempotent); returns their names."""
@@ -103,8 +117,6 @@ class CodeKeyedOutputs:
 
 
 def _code_box_types(graph: Any) -> set[str]:
-    from .engine import CODE_MODULE  # engine imports this module
-
     return {task.type for task in graph.tasks if type(task).__module__ == CODE_MODULE}
 
 
@@ -112,45 +124,92 @@ class _Run:
     """What the engine runs: a fresh run of a Workflow, or a resumed recorded run.
 
     Both look alike to the engine: ``events``, ``run()`` and ``abort()``.
+    ``release`` gives up the run's ownership once it ends, however it ends.
     """
 
-    def __init__(self, runner_like: Any, start: Any) -> None:
+    def __init__(self, runner_like: Any, start: Any, release: Any) -> None:
         self.events = runner_like.events
         self._target = runner_like
         self._start = start
+        self._release = release
 
     async def run(self) -> Any:
-        return await self._start()
+        try:
+            return await self._start()
+        finally:
+            self._release()
 
     def abort(self, reason: str = "aborted") -> None:
         self._target.abort(reason)
 
 
+def _in_another_tab(run_id: str) -> RunInAnotherTabError:
+    return RunInAnotherTabError(
+        f"run {run_id[:8]} is running in another tab: it can be resumed once it stops "
+        "there (or that tab is closed)")
+
+
 class PageRuns:
-    """Code-box runs recorded in the page store: cached, resumable."""
+    """Code-box runs recorded in the page store: cached, resumable, one owner each."""
 
     def __init__(self, page: PageStore) -> None:
         self.page = page
+        #: Web Locks of the runs this tab runs now, by run id.
+        self._owned: dict[str, Any] = {}
         page.install_queues()
+
+    async def _own(self, run_id: str) -> None:
+        if not IN_BROWSER:
+            return
+        from . import web_locks
+
+        held = await web_locks.try_acquire(web_locks.RUN_LOCK + run_id)
+        if held is None:
+            raise _in_another_tab(run_id)
+        self._owned[run_id] = held
+
+    def _disown(self, run_id: str) -> None:
+        held = self._owned.pop(run_id, None)
+        if held is not None:
+            held.release()
+
+    async def _locked_elsewhere(self) -> set[str]:
+        """Runs whose Web Lock another tab holds."""
+        if not IN_BROWSER:
+            return set()
+        from . import web_locks
+
+        names = await web_locks.held_names(web_locks.RUN_LOCK)
+        return {name.removeprefix(web_locks.RUN_LOCK) for name in names} - self._owned.keys()
 
     async def prepare(self, workflow: Any, code: str, resume: str | None = None) -> _Run:
         """The run to start for ``workflow``, built from ``code``; ``resume``: a run id."""
         self.page.install_queues()
         store = self.page.store
-        if resume is None:
-            run_id = uuid.uuid4().hex
-            await store.backend.put(RUN_CODE, run_id, {"code": code, "started_at": time.time()})
-            outputs = CodeKeyedOutputs(store.outputs, code, _code_box_types(workflow.graph))
-            return _Run(workflow, lambda: workflow.run(store=store, run_id=run_id,
-                                                       output_repository=outputs))
-        from taskloom.graph import TaskGraph
-        from taskloom.runner import TaskGraphRunner
+        run_id = resume or uuid.uuid4().hex
+        await self._own(run_id)
+        try:
+            if resume is None:
+                await store.backend.put(RUN_CODE, run_id,
+                                        {"code": code, "started_at": time.time()})
+                outputs = CodeKeyedOutputs(store.outputs, code, _code_box_types(workflow.graph))
+                return _Run(workflow, lambda: workflow.run(store=store, run_id=run_id,
+                                                           output_repository=outputs),
+                            lambda: self._disown(run_id))
+            from taskloom.graph import TaskGraph
+            from taskloom.runner import TaskGraphRunner
 
-        record = await store.runs.get(resume)
-        graph = TaskGraph.from_json(record.graph)
-        outputs = CodeKeyedOutputs(store.outputs, code, _code_box_types(graph))
-        runner = TaskGraphRunner(graph, run_id=resume, store=store, output_repository=outputs)
-        return _Run(runner, lambda: runner.run(outputs=record.completed_outputs()))
+            record = await store.runs.get(resume)
+            outputs = CodeKeyedOutputs(store.outputs, code,
+                                       _code_box_types(TaskGraph.from_json(record.graph)))
+            # This tab holds the run's Web Lock, so whoever held the store's
+            # owner lease is gone (a reload, a closed tab): take it over at once.
+            runner = await TaskGraphRunner.for_resume(resume, store=store, take_over=True,
+                                                      output_repository=outputs)
+            return _Run(runner, runner.run, lambda: self._disown(run_id))
+        except BaseException:
+            self._disown(run_id)
+            raise
 
     async def code_of(self, run_id: str) -> str:
         saved = await self.page.store.backend.get(RUN_CODE, run_id)
@@ -159,13 +218,46 @@ class PageRuns:
         return saved["code"]
 
     async def unfinished(self) -> list[dict[str, Any]]:
-        """Runs of this page that stopped before they finished, newest first."""
+        """Runs of this page that stopped before they finished or failed, newest first.
+
+        ``owner`` says who runs one now: "this tab", "another tab", or None.
+        """
         store = self.page.store
         with_code = set(await store.backend.keys(RUN_CODE))
+        elsewhere = await self._locked_elsewhere()
+        runs = [run for run in await store.runs.list()
+                if run.status in UNFINISHED and run.run_id in with_code]
+        runs.sort(key=lambda run: run.created_at, reverse=True)
         return [
-            {"run_id": run.run_id, "status": run.status,
-             "created_at": run.created_at.isoformat()}
-            for run in await store.runs.list()
-            if run.status in UNFINISHED and run.run_id in with_code
+            {"run_id": run.run_id, "status": run.status, "error": run.error,
+             "created_at": run.created_at.isoformat(),
+             "owner": ("this tab" if run.run_id in self._owned
+                       else "another tab" if run.run_id in elsewhere else None)}
+            for run in runs
         ]
 
+    async def discard(self, run_id: str) -> None:
+        """Forgets a run nobody runs: its record, its code, and its jobs still queued."""
+        if run_id in self._owned:
+            raise RunInAnotherTabError(f"run {run_id[:8]} is running in this tab: abort it first")
+        if run_id in await self._locked_elsewhere():
+            raise _in_another_tab(run_id)
+        store = self.page.store
+        if self.page.queue_storage is not None:
+            await self.page.queue_storage.abort_run(run_id)
+        await store.runs.delete(run_id)
+        await store.backend.delete(RUN_CODE, run_id)
+
+    async def record_abort(self, run_id: str, reason: str) -> bool:
+        """Marks a run aborted whose engine the page stopped; False if it had ended anyway."""
+        if run_id in self._owned or run_id in await self._locked_elsewhere():
+            return False
+        store = self.page.store
+        try:
+            record = await store.runs.get(run_id)
+        except RecordNotFoundError:
+            return False
+        if record.status not in ("pending", "processing"):
+            return False
+        await store.runs.set_status(run_id, "aborted", error=reason)
+        return True

@@ -1,14 +1,12 @@
 """The local ONNX provider in the browser: Transformers.js inside the engine's worker.
 
-It registers run functions for provider ``onnx`` under the keys that
-``taskloom.ai.onnx_cpython`` uses under CPython, so graphs do not change:
-
-    TextEmbedding        mean-pooled, L2-normalised vectors (batched across jobs)
-    TextGeneration       greedy by default; per-token progress; abort between tokens
-    TextRewriter         generation on "prompt, text" (``onnx_cpython.rewrite_prompt``)
-    TextSummary          the most central sentences (extractive, on the embedding model)
-    TextQuestionAnswer   the best-matching sentence and its cosine score
-    DownloadModel        a model folder fetched into Cache Storage, progress by bytes
+``TransformersJs`` is the page's adapter for provider ``onnx`` (the protocol
+is in ``taskloom.ai.local``): it loads a model, runs it and tokenises through
+Transformers.js; ``register`` turns it into the same run functions as
+``taskloom.ai.onnx_cpython`` under CPython (batched embeddings, extractive
+summary and answer, generation with per-token progress and abort between
+tokens), so graphs do not change. Its own part is where the files are: a
+download fills Cache Storage, progress by bytes.
 
 The JavaScript half is the site's ``models.js`` (imported on the first model
 call): it sets the three things that keep Transformers.js offline
@@ -37,27 +35,23 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import math
-import operator
 import sys
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-from ..ai.catalog import EMBEDDING_TASKS, GENERATION_TASKS, ModelCatalog, catalog
-from ..ai.onnx_cpython import rewrite_prompt
-from ..ai.onnx_local import ONNX_FILES, ContextTruncatedWarning
+from ..ai import local
+from ..ai.catalog import ModelCatalog, catalog, tasks_from_config
+from ..ai.local import context_length_error
+from ..ai.onnx_local import ONNX_FILES, ContextTruncatedWarning, check_dtype
 from ..ai.providers import ModelCall, ProviderRegistry, providers
-from ..ai.text import split_sentences
-from ..errors import (
-    AiError,
-    ContextLengthError,
-    ModelDownloadError,
-    ModelInputError,
-    ModelNotFoundError,
-)
+from ..errors import AiError, ModelDownloadError, ModelInputError, ModelNotFoundError
 from ..storage.models import ModelRecord, split_model_id
+
+if TYPE_CHECKING:
+    from ..ai.tasks import GenerationInput
 
 PROVIDER = "onnx"
 MODELS_FOLDER = "models/"
@@ -66,8 +60,6 @@ HELPER = "models.js"
 #: The Cache Storage cache of downloaded model files (web/models.js writes it).
 DOWNLOADS_CACHE = "taskloom-models"
 MANIFEST = ".taskloom-download.json"
-EMBED_BATCH = 32
-DTYPES = {"q8": "q8", "fp32": "fp32"}
 
 _settings: dict[str, Any] = {"site_url": None, "threads": None}
 _helper: asyncio.Future | None = None
@@ -172,10 +164,7 @@ def _model_in_site(call: ModelCall) -> tuple[str, str]:
         raise ModelNotFoundError(
             f"model {record.id!r} has no files in this page ({location or 'no location'}): "
             "fetch it with DownloadModel first", path=location or None)
-    dtype = record.dtype or "q8"
-    if dtype not in DTYPES:
-        raise ModelInputError(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
-    return location[len(base):].strip("/"), DTYPES[dtype]
+    return location[len(base):].strip("/"), check_dtype(record.dtype or "q8")
 
 
 def _site_record(record: ModelRecord) -> ModelRecord:
@@ -185,13 +174,7 @@ def _site_record(record: ModelRecord) -> ModelRecord:
     return replace(record, location=urljoin(models_url(), record.location.strip("/")))
 
 
-# -- embeddings ----------------------------------------------------------------------
-
-
-def _too_long(what: str, n_tokens: int, limit: int, model: str) -> ContextLengthError:
-    return ContextLengthError(
-        f"{what} is {n_tokens} tokens long but {model} reads at most {limit}: "
-        "shorten it, split it, or pass truncate=True", n_tokens=n_tokens, limit=limit)
+# -- the adapter -------------------------------------------------------------------
 
 
 def _rows(rows: Any) -> list[Any]:
@@ -206,9 +189,7 @@ async def embed_texts(model: str, dtype: str, texts: list[str],
     too_long = getattr(answer, "tooLong", None)
     if too_long is not None:
         index, n_tokens = too_long.to_py()
-        error = _too_long(f"text {index}", int(n_tokens), int(answer.limit), model)
-        error.index = int(index)  # type: ignore[attr-defined]  # which text, for the batcher
-        raise error
+        raise context_length_error(f"text {index}", int(n_tokens), int(answer.limit), model)
     for index, n_tokens in _rows(answer.truncated):
         warnings.warn(f"text {index} was cut from {n_tokens} to {answer.limit} tokens to fit "
                       f"{model}", ContextTruncatedWarning, stacklevel=2)
@@ -221,181 +202,56 @@ def _js_list(values: list[Any]) -> Any:
     return to_js(values)
 
 
-class EmbeddingBatcher:
-    """Merges concurrent single-text requests (an array expansion's jobs) into batched calls.
+class TransformersJs:
+    """The ``taskloom.ai.local.LocalAdapter`` of ONNX models in the page."""
 
-    A text that fails (too long, say) fails only its own request: the batch
-    is tried again without it.
-    """
+    provider = PROVIDER
 
-    def __init__(self, max_batch: int = EMBED_BATCH) -> None:
-        self.max_batch = max_batch
-        self._waiting: dict[tuple[Any, ...], list[tuple[str, asyncio.Future]]] = {}
-        self._drains: set[asyncio.Task[None]] = set()
+    def model(self, call: ModelCall) -> tuple[str, str]:
+        """(Transformers.js model id, dtype)."""
+        return _model_in_site(call)
 
-    async def embed(self, text: str, model: str, dtype: str, truncate: bool) -> list[float]:
-        loop = asyncio.get_running_loop()
-        key = (model, dtype, truncate)
-        future: asyncio.Future = loop.create_future()
-        waiting = self._waiting.setdefault(key, [])
-        waiting.append((text, future))
-        if len(waiting) == 1:
-            drain = loop.create_task(self._drain(key))
-            self._drains.add(drain)
-            drain.add_done_callback(self._drains.discard)
-        return await future
+    async def embed(self, model: tuple[str, str], texts: list[str],
+                    truncate: bool) -> list[list[float]]:
+        return await embed_texts(*model, texts, truncate)
 
-    async def _drain(self, key: tuple[Any, ...]) -> None:
-        model, dtype, truncate = key
-        await asyncio.sleep(0)  # let the jobs claimed together join this batch
-        while True:
-            waiting = self._waiting.get(key)
-            if not waiting:
-                self._waiting.pop(key, None)
-                return
-            batch = [(t, f) for t, f in waiting[: self.max_batch] if not f.done()]
-            del waiting[: self.max_batch]
-            while batch:
-                try:
-                    vectors = await embed_texts(model, dtype, [t for t, _ in batch], truncate)
-                except ContextLengthError as error:
-                    _, future = batch.pop(getattr(error, "index", 0))
-                    _settle(future, exception=_too_long(
-                        "the text", error.n_tokens or 0, error.limit or 0, model))
-                    continue
-                except Exception as error:
-                    for _, future in batch:
-                        _settle(future, exception=error)
-                    break
-                for (_, future), vector in zip(batch, vectors, strict=True):
-                    _settle(future, result=vector)
-                break
+    async def generate(self, model: tuple[str, str], prompt: str, options: GenerationInput,
+                       on_token: Callable[[int], None]) -> str:
+        from pyodide.ffi import create_proxy
 
+        model_id, dtype = model
+        if options.temperature > 0 and options.seed is not None:
+            logging.getLogger("taskloom.ai").warning(
+                "seed is ignored in the browser: Transformers.js samples with its own random "
+                "numbers")
+        module = await transformers_js()
+        progress = create_proxy(lambda count, _total: on_token(count))
+        handle = module.startGeneration(model_id, dtype, prompt, _js_object({
+            "max_new_tokens": options.max_new_tokens,
+            "temperature": options.temperature,
+            "top_k": options.top_k,
+            "truncate": options.truncate,
+        }), progress)
+        try:
+            answer = await _call(handle.promise)
+        except asyncio.CancelledError:
+            handle.interrupt()  # stops before its next token
+            raise
+        finally:
+            progress.destroy()
+        too_long = getattr(answer, "tooLong", None)
+        if too_long is not None:
+            raise context_length_error("the prompt", int(too_long), int(answer.limit), model_id)
+        if answer.truncated:
+            warnings.warn(f"the prompt was cut from {answer.promptTokens} tokens to fit "
+                          f"{model_id}", ContextTruncatedWarning, stacklevel=2)
+        return str(answer.text)
 
-def _settle(future: asyncio.Future, *, result: Any = None,
-            exception: BaseException | None = None) -> None:
-    if future.done():  # its job was aborted meanwhile
-        return
-    if exception is not None:
-        future.set_exception(exception)
-    else:
-        future.set_result(result)
-
-
-batcher = EmbeddingBatcher()
-
-
-async def text_embedding(call: ModelCall) -> dict[str, Any]:
-    model, dtype = _model_in_site(call)
-    vector = await batcher.embed(call.input["text"], model, dtype,
-                                 bool(call.input.get("truncate")))
-    return {"vector": vector}
-
-
-# -- extractive summary and answers --------------------------------------------------
-
-
-def _dot(a: list[float], b: list[float]) -> float:
-    return math.fsum(map(operator.mul, a, b))
-
-
-async def _embed_sentences(call: ModelCall, texts: list[str]) -> list[list[float]]:
-    model, dtype = _model_in_site(call)
-    truncate = bool(call.input.get("truncate"))
-    vectors: list[list[float]] = []
-    for first in range(0, len(texts), EMBED_BATCH):
-        vectors += await embed_texts(model, dtype, texts[first:first + EMBED_BATCH], truncate)
-    return vectors
-
-
-async def text_summary(call: ModelCall) -> dict[str, Any]:
-    """The ``sentences`` most central sentences, in their order (as ``onnx_local.summarize``)."""
-    n = call.input.get("sentences", 3)
-    sentences = split_sentences(call.input["text"])
-    if not sentences:
-        raise ModelInputError("the text is empty: give some text")
-    if len(sentences) <= n:
-        return {"text": " ".join(s.text for s in sentences)}
-    vectors = await _embed_sentences(call, [s.text for s in sentences])
-    centrality = [sum(_dot(v, w) for w in vectors) / len(vectors) for v in vectors]
-    chosen = sorted(sorted(range(len(sentences)), key=lambda i: -centrality[i])[:n])
-    return {"text": " ".join(sentences[i].text for i in chosen)}
-
-
-async def text_question_answer(call: ModelCall) -> dict[str, Any]:
-    """The context's sentence most similar to the question (as ``onnx_local.answer``)."""
-    sentences = split_sentences(call.input["context"])
-    if not sentences:
-        raise ModelInputError("the context is empty: give some text")
-    question, *vectors = await _embed_sentences(
-        call, [call.input["question"], *(s.text for s in sentences)])
-    scores = [_dot(v, question) for v in vectors]
-    best = max(range(len(scores)), key=scores.__getitem__)
-    return {"answer": sentences[best].text, "score": scores[best]}
-
-
-# -- generation ----------------------------------------------------------------------
-
-
-async def _generate(call: ModelCall, prompt: str) -> str:
-    from pyodide.ffi import create_proxy
-
-    model, dtype = _model_in_site(call)
-    given = call.input
-    total = given.get("max_new_tokens", 64)
-    temperature = given.get("temperature", 0.0)
-    if temperature > 0 and given.get("seed") is not None:
-        call.logger.warning("seed is ignored in the browser: Transformers.js samples with its "
-                            "own random numbers")
-
-    def on_token(count: int, _total: int) -> None:
-        call.progress(count / total, f"{count}/{total} tokens")
-
-    module = await transformers_js()
-    progress = create_proxy(on_token)
-    handle = module.startGeneration(model, dtype, prompt, _js_object({
-        "max_new_tokens": total,
-        "temperature": temperature,
-        "top_k": given.get("top_k"),
-        "truncate": bool(given.get("truncate")),
-    }), progress)
-    try:
-        answer = await _call(handle.promise)
-    except asyncio.CancelledError:
-        handle.interrupt()  # stops before its next token
-        raise
-    finally:
-        progress.destroy()
-    too_long = getattr(answer, "tooLong", None)
-    if too_long is not None:
-        raise _too_long("the prompt", int(too_long), int(answer.limit), model)
-    if answer.truncated:
-        warnings.warn(f"the prompt was cut from {answer.promptTokens} tokens to fit {model}",
-                      ContextTruncatedWarning, stacklevel=2)
-    return str(answer.text)
-
-
-async def text_generation(call: ModelCall) -> dict[str, Any]:
-    return {"text": await _generate(call, call.input["prompt"])}
-
-
-async def text_rewriter(call: ModelCall) -> dict[str, Any]:
-    return {"text": await _generate(call, rewrite_prompt(call.input["prompt"],
-                                                         call.input["text"]))}
+    async def download(self, call: ModelCall) -> None:
+        await fetch_into_cache_storage(call)
 
 
 # -- downloads -----------------------------------------------------------------------
-
-
-def _tasks_from_config(config: dict[str, Any] | None) -> list[str]:
-    """What a downloaded model serves, read from its config.json (as the CPython download)."""
-    config = config or {}
-    architectures = " ".join(config.get("architectures") or [])
-    if "CausalLM" in architectures or "LMHead" in architectures:
-        return list(GENERATION_TASKS)
-    if config.get("model_type") in ("bert", "mpnet", "xlm-roberta", "roberta", "distilbert"):
-        return list(EMBEDDING_TASKS)
-    return []
 
 
 def _download_record(model_id: str, folder: str, manifest: dict[str, Any],
@@ -407,21 +263,21 @@ def _download_record(model_id: str, folder: str, manifest: dict[str, Any],
                                  "stored": "Cache Storage"})
 
 
-async def download_model(call: ModelCall) -> dict[str, Any]:
+async def fetch_into_cache_storage(call: ModelCall) -> None:
     """Fetch the model's files into Cache Storage (progress by bytes) and register its record."""
     import js
     from pyodide.ffi import create_proxy
 
-    from ..ai.download import HUGGING_FACE, _wanted_files, folder_for
+    from ..ai.download import HUGGING_FACE, folder_for, wanted_files
 
     model_id = call.record.id
     _, name, variant = split_model_id(model_id)
     folder_for(model_id, call.models_dir)  # the same name checks as under CPython
-    given = call.input
-    base = urljoin(site_url(), given.get("url") or HUGGING_FACE.format(name=name))
+    given = call.input  # DownloadModel.Input
+    base = urljoin(site_url(), given.url or HUGGING_FACE.format(name=name))
     if not base.endswith("/"):
         base += "/"
-    required, optional = _wanted_files(given, variant)
+    required, optional = wanted_files(given.files, variant)
     folder = urljoin(models_url(), name) + "/"
     module = await transformers_js()
 
@@ -433,7 +289,7 @@ async def download_model(call: ModelCall) -> dict[str, Any]:
     try:
         answer = await _call(module.download(base, folder, _js_list(required),
                                              _js_list(optional), progress, controller.signal,
-                                             _js_list(given.get("tasks")) if given.get("tasks")
+                                             _js_list(given.tasks) if given.tasks
                                              else None))
     except asyncio.CancelledError:
         controller.abort()
@@ -454,10 +310,9 @@ async def download_model(call: ModelCall) -> dict[str, Any]:
     else:
         total = sum(result["files"].values())
         call.progress(1.0, f"{total}/{total} bytes")
-    tasks = list(given.get("tasks") or _tasks_from_config(
+    tasks = list(given.tasks or tasks_from_config(
         _as_dict(await _call(module.readConfig(folder)))))
     catalog.add(_download_record(model_id, folder, result, tasks))
-    return {"model": model_id}
 
 
 def _as_dict(value: Any) -> Any:
@@ -490,7 +345,7 @@ async def register_downloads(target: ModelCatalog = catalog) -> list[str]:
         tasks = manifest.get("tasks")
         if not tasks:
             config = await cache.match(folder + "config.json")
-            tasks = _tasks_from_config(json.loads(await config.text()) if config else None)
+            tasks = tasks_from_config(json.loads(await config.text()) if config else None)
         for variant, weights in ONNX_FILES.items():
             if f"onnx/{weights}" in manifest.get("files", {}):
                 model_id = f"{PROVIDER}:{folder[len(base):].strip('/')}:{variant}"
@@ -509,17 +364,9 @@ async def _register_downloads_quietly() -> None:
 # -- wiring --------------------------------------------------------------------------
 
 
-def register(registry: ProviderRegistry = providers) -> None:
-    """Register this module's run functions under provider ``onnx``."""
-    for task_type, function in (
-        ("TextEmbedding", text_embedding),
-        ("TextGeneration", text_generation),
-        ("TextRewriter", text_rewriter),
-        ("TextSummary", text_summary),
-        ("TextQuestionAnswer", text_question_answer),
-        ("DownloadModel", download_model),
-    ):
-        registry.register(task_type, PROVIDER, function)
+def register(registry: ProviderRegistry = providers) -> local.LocalProvider:
+    """Register the Transformers.js run functions under provider ``onnx``."""
+    return local.register(TransformersJs(), registry)
 
 
 def install(registry: ProviderRegistry = providers, target: ModelCatalog = catalog) -> bool:

@@ -1,6 +1,6 @@
 """Durable job queues, their storage backends, and the limiters that pace them."""
 
-from .job import Job, JobStatus
+from .job import Job, JobFailure, JobStatus
 from .limiters import (
     CompositeLimiter,
     ConcurrencyLimiter,
@@ -20,6 +20,7 @@ __all__ = [
     "DelayLimiter",
     "Job",
     "JobContext",
+    "JobFailure",
     "JobQueue",
     "JobQueueTask",
     "JobStatus",

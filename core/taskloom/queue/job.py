@@ -8,11 +8,20 @@
 Times are seconds since the epoch on the *storage's* clock (SQLite's
 julianday, Postgres' clock_timestamp), so that leases mean the same thing to
 every worker whatever its own clock says.
+
+A job's error is kept twice over: ``error`` is the text a person reads
+("ContextLengthError: …", or the storage's own reason such as "lease
+expired…"), and ``error_data`` is the same failure as data (``JobFailure``:
+type, message, retryable, retry_after, details) when a job body raised it —
+what a producer rebuilds the exception from. A job stored before
+``error_data`` existed, or ended by the storage itself, has None there.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import math
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -38,6 +47,60 @@ ACTIVE_STATUSES = frozenset({JobStatus.PENDING, JobStatus.PROCESSING, JobStatus.
                              JobStatus.COMPLETED})
 
 
+@dataclass(frozen=True)
+class JobFailure:
+    """An exception a job body raised, as data that every backend can store."""
+
+    #: The exception's class name (``ContextLengthError``); a producer finds the
+    #: class by this name among taskloom's errors.
+    type: str
+    message: str
+    retryable: bool = True
+    #: Seconds the error asked to wait before another try (a Retry-After).
+    retry_after: float | None = None
+    #: The exception's own JSON-scalar attributes: a provider's ``status_code``,
+    #: ContextLengthError's ``n_tokens`` and ``limit``, a missing model's ``path``.
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}"
+
+    @classmethod
+    def of(cls, exc: BaseException, *, retryable: bool = True,
+           retry_after: float | None = None) -> JobFailure:
+        details = {name: value for name, value in vars(exc).items()
+                   if not name.startswith("_") and name not in ("retryable", "retry_after")
+                   and _is_json_scalar(value)}
+        extra = getattr(exc, "details", None)
+        if isinstance(extra, dict):  # a provider's own details, where it attaches them
+            details.pop("details", None)
+            details.update({str(k): v for k, v in extra.items() if _is_json_scalar(v)})
+        return cls(type=type(exc).__name__, message=str(exc), retryable=retryable,
+                   retry_after=retry_after, details=details)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobFailure:
+        return cls(type=str(data.get("type", "")), message=str(data.get("message", "")),
+                   retryable=bool(data.get("retryable", True)),
+                   retry_after=data.get("retry_after"), details=dict(data.get("details") or {}))
+
+    @classmethod
+    def from_json(cls, text: str | None) -> JobFailure | None:
+        return None if text is None else cls.from_dict(json.loads(text))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+
+def _is_json_scalar(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return value is None or isinstance(value, str | int | bool)
+
+
 @dataclass
 class Job:
     id: str
@@ -61,12 +124,15 @@ class Job:
     progress_message: str | None = None
     output: dict[str, Any] | None = None
     error: str | None = None
+    error_data: JobFailure | None = None
     run_id: str | None = None
     created_at: float = 0.0
     updated_at: float = 0.0
 
     def __post_init__(self) -> None:
         self.status = JobStatus(self.status)
+        if isinstance(self.error_data, dict):  # as read back from a backend's JSON
+            self.error_data = JobFailure.from_dict(self.error_data)
 
     @property
     def is_terminal(self) -> bool:
@@ -75,6 +141,7 @@ class Job:
     def to_dict(self) -> dict[str, Any]:
         out = {name: getattr(self, name) for name in _FIELDS}
         out["status"] = str(self.status)
+        out["error_data"] = None if self.error_data is None else self.error_data.to_dict()
         return out
 
 

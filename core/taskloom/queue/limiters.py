@@ -18,10 +18,10 @@ retry in lock-step.
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from typing import Any, Protocol, runtime_checkable
 
+from .retry import jitter
 from .storage.base import RateLimitStorage
 from .storage.memory import MemoryQueueStorage
 
@@ -59,7 +59,7 @@ class BaseLimiter:
             # Sleep about as long as asked, spread out, and a bit longer each
             # time we lose a race for the freed slot.
             nap = min(MAX_BACKOFF_SECONDS, max(wait, nap * 1.5, 0.001))
-            await asyncio.sleep(nap * random.uniform(1.0, 1.3))
+            await asyncio.sleep(jitter(nap, 1.0, 1.3))
 
     async def __aenter__(self) -> BaseLimiter:
         await self.acquire()

@@ -7,16 +7,21 @@
 Adding an input that an active or completed job of the queue already has
 returns that job (de-duplication by fingerprint), which is also how a resumed
 run finds the job it enqueued before a crash.
+
+Waiting sleeps until the storage announces that the job changed (see
+``watch.py``), so a short job is not followed by a polling nap and a thousand
+waiting jobs do not poll at all.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from ..cache import canonical_json
@@ -98,30 +103,58 @@ class JobQueue:
 
     async def wait(self, job_id: str, *, timeout: float | None = None,
                    on_progress: Callable[[Job], Any] | None = None,
-                   poll_interval: float = 0.25) -> dict[str, Any]:
+                   poll_interval: float | None = None) -> dict[str, Any]:
         """The output of the job once it completes. Raises JobFailedError if it fails or
-        is aborted, TimeoutError after ``timeout`` seconds (the job keeps going)."""
+        is aborted, TimeoutError after ``timeout`` seconds (the job keeps going).
+
+        ``on_progress(job)`` (a function or a coroutine function) sees each progress
+        the waiter reads, the final one included. The waiter wakes when the storage
+        announces a change; ``poll_interval`` is the longest it sleeps without one
+        (default: the storage's ``change_poll``, 0.25 s for a storage that announces
+        nothing, no limit for one that announces everything)."""
         give_up = None if timeout is None else time.monotonic() + timeout
-        nap, seen = 0.002, (-1.0, None)
-        while True:
-            job = await self.get(job_id)
-            if on_progress is not None and (job.progress, job.progress_message) != seen:
-                seen = (job.progress, job.progress_message)
-                result = on_progress(job)
-                if asyncio.iscoroutine(result):
-                    await result
-            if job.status is JobStatus.COMPLETED:
-                return job.output or {}
-            if job.status in (JobStatus.FAILED, JobStatus.ABORTED):
-                error = JobFailedError(f"job {job_id!r} on queue {self.name!r} ended "
-                                       f"{job.status}: {job.error}")
-                error.job = job  # type: ignore[attr-defined]
-                raise error
-            if give_up is not None and time.monotonic() >= give_up:
-                raise TimeoutError(f"job {job_id!r} still {job.status} after {timeout} s")
-            # Fast at first (short jobs), then settle at poll_interval.
-            await asyncio.sleep(nap)
-            nap = min(nap * 2, poll_interval)
+        seen: tuple[float, str | None] | None = None
+        async with self._watching(job_id) as announced:
+            if announced is not None:
+                changed = announced
+                nap = cap = poll_interval if poll_interval is not None \
+                    else getattr(self.storage, "change_poll", None)
+            else:  # a storage that announces nothing: an event nobody sets, and naps
+                changed = asyncio.Event()
+                cap = poll_interval if poll_interval is not None else 0.25
+                nap = min(0.002, cap)  # fast at first (short jobs), then every ``cap``
+            while True:
+                changed.clear()  # before reading: a change after the read wakes us
+                job = await self.get(job_id)
+                if on_progress is not None and (job.progress, job.progress_message) != seen:
+                    seen = (job.progress, job.progress_message)
+                    result = on_progress(job)
+                    if asyncio.iscoroutine(result):
+                        await result
+                if job.status is JobStatus.COMPLETED:
+                    return job.output or {}
+                if job.status in (JobStatus.FAILED, JobStatus.ABORTED):
+                    error = JobFailedError(f"job {job_id!r} on queue {self.name!r} ended "
+                                           f"{job.status}: {job.error}")
+                    error.job = job  # type: ignore[attr-defined]
+                    raise error
+                left = None if give_up is None else give_up - time.monotonic()
+                if left is not None and left <= 0:
+                    raise TimeoutError(f"job {job_id!r} still {job.status} after {timeout} s")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), _shortest(nap, left))
+                if nap is not None and cap is not None:
+                    nap = min(nap * 2, cap)
+
+    @contextlib.asynccontextmanager
+    async def _watching(self, job_id: str) -> AsyncIterator[asyncio.Event | None]:
+        """The event the storage sets when the job changes; None if it announces nothing."""
+        watching = getattr(self.storage, "watching", None)
+        if watching is None:
+            yield None
+            return
+        async with watching(job_id) as changed:
+            yield changed
 
     async def list(self, *, status: JobStatus | str | None = None, run_id: str | None = None,
                    limit: int = 100) -> list[Job]:
@@ -156,6 +189,11 @@ class JobQueue:
 
     def __repr__(self) -> str:
         return f"<JobQueue {self.name!r} on {type(self.storage).__name__}>"
+
+
+def _shortest(*seconds: float | None) -> float | None:
+    """The shortest of the given waits; None (no limit) if none is given."""
+    return min((s for s in seconds if s is not None), default=None)
 
 
 def job_fingerprint(task_type: str, input: dict[str, Any]) -> str:

@@ -6,6 +6,10 @@ carried by the error — ``exc.retry_after`` or an HTTP response header, as
 the OpenAI and Anthropic SDKs attach — replaces the computed delay and is
 also handed to the queue's limiter, so the whole queue slows down, not only
 this job.
+
+Every other wait in the queue package that backs off (a busy SQLite file,
+an unreachable database, a saturated limiter) uses ``jitter`` and
+``Backoff`` from here too.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ class RetryPolicy:
     def backoff(self, attempt: int) -> float:
         """Delay before retry number ``attempt + 1`` (``attempt`` counts from 0)."""
         delay = min(self.max_delay, self.base_delay * self.multiplier ** max(attempt, 0))
-        return max(0.0, delay * random.uniform(1 - self.jitter, 1 + self.jitter))
+        return jitter(delay, 1 - self.jitter, 1 + self.jitter)
 
     def decide(self, exc: BaseException, attempts_done: int, max_attempts: int) -> RetryDecision:
         """``attempts_done`` counts failed attempts before this one."""
@@ -46,6 +50,34 @@ class RetryPolicy:
             return RetryDecision(False, 0.0, retry_after)
         delay = retry_after if retry_after is not None else self.backoff(attempts_done)
         return RetryDecision(True, delay, retry_after)
+
+
+def jitter(seconds: float, low: float = 0.5, high: float = 1.5) -> float:
+    """``seconds`` scaled by a random factor in [low, high], never below 0: waiters that
+    started together then come back spread out instead of in lock-step."""
+    return max(0.0, seconds * random.uniform(low, high))
+
+
+class Backoff:
+    """Jittered exponential delays for retrying one operation: ``first``, then
+    ``multiplier`` times longer each call up to ``cap``; ``reset()`` after a success."""
+
+    def __init__(self, first: float, cap: float, *, multiplier: float = 2.0,
+                 low: float = 0.5, high: float = 1.5) -> None:
+        if first <= 0 or cap < first or multiplier < 1:
+            raise ValueError("Backoff needs 0 < first <= cap and multiplier >= 1")
+        self.first, self.cap, self.multiplier = first, cap, multiplier
+        self.low, self.high = low, high
+        self.current = first
+
+    def next(self) -> float:
+        """The next delay (jittered); the one after it is longer, up to ``cap``."""
+        delay = jitter(self.current, self.low, self.high)
+        self.current = min(self.current * self.multiplier, self.cap)
+        return delay
+
+    def reset(self) -> None:
+        self.current = self.first
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..errors import StoreUnavailableError
 from .queue import JobQueue, queues
+from .retry import Backoff
 from .storage import create_queue_storage
 from .task import task_type_handler
 from .worker import Worker, WorkerStats
@@ -38,15 +39,15 @@ async def run_worker(url: str, queue: str, concurrency: int = 1,
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, worker.stop)
     try:
-        delay = 0.2
+        backoff = Backoff(0.2, 10.0)
         while not worker.stopping:
             try:
                 await storage.setup()
                 break
             except StoreUnavailableError as exc:
+                delay = backoff.next()
                 log.warning("queue storage unreachable (%s); retrying in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
         queues.register(job_queue)
         log.info("worker %s serving queue %r (concurrency %d)", worker.worker_id, queue,
                  concurrency)

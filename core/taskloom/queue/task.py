@@ -8,6 +8,8 @@ and returns its ``Output`` as a dict.
 ``JobQueueTask`` is a Task whose body runs as such a job: its ``run`` (in the
 graph runner) enqueues the input on ``queue`` and waits, forwarding
 progress and aborts; the worker calls its ``execute`` — the real body.
+``submit_job`` is that enqueue-and-wait path, the one every task that runs
+as a job goes through (``AiTask`` too).
 """
 
 from __future__ import annotations
@@ -18,12 +20,17 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
 
-from ..errors import JobPermanentError, TaskInputError, TaskOutputError
+from ..errors import (
+    JobPermanentError,
+    TaskInputError,
+    TaskOutputError,
+    format_validation_error,
+)
 from ..registry import TaskRegistry
 from ..registry import registry as default_registry
 from ..task import Task, TaskContext
 from .job import Job
-from .queue import queues
+from .queue import JobQueue, queues
 from .worker import Handler, JobContext
 
 
@@ -40,8 +47,8 @@ def task_type_handler(registry: TaskRegistry | None = None) -> Handler:
         try:
             input = task.input_model.model_validate(job.input)
         except ValidationError as exc:
-            raise TaskInputError(f"job {job.id} ({job.task_type}): bad input: {exc}",
-                                 task.id) from None
+            raise TaskInputError(format_validation_error(
+                exc, where=f"job {job.id} ({job.task_type}): bad input"), task.id) from None
         task_ctx = TaskContext(run_id=job.run_id or "", task_id=task.id, signal=ctx.signal,
                                on_progress=lambda fraction, message, _d: ctx.progress(fraction,
                                                                                       message),
@@ -58,8 +65,8 @@ def _output_dict(task: Task, result: Any) -> dict[str, Any]:
         model = result if isinstance(result, BaseModel) \
             else task.output_model.model_validate(result or {})
     except ValidationError as exc:
-        raise TaskOutputError(f"{task.type} returned an invalid output: {exc}", task.id) \
-            from None
+        raise TaskOutputError(format_validation_error(
+            exc, where=f"{task.type} returned an invalid output"), task.id) from None
     return model.model_dump(mode="json")
 
 
@@ -82,7 +89,15 @@ class JobQueueTask(Task, register=False):
     async def run(self, input: Any, ctx: TaskContext) -> Any:
         queue = queues.get(self.queue_to_use)
         payload = input.model_dump(mode="json") if isinstance(input, BaseModel) else dict(input)
-        job = await queue.add(payload, task_type=self.type, run_id=ctx.run_id or None)
+        return await self.submit_job(queue, payload, ctx)
+
+    async def submit_job(self, queue: JobQueue, payload: dict[str, Any], ctx: TaskContext, *,
+                         fingerprint: str | None = None) -> dict[str, Any]:
+        """Enqueue ``payload`` as a job of this task's type on ``queue`` and return its
+        output, forwarding the job's progress to ``ctx`` and ``ctx``'s abort to the job.
+        JobFailedError if the job fails or is aborted."""
+        job = await queue.add(payload, task_type=self.type, run_id=ctx.run_id or None,
+                              fingerprint=fingerprint)
         # The run record keeps the job id so that a resumed run re-attaches.
         on_job = ctx.services.get("on_job")
         if callable(on_job):

@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import socket
 import time
 import uuid
@@ -34,8 +33,9 @@ from ..errors import (
     StoreUnavailableError,
 )
 from ..task import AbortSignal
-from .job import Job, JobStatus
+from .job import Job, JobFailure, JobStatus
 from .queue import JobQueue
+from .retry import Backoff, is_retryable, jitter
 
 log = logging.getLogger("taskloom.queue.worker")
 
@@ -54,8 +54,12 @@ class JobContext:
         self.worker_id = worker.worker_id
         self.logger = logging.getLogger(f"taskloom.queue.{job.queue}")
         self._worker = worker
-        self._pending: tuple[float, str | None] | None = None
+        #: The newest progress the handler reported, and the newest one stored.
+        self._latest: tuple[float, str | None] | None = None
+        self._stored: tuple[float, str | None] | None = None
         self._flusher: asyncio.Task[None] | None = None
+        #: Set once the handler returned: the flusher stops pausing between writes.
+        self._hurry = asyncio.Event()
 
     @property
     def run_id(self) -> str | None:
@@ -67,20 +71,41 @@ class JobContext:
         return self.job.attempts
 
     def progress(self, fraction: float, message: str | None = None, **_details: Any) -> None:
-        """Record progress (0..1). Writes are coalesced: at most one in flight."""
+        """Record progress (0..1). Writes are coalesced: at most one in flight, and at
+        most one per ``progress_interval``; the last one is always stored."""
         fraction = 0.0 if fraction < 0 else 1.0 if fraction > 1 else float(fraction)
-        self._pending = (fraction, message)
+        self._latest = (fraction, message)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
-        storage = self._worker.queue.storage
-        while self._pending is not None:
-            fraction, message = self._pending
-            self._pending = None
-            with contextlib.suppress(StaleJobError, StoreUnavailableError):
-                await storage.set_progress(self.job.id, self.job.deliveries, fraction, message)
-            await asyncio.sleep(self._worker.progress_interval)
+        while self._latest != self._stored:
+            await self._store_latest()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._hurry.wait(), self._worker.progress_interval)
+
+    async def _store_latest(self) -> None:
+        latest = self._latest
+        if latest is None:
+            return
+        with contextlib.suppress(StaleJobError, StoreUnavailableError):
+            await self._worker.queue.storage.set_progress(self.job.id, self.job.deliveries,
+                                                          *latest)
+        self._stored = latest
+
+    async def settle_progress(self) -> None:
+        """Store the progress the coalescing has not written yet. Called before the job's
+        completion is reported: a waiter must see the last step (a download's "N/N
+        bytes"), and once the job completed its progress can no longer be written."""
+        self._hurry.set()
+        try:
+            if self._flusher is not None and not self._flusher.done():
+                await self._flusher  # lets a write in flight finish rather than cut it off
+            if self._latest != self._stored:
+                await self._store_latest()
+        except Exception:  # progress is a courtesy: it must never keep the output back
+            log.warning("job %s: its last progress could not be stored", self.job.id,
+                        exc_info=True)
 
 
 @dataclass
@@ -216,7 +241,7 @@ class Worker:
         running: set[asyncio.Task[None]] = set()
         reaper = asyncio.create_task(self._reap_forever())
         beater = asyncio.create_task(self._heartbeat_forever())
-        outage = _Backoff()
+        outage = Backoff(0.1, 5.0)
         try:
             while not self._stop.is_set():
                 free = self.concurrency - len(running)
@@ -305,7 +330,7 @@ class Worker:
         while True:
             with contextlib.suppress(StoreUnavailableError):
                 await self.queue.storage.reap_expired(self.queue.name)
-            await asyncio.sleep(self.reap_interval * random.uniform(0.8, 1.2))
+            await asyncio.sleep(jitter(self.reap_interval, 0.8, 1.2))
 
     async def _shut_down(self, running: set[asyncio.Task[None]]) -> None:
         if running:
@@ -344,6 +369,7 @@ class Worker:
                 return
             # No more heartbeats from here: a report must not be cancelled halfway.
             self._executions.pop(job.id, None)
+            await ctx.settle_progress()
             if await self._report("complete", self._completions.complete, job, output):
                 self.stats.completed += 1
         finally:
@@ -419,22 +445,22 @@ class Worker:
     async def _after_error(self, job: Job, exc: Exception) -> None:
         storage = self.queue.storage
         decision = self.queue.retry.decide(exc, job.attempts, job.max_attempts)
-        message = f"{type(exc).__name__}: {exc}"
+        error = JobFailure.of(exc, retryable=is_retryable(exc), retry_after=decision.retry_after)
         if decision.retry_after is not None and self.queue.limiter is not None:
             with contextlib.suppress(StoreUnavailableError):
                 await self.queue.limiter.block_for(decision.retry_after)
         if decision.retry:
-            if await self._report("retry", storage.retry, job, message, decision.delay):
+            if await self._report("retry", storage.retry, job, error, decision.delay):
                 self.stats.retried += 1
                 self._next_due = min(self._next_due, time.monotonic() + decision.delay)
-        elif await self._report("fail", storage.fail, job, message):
+        elif await self._report("fail", storage.fail, job, error):
             self.stats.failed += 1
-        log.info("job %s attempt %d failed: %s", job.id, job.attempts + 1, message)
+        log.info("job %s attempt %d failed: %s", job.id, job.attempts + 1, error)
 
     async def _report(self, what: str, method: Callable[..., Awaitable[Any]], job: Job,
                       *args: Any) -> bool:
         """Tell the storage how the job ended, retrying while it is unreachable."""
-        delay, hiccup = 0.05, False
+        backoff, hiccup = Backoff(0.05, 2.0), False
         give_up = time.monotonic() + max(self.lease * 2, 60.0)
         while True:
             try:
@@ -454,8 +480,7 @@ class Worker:
                     log.error("worker %s gave up reporting %s of job %s: %s",
                               self.worker_id, what, job.id, exc)
                     return False
-                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-                delay = min(delay * 2, 2.0)
+                await asyncio.sleep(backoff.next())
 
     async def _landed(self, job: Job) -> bool:
         with contextlib.suppress(StoreUnavailableError):
@@ -471,15 +496,3 @@ def _hostname() -> str:
     except OSError:  # sandboxes (Pyodide) may have no name to give
         return "localhost"
 
-
-class _Backoff:
-    def __init__(self, first: float = 0.1, cap: float = 5.0) -> None:
-        self.first, self.cap, self.current = first, cap, first
-
-    def next(self) -> float:
-        value = self.current * random.uniform(0.5, 1.5)
-        self.current = min(self.current * 2, self.cap)
-        return value
-
-    def reset(self) -> None:
-        self.current = self.first

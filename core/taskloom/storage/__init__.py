@@ -18,13 +18,13 @@ TaskOutputRepository) and ``store.runs`` (RunRepository) are written once,
 on the small KeyValueStore protocol in ``protocol.py`` that each backend
 module implements.
 
-Backends are imported only when their URL is opened, so ``import taskloom``
-never needs sqlite3, psycopg or a browser.
+URL schemes are a registry (``store_schemes``, see ``schemes.py``). Backends
+are imported only when their URL is opened, so ``import taskloom`` never needs
+sqlite3, psycopg or a browser; ``taskloom.browser`` registers ``indexeddb://``.
 """
 
 from __future__ import annotations
 
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +35,7 @@ from .graphs import GraphChange, TaskGraphRepository
 from .outputs import OutputRepository
 from .protocol import Entry, KeyValueStore
 from .runs import RunRecord, RunRepository, RunSummary, TaskRecord
+from .schemes import SchemeRegistry
 from .store import Store
 
 __all__ = [
@@ -45,15 +46,22 @@ __all__ = [
     "RunRecord",
     "RunRepository",
     "RunSummary",
+    "SchemeRegistry",
     "Store",
     "TaskGraphRepository",
     "TaskRecord",
     "local_path",
     "open_store",
     "sqlite_url",
+    "store_schemes",
 ]
 
-_SCHEMES = "memory://, file:///path, sqlite:///path.db, postgresql://…"
+#: Store URL schemes. Each built-in factory imports its backend module when it
+#: first runs; ``taskloom.browser`` registers ``indexeddb://`` when imported.
+store_schemes: SchemeRegistry[Callable[..., Store]] = SchemeRegistry("storage")
+store_schemes.reserve(
+    "indexeddb", "indexeddb:// stores exist only in the browser (Pyodide), "
+    "where `import taskloom.browser` provides them")
 
 
 def open_store(url: str, *, clock: Callable[[], float] = time.time) -> Store:
@@ -63,35 +71,43 @@ def open_store(url: str, *, clock: Callable[[], float] = time.time) -> Store:
     pass a fake one.
     """
     if not isinstance(url, str) or ("://" not in url and not url.startswith("sqlite:")):
-        raise StoreURLError(f"not a storage URL: {url!r}; use one of {_SCHEMES}")
-    scheme = url.split(":", 1)[0].lower()
-    if scheme == "memory":
-        from .memory import MemoryStore
+        raise StoreURLError(
+            f"not a storage URL: {url!r}; use one of {store_schemes.examples()}")
+    return store_schemes.factory(url)(url, clock=clock)
 
-        return Store(url, MemoryStore(clock=clock), clock=clock)
-    if scheme == "file":
-        from .filesystem import FileStore
 
-        return Store(url, FileStore(local_path(url), clock=clock), clock=clock)
-    if scheme == "sqlite":
-        from .sqlite import SqliteStore
+def _memory(url: str, *, clock: Callable[[], float]) -> Store:
+    from .memory import MemoryStore
 
-        return Store(url, SqliteStore(local_path(url), clock=clock), clock=clock)
-    if scheme in ("postgresql", "postgres"):
-        try:
-            from .postgres import PostgresStore
-        except ImportError as exc:
-            raise StoreURLError(
-                f"a Postgres store needs psycopg: pip install 'taskloom[postgres]' ({exc})"
-            ) from exc
-        return Store(url, PostgresStore(url, clock=clock), clock=clock)
-    if scheme == "indexeddb":
-        if sys.platform != "emscripten":
-            raise StoreURLError("indexeddb:// stores exist only in the browser (Pyodide)")
-        from ..browser.indexeddb import IndexedDBStore, database_name
+    return Store(url, MemoryStore(clock=clock), clock=clock)
 
-        return Store(url, IndexedDBStore(database_name(url), clock=clock), clock=clock)
-    raise StoreURLError(f"unknown storage URL scheme {scheme!r} in {url!r}; use one of {_SCHEMES}")
+
+def _file(url: str, *, clock: Callable[[], float]) -> Store:
+    from .filesystem import FileStore
+
+    return Store(url, FileStore(local_path(url), clock=clock), clock=clock)
+
+
+def _sqlite(url: str, *, clock: Callable[[], float]) -> Store:
+    from .sqlite import SqliteStore
+
+    return Store(url, SqliteStore(local_path(url), clock=clock), clock=clock)
+
+
+def _postgres(url: str, *, clock: Callable[[], float]) -> Store:
+    try:
+        from .postgres import PostgresStore
+    except ImportError as exc:
+        raise StoreURLError(
+            f"a Postgres store needs psycopg: pip install 'taskloom[postgres]' ({exc})"
+        ) from exc
+    return Store(url, PostgresStore(url, clock=clock), clock=clock)
+
+
+store_schemes.register(_memory, "memory", example="memory://")
+store_schemes.register(_file, "file", example="file:///path")
+store_schemes.register(_sqlite, "sqlite", example="sqlite:///path.db")
+store_schemes.register(_postgres, "postgresql", "postgres", example="postgresql://…")
 
 
 def sqlite_url(path: str | Path) -> str:

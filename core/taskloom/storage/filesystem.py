@@ -7,6 +7,11 @@ reader (or a process killed mid-write) sees the old record or the new one,
 never half of one. There is no fsync: a killed process loses nothing, a
 power cut may lose the last writes.
 
+``compare_and_set`` holds a lock file per collection (``flock``, which the
+kernel drops if its process dies) across its read and write, so processes
+sharing the folder see one winner; plain puts do not take it, so a record
+kept by compare-and-set (an owner lease) is written no other way.
+
 File operations are plain synchronous calls: the files are a few KB on a
 local disk, and a thread hop would cost more than the read. It also keeps
 this backend usable in Pyodide's in-memory filesystem, which has no threads.
@@ -14,11 +19,13 @@ this backend usable in Pyodide's in-memory filesystem, which has no threads.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -43,6 +50,36 @@ def _file_name(key: str) -> str:
             "use a shorter name or another backend"
         )
     return name + _SUFFIX
+
+
+try:  # CPython on POSIX: a lock the kernel drops when its process dies
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+if sys.platform == "emscripten":
+    # Pyodide has one process, and compare_and_set never awaits while it holds the
+    # lock, so the event loop alone makes it atomic.
+    fcntl = None  # type: ignore[assignment]
+
+_LOCK_NAME = ".lock"  # hidden: listings skip it
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Hold the collection's lock file: compare-and-set across processes."""
+    if fcntl is None:
+        yield
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = os.open(folder / _LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise StorageError(f"cannot open the lock file in {folder}: {exc}") from exc
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(handle)  # closing releases the lock
 
 
 def _key_of(file_name: str) -> str | None:
@@ -95,6 +132,37 @@ class FileStore:
         now = self._clock()
         for key, text in encoded:
             self._write(folder, key, text, now)
+
+    async def put_records(self, records: Iterable[tuple[str, str, JSONValue]]) -> None:
+        # As put_many: encode all first, then rename whole records into place.
+        encoded = [(self._folder(c), k, encode_value(v)) for c, k, v in records]
+        for _, key, _ in encoded:
+            _file_name(key)  # a key too long for the filesystem fails before any write
+        now = self._clock()
+        for folder, key, text in encoded:
+            self._write(folder, key, text, now)
+
+    async def compare_and_set(
+        self, collection: str, key: str, expected: JSONValue | None, value: JSONValue | None
+    ) -> bool:
+        folder = self._folder(collection)
+        path = folder / _file_name(key)
+        want = None if expected is None else encode_value(expected)
+        text = None if value is None else encode_value(value)
+        with _locked(folder):
+            try:
+                current: str | None = path.read_bytes().decode("utf-8", "replace")
+            except FileNotFoundError:
+                current = None
+            except OSError as exc:
+                raise StorageError(f"cannot read {path}: {exc}") from exc
+            if current != want:
+                return False
+            if text is None:
+                path.unlink(missing_ok=True)
+            else:
+                self._write(folder, key, text, self._clock())
+            return True
 
     def _write(self, folder: Path, key: str, text: str, updated_at: float) -> None:
         target = folder / _file_name(key)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from .protocol import Entry, JSONValue, check_key, decode_value, encode_value
 
@@ -47,6 +47,28 @@ class MemoryStore:
         records = self._records(collection)
         for key, text in encoded.items():
             records[key] = (text, len(text.encode()), now)
+
+    async def put_records(self, records: Iterable[tuple[str, str, JSONValue]]) -> None:
+        now = self._clock()
+        encoded = [(c, check_key(k), encode_value(v)) for c, k, v in records]  # all or none
+        for collection, key, text in encoded:
+            self._records(collection)[key] = (text, len(text.encode()), now)
+
+    async def compare_and_set(
+        self, collection: str, key: str, expected: JSONValue | None, value: JSONValue | None
+    ) -> bool:
+        want = None if expected is None else encode_value(expected)
+        text = None if value is None else encode_value(value)
+        # No await between the read and the write: atomic within the event loop.
+        records = self._records(collection)
+        current = records.get(check_key(key))
+        if (None if current is None else current[0]) != want:
+            return False
+        if text is None:
+            records.pop(key, None)
+        else:
+            records[key] = (text, len(text.encode()), self._clock())
+        return True
 
     async def delete(self, collection: str, key: str) -> bool:
         return self._records(collection).pop(key, None) is not None

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -133,12 +133,18 @@ class PostgresStore:
             raise self._translate(exc) from exc
 
     def _translate(self, exc: psycopg.Error) -> StorageError:
-        if isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        if _transient(exc):
             return StoreUnavailableError(
                 f"Postgres at {self.where} is unavailable ({str(exc).strip()}); "
                 "the operation may not have been applied. Retry once the server is reachable."
             )
-        return StorageError(f"Postgres at {self.where}: {str(exc).strip()}")
+        return StorageError(
+            f"Postgres at {self.where} refused the write: {str(exc).strip()}. "
+            "Retrying cannot succeed; nothing of this operation was stored "
+            "(e.g. shorten the key, or remove NUL characters from it)."
+            if isinstance(exc, psycopg.DataError | psycopg.errors.ProgramLimitExceeded)
+            else f"Postgres at {self.where}: {str(exc).strip()}"
+        )
 
     async def _fetch_one(self, query: str, params: tuple[Any, ...]) -> Any:
         pool = self.pool or await self._ready()
@@ -199,6 +205,40 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise self._translate(exc) from exc
 
+    async def put_records(self, records: Iterable[tuple[str, str, JSONValue]]) -> None:
+        now = self._clock()
+        rows = [(c, check_key(k), encode_value(v), now) for c, k, v in records]
+        if not rows:
+            return
+        pool = self.pool or await self._ready()
+        try:
+            async with (
+                pool.connection() as connection,
+                connection.transaction(),
+                connection.cursor() as cursor,
+            ):
+                await cursor.executemany(_QUERIES["put"], rows)
+        except psycopg.Error as exc:
+            raise self._translate(exc) from exc
+
+    async def compare_and_set(
+        self, collection: str, key: str, expected: JSONValue | None, value: JSONValue | None
+    ) -> bool:
+        check_key(key)
+        if expected is None and value is None:
+            return await self.get(collection, key) is None
+        # One conditional statement: the row lock makes concurrent callers queue,
+        # and each re-checks the condition against the committed row.
+        if expected is None:
+            query, params = _QUERIES["insert_if_absent"], (
+                collection, key, encode_value(value), self._clock())
+        elif value is None:
+            query, params = _QUERIES["delete_if"], (collection, key, encode_value(expected))
+        else:
+            query, params = _QUERIES["replace_if"], (
+                encode_value(value), self._clock(), collection, key, encode_value(expected))
+        return await self._execute(query, params) == 1
+
     async def delete(self, collection: str, key: str) -> bool:
         return await self._execute(_QUERIES["delete"], (collection, key)) > 0
 
@@ -223,6 +263,26 @@ class PostgresStore:
 
     async def delete_older_than(self, collection: str, cutoff: float) -> int:
         return await self._execute(_QUERIES["delete_older_than"], (collection, cutoff))
+
+
+#: SQLSTATE classes of errors that may pass: connection trouble (08), a server
+#: short of resources (53), an operator or a restart stopping it (57), a lost race (40).
+_TRANSIENT_CLASSES = ("08", "53", "57", "40")
+
+
+def _transient(exc: psycopg.Error) -> bool:
+    """Whether trying again later can succeed.
+
+    psycopg files some permanent errors under OperationalError (an index row
+    over the size limit is ProgramLimitExceeded, SQLSTATE 54000), so the class
+    alone does not say; the SQLSTATE does. A client-side failure has none.
+    """
+    if isinstance(exc, psycopg.InterfaceError):
+        return True
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    return state is None or state.startswith(_TRANSIENT_CLASSES)
 
 
 async def _configure(connection: psycopg.AsyncConnection) -> None:

@@ -56,3 +56,14 @@ DELETE FROM taskloom_records WHERE collection = %s AND key >= %s AND key < %s
 
 -- name: delete_older_than
 DELETE FROM taskloom_records WHERE collection = %s AND updated_at < %s
+
+-- name: insert_if_absent
+INSERT INTO taskloom_records (collection, key, value, updated_at) VALUES (%s, %s, %s, %s)
+ON CONFLICT (collection, key) DO NOTHING
+
+-- name: replace_if
+UPDATE taskloom_records SET value = %s, updated_at = %s
+WHERE collection = %s AND key = %s AND value = %s
+
+-- name: delete_if
+DELETE FROM taskloom_records WHERE collection = %s AND key = %s AND value = %s

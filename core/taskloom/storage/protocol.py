@@ -15,7 +15,7 @@ SQL backends compare keys bytewise (SQLite's BINARY, Postgres ``COLLATE "C"``).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from ..cache import canonical_json
@@ -78,6 +78,24 @@ class KeyValueStore(Protocol):
         """Put several records; all or none where the backend has transactions."""
         ...
 
+    async def put_records(self, records: Iterable[tuple[str, str, JSONValue]]) -> None:
+        """Put ``(collection, key, value)`` records of several collections in one
+        transaction: all or none (the file backend writes whole records one by one)."""
+        ...
+
+    async def compare_and_set(
+        self, collection: str, key: str, expected: JSONValue | None, value: JSONValue | None
+    ) -> bool:
+        """Atomically replace the record if it still holds ``expected``.
+
+        ``expected=None`` means "absent" (create), ``value=None`` deletes. Returns
+        False, changing nothing, when the record holds anything else. Values compare
+        as canonical JSON, so ``expected`` is what ``get`` returned. Other processes
+        sharing the backend see one winner: SQL backends use one conditional
+        statement, the file backend a lock file, IndexedDB one transaction.
+        """
+        ...
+
     async def delete(self, collection: str, key: str) -> bool:
         """Remove one record; True if it existed."""
         ...
@@ -108,9 +126,19 @@ class KeyValueStore(Protocol):
 # -- helpers every backend shares ---------------------------------------------
 
 
+#: canonical_json's spelling, built once: json.dumps would build an encoder per call,
+#: which is most of the cost of encoding a small record.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                            allow_nan=False)
+
+
 def encode_value(value: JSONValue) -> str:
-    """Canonical JSON text of ``value``; SerializationError if it is not JSON."""
-    return canonical_json(value)
+    """Canonical JSON text of ``value`` (as ``canonical_json``); SerializationError if it
+    is not JSON."""
+    try:
+        return _ENCODER.encode(value)
+    except (ValueError, TypeError):
+        return canonical_json(value)  # raises the SerializationError that says why
 
 
 def decode_value(collection: str, key: str, text: Any) -> JSONValue:

@@ -17,7 +17,7 @@ import asyncio
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -136,6 +136,32 @@ class SqliteStore:
             self._transaction(connection, lambda: connection.executemany(_QUERIES["put"], rows))
 
         await self._run(put_all)
+
+    async def put_records(self, records: Iterable[tuple[str, str, JSONValue]]) -> None:
+        now = self._clock()
+        rows = [(c, check_key(k), encode_value(v), now) for c, k, v in records]
+
+        def put_all(connection: sqlite3.Connection) -> None:
+            self._transaction(connection, lambda: connection.executemany(_QUERIES["put"], rows))
+
+        await self._run(put_all)
+
+    async def compare_and_set(
+        self, collection: str, key: str, expected: JSONValue | None, value: JSONValue | None
+    ) -> bool:
+        check_key(key)
+        if expected is None and value is None:
+            return await self.get(collection, key) is None
+        # One statement each: SQLite runs it atomically against every other writer.
+        if expected is None:
+            query, params = _QUERIES["insert_if_absent"], (
+                collection, key, encode_value(value), self._clock())
+        elif value is None:
+            query, params = _QUERIES["delete_if"], (collection, key, encode_value(expected))
+        else:
+            query, params = _QUERIES["replace_if"], (
+                encode_value(value), self._clock(), collection, key, encode_value(expected))
+        return await self._run(_execute, query, params) == 1
 
     async def delete(self, collection: str, key: str) -> bool:
         return await self._run(_execute, _QUERIES["delete"], (collection, key)) > 0

@@ -52,3 +52,14 @@ DELETE FROM taskloom_records WHERE collection = ? AND key >= ? AND key < ?
 
 -- name: delete_older_than
 DELETE FROM taskloom_records WHERE collection = ? AND updated_at < ?
+
+-- name: insert_if_absent
+INSERT INTO taskloom_records (collection, key, value, updated_at) VALUES (?, ?, ?, ?)
+ON CONFLICT (collection, key) DO NOTHING
+
+-- name: replace_if
+UPDATE taskloom_records SET value = ?, updated_at = ?
+WHERE collection = ? AND key = ? AND value = ?
+
+-- name: delete_if
+DELETE FROM taskloom_records WHERE collection = ? AND key = ? AND value = ?

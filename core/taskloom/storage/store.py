@@ -32,7 +32,7 @@ class Store:
         self.backend = backend
         self.graphs = TaskGraphRepository(backend)
         self.outputs = OutputRepository(backend, clock=clock)
-        self.runs = RunRepository(backend)
+        self.runs = RunRepository(backend, clock=clock)
         self.models = ModelRepository(backend)
 
     @property

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
+from prerequisites import need_module
 from taskloom.ai.cloud import AnthropicProvider, OpenAIProvider
 
 from .fake_api import FakeApi
 
-pytest.importorskip("openai", reason="the openai SDK is missing: pip install 'taskloom[openai]'")
-pytest.importorskip("anthropic",
-                    reason="the anthropic SDK is missing: pip install 'taskloom[anthropic]'")
+need_module("openai", "the openai SDK is missing: pip install 'taskloom[openai]'")
+need_module("anthropic", "the anthropic SDK is missing: pip install 'taskloom[anthropic]'")
 
 #: The key the fake server accepts. Long and unusual, so that a grep for it cannot
 #: match anything by accident.

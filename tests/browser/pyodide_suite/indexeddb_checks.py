@@ -11,6 +11,7 @@ import uuid
 
 import pytest
 
+import taskloom.browser  # noqa: F401  (registers the indexeddb:// scheme)
 from taskloom.errors import CorruptRecordError, StoreURLError
 from taskloom.queue import Job, open_queue_storage
 from taskloom.queue.queue import job_fingerprint
@@ -88,3 +89,62 @@ async def test_keys_sort_and_scan_by_code_point_as_every_backend_does():
         assert [e.key for e in await store.backend.scan("things", "a")] == sorted(keys)[:-1]
         assert await store.backend.clear("things", "a\uffff") == 2
         assert await store.backend.keys("things") == sorted(set(keys) - {"a\uffff", "a\uffffb"})
+
+
+async def _until_free(name: str) -> None:
+    from taskloom.browser import web_locks
+
+    for _ in range(200):  # the browser lets go of a released lock a moment later
+        if name not in await web_locks.held_names(name):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"the Web Lock {name!r} was never released")
+
+
+async def test_a_run_lock_has_one_holder_until_released():
+    from taskloom.browser import web_locks
+
+    name = web_locks.RUN_LOCK + uuid.uuid4().hex
+    held = await web_locks.try_acquire(name)
+    assert held is not None
+    assert name in await web_locks.held_names(web_locks.RUN_LOCK)
+    assert await web_locks.try_acquire(name) is None  # a second owner is refused
+    held.release()
+    await _until_free(name)
+    again = await web_locks.try_acquire(name)
+    assert again is not None
+    again.release()
+
+
+async def test_page_queue_leases_follow_the_workers_web_locks():
+    from taskloom.browser import web_locks
+    from taskloom.browser.page_queue import TAB_GONE, PageQueueStorage
+    from taskloom.queue import JobStatus
+
+    storage = PageQueueStorage(f"taskloom-checks-{uuid.uuid4().hex[:12]}")
+    try:
+        job = Job(id=uuid.uuid4().hex, queue="q", task_type="T", input={"i": 1},
+                  fingerprint=job_fingerprint("T", {"i": 1}))
+        await storage.add(job)
+        worker = f"tab-{uuid.uuid4().hex[:8]}"
+        [claimed] = await storage.claim("q", worker, lease=0.01)
+        await asyncio.sleep(0.05)  # its lease is long gone; its worker's tab is not
+        assert await storage.reap_expired("q") == 0
+        alive = await storage.get(job.id)
+        assert alive.status is JobStatus.PROCESSING and alive.worker_id == worker
+
+        storage._locks.pop(worker).release()  # what the browser does when the tab dies
+        await _until_free(web_locks.WORKER_LOCK + worker)
+        assert await storage.reap_expired("q") == 1
+        back = await storage.get(job.id)
+        assert back.status is JobStatus.PENDING and back.worker_id is None
+        assert back.attempts == 0 and back.error == TAB_GONE  # not the job's fault
+        # Its next worker finishes it: nothing was fenced off along the way.
+        [again] = await storage.claim("q", worker + "-next", lease=30.0)
+        assert again.deliveries == claimed.deliveries + 1
+        await storage.complete(job.id, again.deliveries, {"ok": True})
+        assert (await storage.get(job.id)).status is JobStatus.COMPLETED
+    finally:
+        for held in storage._locks.values():
+            held.release()
+        await storage.close()

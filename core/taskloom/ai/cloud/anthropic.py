@@ -23,10 +23,11 @@ class AnthropicProvider(CloudProvider):
     name = "anthropic"
     sdk_module = "anthropic"
     default_base_url = ANTHROPIC_BASE_URL
+    base_url_env = "ANTHROPIC_BASE_URL"
 
-    def make_client(self, api_key: str) -> Any:
+    def make_client(self, api_key: str, base_url: str | None = None) -> Any:
         sdk = self.sdk()
-        return sdk.AsyncAnthropic(api_key=api_key, base_url=self.base_url,
+        return sdk.AsyncAnthropic(api_key=api_key, base_url=base_url or self.endpoint()[0],
                                   timeout=self.timeout, max_retries=self.max_retries,
                                   http_client=self.connection_pool())
 

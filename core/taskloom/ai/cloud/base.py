@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 import weakref
 from collections.abc import Awaitable, Callable
 from types import ModuleType
@@ -40,6 +41,8 @@ class CloudProvider:
     name: ClassVar[str]
     sdk_module: ClassVar[str]
     default_base_url: ClassVar[str]
+    #: The variable the vendor's SDK reads a base URL from (OPENAI_BASE_URL…).
+    base_url_env: ClassVar[str]
 
     def __init__(self, *, api_key: str | SecretKey | None = None, base_url: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT, max_retries: int = 0,
@@ -76,13 +79,24 @@ class CloudProvider:
     def __repr__(self) -> str:
         key = "explicit" if self._api_key is not None \
             else f"from ${self.api_key_env or ENV_VARS[self.name]}"
-        return (f"{type(self).__name__}(base_url={self.base_url or self.default_base_url!r}, "
+        return (f"{type(self).__name__}(base_url={self.endpoint()[0]!r}, "
                 f"api_key={key})")
+
+    def endpoint(self) -> tuple[str, str | None]:
+        """The base URL a call uses, and what chose it: ``base_url``, the SDK's
+        environment variable (which the SDK itself would read) or None for the
+        vendor's default. Read at each call, as the key is."""
+        if self.base_url:
+            return self.base_url, "base_url"
+        from_env = os.environ.get(self.base_url_env, "").strip().rstrip("/")
+        if from_env:
+            return from_env, f"${self.base_url_env}"
+        return self.default_base_url, None
 
     @property
     def custom_base_url(self) -> bool:
         """True for an OpenAI-compatible (or proxy) server rather than the vendor's own."""
-        return self.base_url is not None and self.base_url != self.default_base_url
+        return self.endpoint()[0] != self.default_base_url
 
     # -- plumbing ----------------------------------------------------------------
 
@@ -94,7 +108,8 @@ class CloudProvider:
                 f"the {self.name} provider needs the {self.sdk_module!r} package: "
                 f"pip install 'taskloom[{self.name}]'") from None
 
-    def make_client(self, api_key: str) -> Any:
+    def make_client(self, api_key: str, base_url: str | None = None) -> Any:
+        """An SDK client with this key, for ``base_url`` (default: ``endpoint()``)."""
         raise NotImplementedError
 
     def connection_pool(self) -> Any:
@@ -122,15 +137,18 @@ class CloudProvider:
         """Run ``body(client)``; SDK errors come out as JobRetryableError/JobPermanentError."""
         check_model(model)
         sdk = self.sdk()
-        key = resolve_api_key(self.name, self._api_key, custom_base_url=self.custom_base_url,
+        base_url, chosen_by = self.endpoint()
+        key = resolve_api_key(self.name, self._api_key,
+                              custom_base_url=base_url != self.default_base_url,
                               env_var=self.api_key_env)
-        client = self.make_client(key)
         failure = None
         try:
+            # Inside the try: the SDK parses the URL here, and refuses "http://h:abc".
+            client = self.make_client(key, base_url)
             return await until_aborted(body(client), signal)
         except Exception as exc:
             failure = translate_error(exc, sdk, provider=self.name, model=model,
-                                      base_url=self.base_url or self.default_base_url,
+                                      base_url=base_url, base_url_source=chosen_by,
                                       secrets=[key])
             if failure is None:
                 raise

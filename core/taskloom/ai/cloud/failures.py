@@ -4,8 +4,14 @@
     that breaks off with a server-side error event (overloaded, api_error)
         → JobRetryableError, with ``retry_after`` from the response's headers
     400, 401, 403, 404, 422 and any other 4xx, a 429 for an exhausted quota
-    (``insufficient_quota``), a malformed response
+    (``insufficient_quota``), a malformed response, a base URL that cannot
+    work (no scheme, a port past 65535)
         → JobPermanentError, with a message that says what to check
+
+A connection failure names the URL actually used (``base_url``, else the
+SDK's ``OPENAI_BASE_URL`` / ``ANTHROPIC_BASE_URL``, else the vendor's) and the
+cause at the bottom of the chain ("Connection refused"), not the SDK's
+"Connection error." nor anyio's "unhandled errors in a TaskGroup".
 
 The message is rebuilt here from the status and the server's own words, with
 every key-shaped string redacted, and raised *without* chaining the SDK's
@@ -15,6 +21,7 @@ exception: that one holds the request, headers and all.
 from __future__ import annotations
 
 import math
+import os
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -24,7 +31,7 @@ from types import ModuleType
 from typing import Any
 
 from ...errors import JobPermanentError, JobRetryableError, QueueError
-from .keys import ENV_VARS, redact
+from .keys import ENV_VARS, shorten
 
 VENDOR_NAMES = {"openai": "OpenAI", "anthropic": "Anthropic"}
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
@@ -49,24 +56,30 @@ _HINTS = {
 
 
 def translate_error(exc: BaseException, sdk: ModuleType, *, provider: str, model: str,
-                    base_url: str, secrets: Iterable[str]) -> QueueError | None:
-    """The taskloom error for an SDK exception, or None if ``exc`` is not the SDK's."""
+                    base_url: str, secrets: Iterable[str],
+                    base_url_source: str | None = None) -> QueueError | None:
+    """The taskloom error for an SDK exception (or one from its HTTP stack), or None.
+
+    ``base_url`` is the URL the call used and ``base_url_source`` what set it
+    (``"base_url"``, ``"$OPENAI_BASE_URL"``; None for the vendor's default).
+    """
     vendor = VENDOR_NAMES.get(provider, provider)
     secrets = list(secrets)
     where = f"{vendor} ({model})"
+    url = base_url if base_url_source is None else f"{base_url} (set by {base_url_source})"
     if isinstance(exc, sdk.APITimeoutError):
-        return JobRetryableError(f"{where}: the request timed out; it will be retried")
+        return JobRetryableError(f"{where}: the request to {url} timed out; it will be retried")
     if isinstance(exc, sdk.APIConnectionError):
-        return JobRetryableError(f"{where}: cannot reach {base_url}; it will be retried")
+        return _connection_failure(exc, where, url, base_url_source, secrets)
     if _in_stream(exc, sdk):
-        said = redact(server_message(exc), secrets)
+        said = server_message(exc, secrets)
         kind = error_type(exc)
         if kind in RETRYABLE_STREAM_ERRORS:
             return JobRetryableError(f"{where}: the stream broke off ({kind}): {said}")
         return JobPermanentError(f"{where}: the stream was refused ({kind}): {said}")
     if isinstance(exc, sdk.APIStatusError):
         status = exc.status_code
-        said = redact(server_message(exc), secrets)
+        said = server_message(exc, secrets)
         if status == 429 and error_code(exc) in QUOTA_CODES:
             error = JobPermanentError(f"{where}: HTTP 429, the account has no quota left; "
                                       f"check its plan and billing: {said}")
@@ -82,11 +95,70 @@ def translate_error(exc: BaseException, sdk: ModuleType, *, provider: str, model
         error.status_code = status  # type: ignore[attr-defined]
         return error
     if isinstance(exc, sdk.APIError):  # a response that does not parse
-        said = redact(server_message(exc), secrets)
+        said = server_message(exc, secrets)
         return JobPermanentError(f"{where}: unexpected response: {said}")
     if isinstance(exc, _sdk_base_error(sdk)):
-        return JobPermanentError(f"{where}: {redact(str(exc), secrets)}")
+        return JobPermanentError(f"{where}: {shorten(str(exc), MAX_SERVER_MESSAGE, secrets)}")
+    if _from_http_stack(exc):
+        return _connection_failure(exc, where, url, base_url_source, secrets)
     return None
+
+
+def _connection_failure(exc: BaseException, where: str, url: str, source: str | None,
+                        secrets: list[str]) -> QueueError:
+    cause = shorten(root_cause(exc), MAX_SERVER_MESSAGE, secrets).rstrip(".")
+    if _bad_url(exc):
+        return JobPermanentError(f"{where}: cannot connect to {url}: {cause}; "
+                                 f"check {source or 'the base URL'}")
+    return JobRetryableError(f"{where}: cannot reach {url}: {cause}; it will be retried")
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """``exc``, then what caused it, down to the bottom; an exception group gives its
+    first leaf (anyio's connect wraps the socket's error in one)."""
+    found: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not seen for seen in found):
+        found.append(current)
+        if isinstance(current, BaseExceptionGroup) and current.exceptions:
+            current = current.exceptions[0]
+        else:
+            current = current.__cause__ or current.__context__
+    return found
+
+
+def root_cause(exc: BaseException) -> str:
+    """A few words for what went wrong at the bottom: "Connection refused", or what
+    the HTTP stack said of a URL it refused ("Invalid port: 'abc'")."""
+    chain = _chain(exc)
+    bottom = next((link for link in chain if type(link).__name__ in _BAD_URL_ERRORS),
+                  chain[-1])
+    if isinstance(bottom, OSError) and bottom.errno is not None:
+        if bottom.errno > 0:
+            return os.strerror(bottom.errno)
+        return str(bottom.strerror or bottom)  # a resolver error: "Name or service not known"
+    return " ".join(str(bottom).split()) or type(bottom).__name__
+
+
+def _from_http_stack(exc: BaseException) -> bool:
+    """An error the SDK let through from httpx, httpcore or anyio (a bad port, a bad
+    URL, an exception group) rather than wrapping it as APIConnectionError."""
+    for link in _chain(exc):
+        module = type(link).__module__.split(".")[0]
+        if module.startswith(("httpx", "httpcore", "anyio")):
+            return True
+    return isinstance(exc, BaseExceptionGroup) and all(
+        isinstance(leaf, OSError | OverflowError | ValueError) for leaf in exc.exceptions)
+
+
+#: Errors that say the URL itself cannot work, so that no retry can help.
+_BAD_URL_ERRORS = frozenset({"InvalidURL", "UnsupportedProtocol"})
+
+
+def _bad_url(exc: BaseException) -> bool:
+    return any(type(link).__name__ in _BAD_URL_ERRORS
+               or (isinstance(link, OverflowError | ValueError) and not isinstance(link, OSError))
+               for link in _chain(exc))
 
 
 def _in_stream(exc: BaseException, sdk: ModuleType) -> bool:
@@ -121,8 +193,9 @@ def error_code(exc: Any) -> str | None:
     return code if isinstance(code, str) else None
 
 
-def server_message(exc: Any) -> str:
-    """The human part of an error body: ``{"error": {"message": …}}`` in both vendors."""
+def server_message(exc: Any, secrets: Iterable[str] = ()) -> str:
+    """The human part of an error body (``{"error": {"message": …}}`` in both vendors),
+    redacted, then cut to MAX_SERVER_MESSAGE characters."""
     body = getattr(exc, "body", None)
     message: Any = None
     if isinstance(body, Mapping):
@@ -135,10 +208,7 @@ def server_message(exc: Any) -> str:
         message = body
     if not message:
         message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    text = " ".join(str(message).split())
-    if len(text) > MAX_SERVER_MESSAGE:
-        text = text[: MAX_SERVER_MESSAGE - 1] + "…"
-    return text
+    return shorten(" ".join(str(message).split()), MAX_SERVER_MESSAGE, secrets)
 
 
 # -- how long the server wants us to wait ------------------------------------------

@@ -4,7 +4,9 @@ A key is read from an explicit argument or from the provider's environment
 variable (``OPENAI_API_KEY``, ``ANTHROPIC_API_KEY``) at the moment of a call,
 never stored in graph JSON, job inputs, outputs, run records or logs. Text
 that might echo one back — an error body from the server, say — goes through
-``redact()`` before anybody sees it.
+``redact()`` before anybody sees it, and through ``shorten()`` when it must
+also be cut: redaction first, so that a cut can never fall inside a whole key,
+then once more at the cut, for a prefix of a key the text held only in part.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ REDACTED = "[redacted]"
 # may echo another one): vendor prefixes, and whatever follows "Bearer".
 _KEY_PATTERNS = (
     re.compile(r"sk-[A-Za-z0-9_\-]{12,}"),
+    # The start of a vendor key at a cut, however short: "sk-proj-4f…".
+    re.compile(r"sk-[A-Za-z0-9_\-]+(?=…|\.\.\.|\Z)"),
     re.compile(r"(?i)(bearer\s+)[^\s\"',;]+"),
     re.compile(r"(?i)(x-api-key[\"']?\s*[:=]\s*[\"']?)[^\s\"',;]+"),
 )
@@ -81,11 +85,45 @@ def resolve_api_key(provider: str, explicit: str | SecretKey | None, *,
         f"no {provider} API key: set the {env_var} environment variable or pass api_key=")
 
 
+#: A secret's prefix this long, left where a text was cut, is redacted as well.
+MIN_PREFIX = 4
+#: Where a text may have been cut: an ellipsis, three dots, its very end.
+_CUTS = re.compile(r"…|\.\.\.|\Z")
+
+
 def redact(text: str, secrets: Iterable[str] = ()) -> str:
-    """``text`` with every given secret, and anything shaped like a key, replaced."""
+    """``text`` with every given secret, any prefix of one (``MIN_PREFIX`` characters or
+    more) that ends where the text was cut, and anything shaped like a key, replaced."""
     for secret in secrets:
         if secret and secret != NO_KEY_PLACEHOLDER:
-            text = text.replace(secret, REDACTED)
+            text = _redact_prefix_at_cuts(text.replace(secret, REDACTED), secret)
     for pattern in _KEY_PATTERNS:
         text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + REDACTED, text)
     return text
+
+
+def shorten(text: str, limit: int, secrets: Iterable[str] = ()) -> str:
+    """``text`` redacted, then cut to ``limit`` characters with "…", then redacted again."""
+    secrets = list(secrets)
+    text = redact(text, secrets)
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return redact(text, secrets)
+
+
+def _redact_prefix_at_cuts(text: str, secret: str) -> str:
+    if len(secret) < MIN_PREFIX or secret[:MIN_PREFIX] not in text:
+        return text
+    pieces, start = [], 0
+    for cut in _CUTS.finditer(text):
+        end = cut.start()
+        longest = 0
+        for size in range(min(len(secret), end - start), MIN_PREFIX - 1, -1):
+            if text.startswith(secret[:size], end - size):
+                longest = size
+                break
+        if longest:
+            pieces.append(text[start:end - longest] + REDACTED)
+            start = end
+    pieces.append(text[start:])
+    return "".join(pieces)

@@ -28,11 +28,12 @@ class OpenAIProvider(CloudProvider):
     name = "openai"
     sdk_module = "openai"
     default_base_url = OPENAI_BASE_URL
+    base_url_env = "OPENAI_BASE_URL"
 
-    def make_client(self, api_key: str) -> Any:
+    def make_client(self, api_key: str, base_url: str | None = None) -> Any:
         sdk = self.sdk()
-        return sdk.AsyncOpenAI(api_key=api_key, base_url=self.base_url, timeout=self.timeout,
-                               max_retries=self.max_retries,
+        return sdk.AsyncOpenAI(api_key=api_key, base_url=base_url or self.endpoint()[0],
+                               timeout=self.timeout, max_retries=self.max_retries,
                                http_client=self.connection_pool())
 
     async def generate(self, prompt: str, *, model: str, system: str | None = None,

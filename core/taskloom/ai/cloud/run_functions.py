@@ -79,12 +79,14 @@ def _model_name(record: ModelRecord) -> str:
 
 
 def _generation_options(call: ModelCall) -> dict[str, Any]:
-    max_tokens = call.input.get("max_new_tokens")
+    # Summaries, answers and translations take no generation options: the API's defaults.
+    max_tokens = getattr(call.input, "max_new_tokens", None)
+    temperature = getattr(call.input, "temperature", None)
     options: dict[str, Any] = {
         "model": _model_name(call.record), "stream": True, "signal": call.signal,
         "on_text": progress_callback(call.progress, max_tokens), "max_tokens": max_tokens}
-    if call.input.get("temperature") is not None:
-        options["temperature"] = call.input["temperature"]
+    if temperature is not None:
+        options["temperature"] = temperature
     return options
 
 
@@ -96,37 +98,37 @@ def run_functions(base: CloudProvider) -> dict[str, RunFunction]:
 
     async def text_generation(call: ModelCall) -> dict[str, Any]:
         provider = _provider_for(base, call.record)
-        result = await provider.generate(call.input["prompt"], **_generation_options(call))
+        result = await provider.generate(call.input.prompt, **_generation_options(call))
         finished(call, result.text)
         return {"text": result.text}
 
     async def text_rewriter(call: ModelCall) -> dict[str, Any]:
         provider = _provider_for(base, call.record)
-        result = await provider.rewrite(call.input["text"], call.input["prompt"],
+        result = await provider.rewrite(call.input.text, call.input.prompt,
                                         **_generation_options(call))
         finished(call, result.text)
         return {"text": result.text}
 
     async def text_summary(call: ModelCall) -> dict[str, Any]:
         provider = _provider_for(base, call.record)
-        result = await provider.summarize(call.input["text"],
-                                          sentences=call.input.get("sentences"),
+        result = await provider.summarize(call.input.text,
+                                          sentences=call.input.sentences,
                                           **_generation_options(call))
         finished(call, result.text)
         return {"text": result.text}
 
     async def text_question_answer(call: ModelCall) -> dict[str, Any]:
         provider = _provider_for(base, call.record)
-        result = await provider.answer(call.input["question"], call.input["context"],
+        result = await provider.answer(call.input.question, call.input.context,
                                        **_generation_options(call))
         finished(call, result.text)
         return {"answer": result.text, "score": 1.0}
 
     async def text_translation(call: ModelCall) -> dict[str, Any]:
         provider = _provider_for(base, call.record)
-        result = await provider.translate(call.input["text"],
-                                          target_language=call.input["target"],
-                                          source_language=call.input.get("source"),
+        result = await provider.translate(call.input.text,
+                                          target_language=call.input.target,
+                                          source_language=call.input.source,
                                           **_generation_options(call))
         finished(call, result.text)
         return {"text": result.text}
@@ -142,7 +144,7 @@ def run_functions(base: CloudProvider) -> dict[str, RunFunction]:
         async def text_embedding(call: ModelCall) -> dict[str, Any]:
             provider = _provider_for(base, call.record)
             assert isinstance(provider, OpenAIProvider)
-            result = await provider.embed([call.input["text"]], model=_model_name(call.record),
+            result = await provider.embed([call.input.text], model=_model_name(call.record),
                                           signal=call.signal)
             call.progress(1.0, None)
             return {"vector": result.vectors[0]}

@@ -5,13 +5,17 @@ on a claimed job carry the job's ``delivery`` (the claim number); if the job
 has been claimed again since, or is no longer being processed, they raise
 StaleJobError and change nothing — that is the fencing that keeps a worker
 which lost its lease from overwriting the work of the one that took over.
+
+Every backend here also mixes in ``JobWatchers`` (``queue/watch.py``): it
+announces the jobs each write changed, which is what ``JobQueue.wait`` sleeps
+on. A storage without it still works; its waiters poll.
 """
 
 from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-from ..job import Job, JobStatus
+from ..job import Job, JobFailure, JobStatus
 
 
 @runtime_checkable
@@ -81,10 +85,15 @@ class QueueStorage(Protocol):
         ids refused as stale instead of raising."""
         ...
 
-    async def fail(self, job_id: str, delivery: int, error: str) -> None: ...
+    async def fail(self, job_id: str, delivery: int, error: str | JobFailure) -> None:
+        """Failed for good. A JobFailure is stored as data (``job.error_data``) and as text
+        (``job.error``); a str as text only."""
+        ...
 
-    async def retry(self, job_id: str, delivery: int, error: str, delay: float) -> None:
-        """Back to pending with attempts + 1, due ``delay`` seconds from now."""
+    async def retry(self, job_id: str, delivery: int, error: str | JobFailure,
+                    delay: float) -> None:
+        """Back to pending with attempts + 1, due ``delay`` seconds from now; ``error`` is
+        stored as ``fail`` stores it."""
         ...
 
     async def release(self, job_id: str, delivery: int) -> None:

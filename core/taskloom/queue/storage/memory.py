@@ -1,7 +1,9 @@
 """Queue and rate-limit storage in this process's memory: fast, not durable.
 
 Runs anywhere, Pyodide included. Every method does its work without an
-``await`` in the middle, so each one is atomic for the event loop.
+``await`` in the middle, so each one is atomic for the event loop, and
+announces the jobs it changed to this process's waiters (``JobWatchers``):
+every change is announced, so a waiter never polls.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from collections import deque
 from typing import Any
 
 from ...errors import JobNotFoundError, JobStateError, StaleJobError
-from ..job import ACTIVE_STATUSES, Job, JobStatus
+from ..job import ACTIVE_STATUSES, Job, JobFailure, JobStatus
+from ..watch import JobWatchers
 from .base import job_statuses_zeroed
 
 _WORKING = (JobStatus.PROCESSING, JobStatus.ABORTING)
 
 
-class MemoryQueueStorage:
+class MemoryQueueStorage(JobWatchers):
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
         self._by_fingerprint: dict[tuple[str, str], str] = {}
@@ -55,6 +58,7 @@ class MemoryQueueStorage:
         self._jobs[stored.id] = stored
         self._by_fingerprint[key] = stored.id
         self._wake(stored.queue)
+        self._announce(stored.id)
         return copy.deepcopy(stored)
 
     async def add_many(self, jobs: list[Job]) -> list[Job]:
@@ -72,11 +76,13 @@ class MemoryQueueStorage:
             raise JobStateError(f"job {job_id!r} is already {job.status}; "
                                 "there is nothing to abort")
         self._abort(job, time.time())
+        self._announce(job_id)
         return copy.deepcopy(job)
 
     def _abort(self, job: Job, now: float) -> None:
         if job.status is JobStatus.PENDING:
             job.status, job.error = JobStatus.ABORTED, "aborted before it started"
+            job.error_data = None
         elif job.status is JobStatus.PROCESSING:
             job.status = JobStatus.ABORTING
         job.updated_at = now
@@ -87,6 +93,7 @@ class MemoryQueueStorage:
             if (job.run_id == run_id and (queue is None or job.queue == queue)
                     and job.status in (JobStatus.PENDING, JobStatus.PROCESSING)):
                 self._abort(job, now)
+                self._announce(job.id)
                 count += 1
         return count
 
@@ -111,6 +118,7 @@ class MemoryQueueStorage:
             del self._jobs[job.id]
             if self._by_fingerprint.get((job.queue, job.fingerprint)) == job.id:
                 del self._by_fingerprint[(job.queue, job.fingerprint)]
+        self._announce(*(job.id for job in doomed))
         return len(doomed)
 
     async def output_for(self, queue: str, fingerprint: str) -> dict[str, Any] | None:
@@ -135,6 +143,7 @@ class MemoryQueueStorage:
             job.lease_expires_at = now + lease
             job.updated_at = now
             claimed.append(copy.deepcopy(job))
+        self._announce(*(job.id for job in claimed))
         return claimed
 
     def _fenced(self, job_id: str, delivery: int) -> Job:
@@ -154,11 +163,15 @@ class MemoryQueueStorage:
                            message: str | None) -> None:
         job = self._fenced(job_id, delivery)
         job.progress, job.progress_message = fraction, message
+        self._announce(job_id)
 
-    def _finish(self, job: Job, status: JobStatus, error: str | None = None) -> None:
-        job.status, job.error = status, error
+    def _finish(self, job: Job, status: JobStatus, error: str | JobFailure | None = None) -> None:
+        job.status = status
+        job.error = None if error is None else str(error)
+        job.error_data = error if isinstance(error, JobFailure) else None
         job.lease_expires_at = None
         job.updated_at = time.time()
+        self._announce(job.id)
 
     async def complete(self, job_id: str, delivery: int, output: dict[str, Any]) -> None:
         job = self._fenced(job_id, delivery)
@@ -175,12 +188,13 @@ class MemoryQueueStorage:
                 stale.add(job_id)
         return stale
 
-    async def fail(self, job_id: str, delivery: int, error: str) -> None:
+    async def fail(self, job_id: str, delivery: int, error: str | JobFailure) -> None:
         job = self._fenced(job_id, delivery)
         job.attempts += 1
         self._finish(job, JobStatus.FAILED, error)
 
-    async def retry(self, job_id: str, delivery: int, error: str, delay: float) -> None:
+    async def retry(self, job_id: str, delivery: int, error: str | JobFailure,
+                    delay: float) -> None:
         job = self._fenced(job_id, delivery)
         if job.status is JobStatus.ABORTING:
             self._finish(job, JobStatus.ABORTED, error)
@@ -197,7 +211,7 @@ class MemoryQueueStorage:
             self._finish(job, JobStatus.ABORTED, "aborted while its worker shut down")
             return
         job.worker_id = None
-        self._finish(job, JobStatus.PENDING, job.error)
+        self._finish(job, JobStatus.PENDING, job.error_data or job.error)
         self._wake(job.queue)
 
     async def mark_aborted(self, job_id: str, delivery: int, reason: str) -> None:

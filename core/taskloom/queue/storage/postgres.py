@@ -2,7 +2,9 @@
 
 Claims use ``FOR UPDATE SKIP LOCKED`` so that workers never queue up behind
 each other's row locks; a trigger NOTIFYs ``taskloom_jobs`` whenever a job
-becomes pending, and one LISTEN connection per process wakes idle workers.
+becomes pending, another ``taskloom_job_changes`` whenever a job's status or
+progress changes, and one LISTEN connection per storage object wakes idle
+workers and the waiters of the jobs that changed (``JobWatchers``).
 Give it a conninfo/URL, or the ``AsyncConnectionPool`` of a store that already
 has one (then ``schema`` must match the pool's search_path).
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
+from collections.abc import AsyncIterator
 from typing import Any
 
 import psycopg
@@ -22,17 +24,24 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from ...errors import JobNotFoundError, JobStateError, StaleJobError, StoreUnavailableError
-from ..job import JOB_COLUMNS, Job, JobStatus
+from ..job import JOB_COLUMNS, Job, JobFailure, JobStatus
+from ..retry import Backoff
+from ..watch import JobWatchers
 from ._sql import load_queries
 from .base import job_statuses_zeroed
 from .memory import DEADLINE_PASSED, DELIVERY_CAP, LEASE_EXPIRED
 
 Q = load_queries("postgres.sql")
 CHANNEL = "taskloom_jobs"
+CHANGES_CHANNEL = "taskloom_job_changes"
 log = logging.getLogger("taskloom.queue.postgres")
 
 
-class PostgresQueueStorage:
+class PostgresQueueStorage(JobWatchers):
+    #: Every change is announced (NOTIFY), and a reconnect wakes every waiter; this
+    #: look now and then is only a safety net.
+    change_poll = 5.0
+
     def __init__(self, conninfo: str | None = None, *, schema: str | None = None,
                  pool: AsyncConnectionPool | None = None, max_connections: int = 8,
                  application_name: str = "taskloom-queue", connect_timeout: float = 10.0) -> None:
@@ -47,6 +56,7 @@ class PostgresQueueStorage:
         self._connect_timeout = connect_timeout
         self._schema_name: str | None = schema
         self._listener: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
         self._wakeups: dict[str, asyncio.Event] = {}
 
     # -- connections ---------------------------------------------------------------
@@ -122,6 +132,7 @@ class PostgresQueueStorage:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._listener
             self._listener = None
+            self._listening.clear()
         if self._pool is not None and self._own_pool:
             await self._pool.close()
             self._pool = None
@@ -239,11 +250,13 @@ class PostgresQueueStorage:
         done = {row["id"] for row in rows}
         return {job_id for job_id, _, _ in items if job_id not in done}
 
-    async def fail(self, job_id: str, delivery: int, error: str) -> None:
-        await self._fenced("fail", job_id, delivery, error=error)
+    async def fail(self, job_id: str, delivery: int, error: str | JobFailure) -> None:
+        await self._fenced("fail", job_id, delivery, **_error_params(error))
 
-    async def retry(self, job_id: str, delivery: int, error: str, delay: float) -> None:
-        await self._fenced("retry", job_id, delivery, error=error, delay=float(delay))
+    async def retry(self, job_id: str, delivery: int, error: str | JobFailure,
+                    delay: float) -> None:
+        await self._fenced("retry", job_id, delivery, delay=float(delay),
+                           **_error_params(error))
 
     async def release(self, job_id: str, delivery: int) -> None:
         await self._fenced("release", job_id, delivery)
@@ -262,49 +275,81 @@ class PostgresQueueStorage:
         return None if row is None or row[0] is None else float(row[0])
 
     async def wait_for_work(self, queue: str, timeout: float) -> None:
-        if self._listener is None or self._listener.done():
-            self._listener = asyncio.create_task(self._listen(), name="taskloom-queue-listen")
+        self._start_listener()
         event = self._wakeups.setdefault(queue, asyncio.Event())
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), timeout)
         event.clear()
 
+    async def listening(self, timeout: float | None = None) -> None:
+        """Return once this storage's LISTEN connection listens: from then on every
+        change is announced. StoreUnavailableError if that takes ``timeout`` seconds
+        (default: the connect timeout)."""
+        self._start_listener()
+        try:
+            async with asyncio.timeout(self._connect_timeout if timeout is None else timeout):
+                await self._listening.wait()
+        except TimeoutError:
+            raise StoreUnavailableError(
+                "the Postgres queue database does not answer LISTEN; is it reachable?") \
+                from None
+
+    @contextlib.asynccontextmanager
+    async def watching(self, job_id: str) -> AsyncIterator[asyncio.Event]:
+        # A database that does not answer must not stop a waiter: it polls meanwhile.
+        with contextlib.suppress(StoreUnavailableError):
+            await self.listening()
+        async with super().watching(job_id) as changed:
+            yield changed
+
+    def _start_listener(self) -> None:
+        if self._listener is None or self._listener.done():
+            self._listener = asyncio.create_task(self._listen(), name="taskloom-queue-listen")
+
     async def _listen(self) -> None:
         """Hold one LISTEN connection; reconnect with backoff if it drops."""
-        delay = 0.1
+        backoff = Backoff(0.1, 5.0)
         while True:
             try:
-                conn = await psycopg.AsyncConnection.connect(self.conninfo or "",
-                                                             **self._connect_kwargs()) \
-                    if self.conninfo is not None else None
-                if conn is None:  # a borrowed pool: keep one of its connections
+                if self.conninfo is None:  # a borrowed pool: keep one of its connections
                     await self._listen_on_pool()
                     return
+                conn = await psycopg.AsyncConnection.connect(self.conninfo,
+                                                             **self._connect_kwargs())
                 async with conn:
-                    await conn.execute(f"LISTEN {CHANNEL}")
-                    delay = 0.1
-                    self._wake_all()  # anything that arrived while we were away
-                    async for note in conn.notifies():
-                        self._on_notify(note.payload)
+                    await self._listen_on(conn)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("queue LISTEN connection lost (%s); reconnecting", exc)
+                if self._listening.is_set():  # it had been listening: back off from the start
+                    backoff.reset()
+                self._listening.clear()
                 self._wake_all()
-                await asyncio.sleep(delay * random.uniform(0.5, 1.5))
-                delay = min(delay * 2, 5.0)
+                await asyncio.sleep(backoff.next())
 
     async def _listen_on_pool(self) -> None:
         pool = await self._get_pool()
         async with pool.connection() as conn:
-            await conn.execute(f"LISTEN {CHANNEL}")
             try:
-                async for note in conn.notifies():
-                    self._on_notify(note.payload)
+                await self._listen_on(conn)
             finally:
-                await conn.execute(f"UNLISTEN {CHANNEL}")
+                self._listening.clear()
+                await conn.execute(f"UNLISTEN {CHANNEL}; UNLISTEN {CHANGES_CHANNEL}")
 
-    def _on_notify(self, payload: str) -> None:
+    async def _listen_on(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        await conn.execute(f"LISTEN {CHANNEL}; LISTEN {CHANGES_CHANNEL}")
+        self._listening.set()
+        self._wake_all()  # anything that happened while nobody listened
+        async for note in conn.notifies():
+            self._on_notify(note.channel, note.payload)
+
+    def _on_notify(self, channel: str, payload: str) -> None:
+        if channel == CHANGES_CHANNEL:
+            schema, _, job_id = payload.rpartition(":")
+            if schema == self._schema_name:
+                self._announce(job_id)
+            return
         schema, _, queue = payload.partition(":")
         if schema == self._schema_name:
             event = self._wakeups.get(queue)
@@ -314,6 +359,7 @@ class PostgresQueueStorage:
     def _wake_all(self) -> None:
         for event in self._wakeups.values():
             event.set()
+        self._announce_all()
 
     # -- rate limits ---------------------------------------------------------------
 
@@ -329,6 +375,11 @@ class PostgresQueueStorage:
     async def rate_clear(self, limiter: str) -> None:
         await self._query("rate_clear_events", {"limiter": limiter})
         await self._query("rate_clear_blocks", {"limiter": limiter})
+
+
+def _error_params(error: str | JobFailure) -> dict[str, Any]:
+    data = Jsonb(error.to_dict()) if isinstance(error, JobFailure) else None
+    return {"error": str(error), "error_data": data}
 
 
 def _stale(job_id: str, delivery: int) -> StaleJobError:

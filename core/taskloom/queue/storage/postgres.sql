@@ -1,6 +1,11 @@
 -- Queue and rate-limit storage for Postgres. Times are epoch seconds (float8)
 -- on the server's clock, taskloom_now(), so every backend hands out the same
 -- Job shape and leases mean the same thing to every worker.
+--
+-- The schema only grows, and every statement of "schema" is idempotent, so
+-- running it again (``setup`` does, under an advisory lock) brings a table
+-- made by an older taskloom up to date: a column added later is also listed
+-- as ADD COLUMN IF NOT EXISTS.
 
 -- name: schema
 SELECT pg_advisory_xact_lock(hashtext('taskloom_queue_schema:' || current_schema()));
@@ -25,10 +30,14 @@ CREATE TABLE IF NOT EXISTS taskloom_jobs (
     progress_message text,
     output           jsonb,
     error            text,
+    error_data       jsonb,
     run_id           text,
     created_at       float8 NOT NULL,
     updated_at       float8 NOT NULL
 );
+-- Added after the first release: the failure as data (type, message, retryable,
+-- retry_after, details).
+ALTER TABLE taskloom_jobs ADD COLUMN IF NOT EXISTS error_data jsonb;
 CREATE INDEX IF NOT EXISTS taskloom_jobs_claim
     ON taskloom_jobs (queue, run_after) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS taskloom_jobs_lease
@@ -46,6 +55,20 @@ END $$;
 CREATE OR REPLACE TRIGGER taskloom_jobs_notify
     AFTER INSERT OR UPDATE OF status ON taskloom_jobs
     FOR EACH ROW WHEN (NEW.status = 'pending') EXECUTE FUNCTION taskloom_notify_job();
+-- Wake a job's waiters: its status or progress changed (payload: schema:job id).
+-- A heartbeat, which moves only the lease, stays silent.
+CREATE OR REPLACE FUNCTION taskloom_notify_job_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('taskloom_job_changes', TG_TABLE_SCHEMA || ':' || OLD.id);
+    RETURN NULL;
+END $$;
+CREATE OR REPLACE TRIGGER taskloom_jobs_notify_change
+    AFTER UPDATE ON taskloom_jobs FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.progress IS DISTINCT FROM NEW.progress
+          OR OLD.progress_message IS DISTINCT FROM NEW.progress_message)
+    EXECUTE FUNCTION taskloom_notify_job_change();
+CREATE OR REPLACE TRIGGER taskloom_jobs_notify_delete
+    AFTER DELETE ON taskloom_jobs FOR EACH ROW EXECUTE FUNCTION taskloom_notify_job_change();
 CREATE TABLE IF NOT EXISTS taskloom_rate_events (
     limiter text NOT NULL,
     at      float8 NOT NULL
@@ -126,6 +149,7 @@ SELECT * FROM taskloom_jobs WHERE id = %(id)s;
 UPDATE taskloom_jobs
 SET status = CASE status WHEN 'pending' THEN 'aborted' ELSE 'aborting' END,
     error = CASE status WHEN 'pending' THEN 'aborted before it started' ELSE error END,
+    error_data = CASE status WHEN 'pending' THEN NULL ELSE error_data END,
     updated_at = taskloom_now()
 WHERE id = %(id)s AND status IN ('pending', 'processing')
 RETURNING *;
@@ -134,6 +158,7 @@ RETURNING *;
 UPDATE taskloom_jobs
 SET status = CASE status WHEN 'pending' THEN 'aborted' ELSE 'aborting' END,
     error = CASE status WHEN 'pending' THEN 'aborted before it started' ELSE error END,
+    error_data = CASE status WHEN 'pending' THEN NULL ELSE error_data END,
     updated_at = taskloom_now()
 WHERE run_id = %(run_id)s AND (%(queue)s::text IS NULL OR queue = %(queue)s)
   AND status IN ('pending', 'processing');
@@ -198,7 +223,8 @@ RETURNING job.id;
 
 -- name: fail
 UPDATE taskloom_jobs
-SET status = 'failed', error = %(error)s, attempts = attempts + 1, lease_expires_at = NULL,
+SET status = 'failed', error = %(error)s, error_data = %(error_data)s, attempts = attempts + 1,
+    lease_expires_at = NULL,
     updated_at = taskloom_now()
 WHERE id = %(id)s AND deliveries = %(delivery)s AND status IN ('processing', 'aborting');
 
@@ -206,7 +232,7 @@ WHERE id = %(id)s AND deliveries = %(delivery)s AND status IN ('processing', 'ab
 UPDATE taskloom_jobs
 SET status = CASE status WHEN 'aborting' THEN 'aborted' ELSE 'pending' END,
     attempts = attempts + CASE status WHEN 'aborting' THEN 0 ELSE 1 END,
-    error = %(error)s, worker_id = NULL, lease_expires_at = NULL,
+    error = %(error)s, error_data = %(error_data)s, worker_id = NULL, lease_expires_at = NULL,
     run_after = taskloom_now() + %(delay)s, updated_at = taskloom_now()
 WHERE id = %(id)s AND deliveries = %(delivery)s AND status IN ('processing', 'aborting');
 
@@ -214,12 +240,14 @@ WHERE id = %(id)s AND deliveries = %(delivery)s AND status IN ('processing', 'ab
 UPDATE taskloom_jobs
 SET status = CASE status WHEN 'aborting' THEN 'aborted' ELSE 'pending' END,
     error = CASE status WHEN 'aborting' THEN 'aborted while its worker shut down' ELSE error END,
+    error_data = CASE status WHEN 'aborting' THEN NULL ELSE error_data END,
     worker_id = NULL, lease_expires_at = NULL, updated_at = taskloom_now()
 WHERE id = %(id)s AND deliveries = %(delivery)s AND status IN ('processing', 'aborting');
 
 -- name: mark_aborted
 UPDATE taskloom_jobs
-SET status = 'aborted', error = %(reason)s, lease_expires_at = NULL, updated_at = taskloom_now()
+SET status = 'aborted', error = %(reason)s, error_data = NULL, lease_expires_at = NULL,
+    updated_at = taskloom_now()
 WHERE id = %(id)s AND deliveries = %(delivery)s AND status IN ('processing', 'aborting');
 
 -- name: reap_expired
@@ -238,6 +266,7 @@ SET status = CASE
         WHEN attempts + 1 >= max_attempts THEN %(lease_expired)s || '; no attempts left'
         WHEN deadline <= taskloom_now() THEN %(deadline_passed)s
         ELSE %(lease_expired)s END,
+    error_data = NULL,
     attempts = attempts + CASE WHEN status = 'aborting' THEN 0 ELSE 1 END,
     worker_id = NULL, lease_expires_at = NULL,
     run_after = taskloom_now(), updated_at = taskloom_now()
@@ -246,7 +275,7 @@ WHERE queue = %(queue)s AND status IN ('processing', 'aborting')
 
 -- name: fail_past_deadline
 UPDATE taskloom_jobs
-SET status = 'failed', error = %(deadline_passed)s, updated_at = taskloom_now()
+SET status = 'failed', error = %(deadline_passed)s, error_data = NULL, updated_at = taskloom_now()
 WHERE queue = %(queue)s AND status = 'pending' AND deadline <= taskloom_now();
 
 -- name: rate_acquire

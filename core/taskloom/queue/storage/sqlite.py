@@ -6,6 +6,11 @@ What could block for long — waiting for another process's write lock — is
 kept off the loop: ``busy_timeout`` is 0 and a busy database is retried with
 ``asyncio.sleep`` and jitter. No ``await`` ever sits inside a transaction, so
 the tasks of one process cannot interleave theirs.
+
+SQLite has no way to push a change to another process. Each write announces
+the jobs it changed to the waiters of this process (whichever storage object
+they opened on the same file); another process's writes are found by looking
+again every ``change_poll`` seconds, new work every ``poll_interval``.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ import asyncio
 import contextlib
 import json
 import os
-import random
 import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -25,7 +29,9 @@ from ...errors import (
     StaleJobError,
     StoreUnavailableError,
 )
-from ..job import JOB_COLUMNS, Job, JobStatus
+from ..job import JOB_COLUMNS, Job, JobFailure, JobStatus
+from ..retry import Backoff
+from ..watch import JobWatchers
 from ._sql import load_queries
 from .base import job_statuses_zeroed
 from .memory import DEADLINE_PASSED, DELIVERY_CAP, LEASE_EXPIRED
@@ -38,15 +44,24 @@ _BUSY_RETRY_SECONDS = 30.0
 #: Idle workers of this process, by (database file, queue). Another process's
 #: new jobs are found by polling; this process's wake its own workers at once.
 _local_waiters: dict[tuple[str, str], set[asyncio.Event]] = {}
+#: Waiters for jobs in this process, by database file, then job id.
+_job_watchers_by_file: dict[str, dict[str, set[asyncio.Event]]] = {}
 
 
-class SQLiteQueueStorage:
-    def __init__(self, path: str, *, poll_interval: float = 0.05) -> None:
+class SQLiteQueueStorage(JobWatchers):
+    def __init__(self, path: str, *, poll_interval: float = 0.05,
+                 change_poll: float = 0.25) -> None:
         self.path = path
         #: How often an idle worker looks for work: SQLite cannot push a wake-up.
         self.poll_interval = poll_interval
+        #: How often a job's waiter looks for changes made by other processes.
+        self.change_poll = change_poll
         self._conn: sqlite3.Connection | None = None
         self._key = os.path.abspath(path)
+
+    @property
+    def _job_watchers(self) -> dict[str, set[asyncio.Event]]:
+        return _job_watchers_by_file.setdefault(self._key, {})
 
     # -- connection --------------------------------------------------------------
 
@@ -69,7 +84,7 @@ class SQLiteQueueStorage:
         """Run ``work``, retrying while the database is busy. With ``transaction`` it runs
         inside BEGIN IMMEDIATE (the write lock up front); without, ``work`` must be a
         single statement, which SQLite makes atomic on its own."""
-        delay, waited = 0.0005, 0.0
+        backoff, waited = Backoff(0.0005, 0.05), 0.0
         while True:
             conn = self._connection()
             try:
@@ -87,16 +102,23 @@ class SQLiteQueueStorage:
                 if not _is_busy(exc) or waited > _BUSY_RETRY_SECONDS:
                     raise StoreUnavailableError(
                         f"SQLite queue database {self.path!r}: {exc}") from exc
-            pause = delay * random.uniform(0.5, 1.5)
+            pause = backoff.next()
             await asyncio.sleep(pause)
             waited += pause
-            delay = min(delay * 2, 0.05)
 
     async def setup(self) -> None:
         def create(conn: sqlite3.Connection) -> None:
             for statement in Q["schema"].split(";"):
                 if statement.strip():
                     conn.execute(statement)
+            for statement in Q["columns_added"].split(";"):
+                if not statement.strip():
+                    continue
+                try:  # a table created by an older taskloom lacks it
+                    conn.execute(statement)
+                except sqlite3.OperationalError as exc:
+                    if "duplicate column name" not in str(exc):
+                        raise
 
         await self._run(create, transaction=True)
 
@@ -122,6 +144,7 @@ class SQLiteQueueStorage:
         if row is None:
             raise StoreUnavailableError(f"job {job.id!r} was neither stored nor found a twin")
         self._wake(job.queue)
+        self._announce(row["id"])
         return _job(row)
 
     async def add_many(self, jobs: list[Job]) -> list[Job]:
@@ -137,6 +160,7 @@ class SQLiteQueueStorage:
         stored = await self._run(insert_all, transaction=True)
         for queue in {job.queue for job in jobs}:
             self._wake(queue)
+        self._announce(*(job.id for job in stored))
         return stored
 
     async def get(self, job_id: str) -> Job | None:
@@ -157,12 +181,16 @@ class SQLiteQueueStorage:
             raise JobStateError(
                 f"job {job_id!r} is already {current['status']}; there is nothing to abort")
 
-        return await self._run(abort, transaction=True)
+        job = await self._run(abort, transaction=True)
+        self._announce(job_id)
+        return job
 
     async def abort_run(self, run_id: str, queue: str | None = None) -> int:
-        return await self._run(
-            lambda c: c.execute(Q["abort_run"], {"run_id": run_id, "queue": queue}).rowcount,
+        rows = await self._run(
+            lambda c: c.execute(Q["abort_run"], {"run_id": run_id, "queue": queue}).fetchall(),
             transaction=False)
+        self._announce(*(row[0] for row in rows))
+        return len(rows)
 
     async def list(self, queue: str, *, status: JobStatus | None = None,
                    run_id: str | None = None, limit: int = 100) -> list[Job]:
@@ -179,8 +207,10 @@ class SQLiteQueueStorage:
         return counts
 
     async def clear(self, queue: str) -> int:
-        return await self._run(lambda c: c.execute(Q["clear"], {"queue": queue}).rowcount,
+        rows = await self._run(lambda c: c.execute(Q["clear"], {"queue": queue}).fetchall(),
                                transaction=False)
+        self._announce(*(row[0] for row in rows))
+        return len(rows)
 
     async def output_for(self, queue: str, fingerprint: str) -> dict[str, Any] | None:
         row = await self._run(
@@ -194,6 +224,7 @@ class SQLiteQueueStorage:
     async def claim(self, queue: str, worker_id: str, lease: float, limit: int = 1) -> list[Job]:
         params = {"queue": queue, "worker_id": worker_id, "lease": lease, "limit": limit}
         rows = await self._run(lambda c: c.execute(Q["claim"], params).fetchall(), transaction=True)
+        self._announce(*(row["id"] for row in rows))
         return [_job(row) for row in rows]
 
     async def _fenced(self, query: str, job_id: str, delivery: int, **params: Any) -> None:
@@ -202,6 +233,7 @@ class SQLiteQueueStorage:
                                   transaction=False)
         if not changed:
             raise _stale(job_id, delivery)
+        self._announce(job_id)
 
     async def heartbeat(self, job_id: str, delivery: int, lease: float) -> JobStatus:
         params = {"id": job_id, "delivery": delivery, "lease": lease}
@@ -227,13 +259,16 @@ class SQLiteQueueStorage:
                     stale.add(job_id)
             return stale
 
-        return await self._run(complete_all, transaction=True)
+        stale = await self._run(complete_all, transaction=True)
+        self._announce(*(job_id for job_id, _, _ in items if job_id not in stale))
+        return stale
 
-    async def fail(self, job_id: str, delivery: int, error: str) -> None:
-        await self._fenced("fail", job_id, delivery, error=error)
+    async def fail(self, job_id: str, delivery: int, error: str | JobFailure) -> None:
+        await self._fenced("fail", job_id, delivery, **_error_params(error))
 
-    async def retry(self, job_id: str, delivery: int, error: str, delay: float) -> None:
-        await self._fenced("retry", job_id, delivery, error=error, delay=delay)
+    async def retry(self, job_id: str, delivery: int, error: str | JobFailure,
+                    delay: float) -> None:
+        await self._fenced("retry", job_id, delivery, delay=delay, **_error_params(error))
         self._wake_all()
 
     async def release(self, job_id: str, delivery: int) -> None:
@@ -253,11 +288,13 @@ class SQLiteQueueStorage:
         params = {"queue": queue, "lease_expired": LEASE_EXPIRED, "delivery_cap": DELIVERY_CAP,
                   "deadline_passed": DEADLINE_PASSED}
 
-        def reap(conn: sqlite3.Connection) -> int:
-            return (conn.execute(Q["reap_expired"], params).rowcount
-                    + conn.execute(Q["fail_past_deadline"], params).rowcount)
+        def reap(conn: sqlite3.Connection) -> list[str]:
+            return [row[0] for query in ("reap_expired", "fail_past_deadline")
+                    for row in conn.execute(Q[query], params).fetchall()]
 
-        return await self._run(reap, transaction=True)
+        changed = await self._run(reap, transaction=True)
+        self._announce(*changed)
+        return len(changed)
 
     async def seconds_until_due(self, queue: str) -> float | None:
         row = await self._run(lambda c: c.execute(Q["seconds_until_due"],
@@ -319,6 +356,11 @@ def _insert_params(job: Job, delay: float, timeout: float | None) -> dict[str, A
     }
 
 
+def _error_params(error: str | JobFailure) -> dict[str, Any]:
+    data = error.to_json() if isinstance(error, JobFailure) else None
+    return {"error": str(error), "error_data": data}
+
+
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
@@ -335,4 +377,5 @@ def _job(row: sqlite3.Row) -> Job:
     values["input"] = json.loads(values["input"])
     if values["output"] is not None:
         values["output"] = json.loads(values["output"])
+    values["error_data"] = JobFailure.from_json(values["error_data"])
     return Job(**values)

@@ -1,6 +1,12 @@
 -- Queue and rate-limit storage for SQLite. Times are epoch seconds on
 -- SQLite's own clock: (julianday('now') - 2440587.5) * 86400.0, which keeps
 -- milliseconds (unixepoch('subsec') needs SQLite 3.42).
+--
+-- The schema only grows, and ``setup`` grows an older table in place: a
+-- column added since the first release is listed under "columns added", and
+-- ``setup`` adds each one a table lacks (SQLite has no ADD COLUMN IF NOT
+-- EXISTS: ``setup`` lets "duplicate column name" pass). The file may hold a store's tables too, so PRAGMA user_version,
+-- which the store uses, is not the queue's to take.
 
 -- name: schema
 CREATE TABLE IF NOT EXISTS taskloom_jobs (
@@ -22,6 +28,7 @@ CREATE TABLE IF NOT EXISTS taskloom_jobs (
     progress_message TEXT,
     output           TEXT,
     error            TEXT,
+    error_data       TEXT,
     run_id           TEXT,
     created_at       REAL NOT NULL,
     updated_at       REAL NOT NULL
@@ -45,6 +52,10 @@ CREATE TABLE IF NOT EXISTS taskloom_rate_blocks (
     limiter TEXT PRIMARY KEY,
     until   REAL NOT NULL
 );
+
+-- name: columns_added
+-- error_data: the failure as JSON (type, message, retryable, retry_after, details).
+ALTER TABLE taskloom_jobs ADD COLUMN error_data TEXT;
 
 -- name: now
 SELECT (julianday('now') - 2440587.5) * 86400.0;
@@ -70,6 +81,7 @@ SELECT * FROM taskloom_jobs WHERE id = :id;
 UPDATE taskloom_jobs
 SET status = CASE status WHEN 'pending' THEN 'aborted' ELSE 'aborting' END,
     error = CASE status WHEN 'pending' THEN 'aborted before it started' ELSE error END,
+    error_data = CASE status WHEN 'pending' THEN NULL ELSE error_data END,
     updated_at = (julianday('now') - 2440587.5) * 86400.0
 WHERE id = :id AND status IN ('pending', 'processing')
 RETURNING *;
@@ -78,9 +90,11 @@ RETURNING *;
 UPDATE taskloom_jobs
 SET status = CASE status WHEN 'pending' THEN 'aborted' ELSE 'aborting' END,
     error = CASE status WHEN 'pending' THEN 'aborted before it started' ELSE error END,
+    error_data = CASE status WHEN 'pending' THEN NULL ELSE error_data END,
     updated_at = (julianday('now') - 2440587.5) * 86400.0
 WHERE run_id = :run_id AND (:queue IS NULL OR queue = :queue)
-  AND status IN ('pending', 'processing');
+  AND status IN ('pending', 'processing')
+RETURNING id;
 
 -- name: list
 SELECT * FROM taskloom_jobs
@@ -92,7 +106,7 @@ ORDER BY created_at, id LIMIT :limit;
 SELECT status, count(*) FROM taskloom_jobs WHERE queue = :queue GROUP BY status;
 
 -- name: clear
-DELETE FROM taskloom_jobs WHERE queue = :queue;
+DELETE FROM taskloom_jobs WHERE queue = :queue RETURNING id;
 
 -- name: output_for
 SELECT output FROM taskloom_jobs
@@ -133,7 +147,8 @@ WHERE id = :id AND deliveries = :delivery AND status IN ('processing', 'aborting
 
 -- name: fail
 UPDATE taskloom_jobs
-SET status = 'failed', error = :error, attempts = attempts + 1, lease_expires_at = NULL,
+SET status = 'failed', error = :error, error_data = :error_data, attempts = attempts + 1,
+    lease_expires_at = NULL,
     updated_at = (julianday('now') - 2440587.5) * 86400.0
 WHERE id = :id AND deliveries = :delivery AND status IN ('processing', 'aborting');
 
@@ -141,7 +156,7 @@ WHERE id = :id AND deliveries = :delivery AND status IN ('processing', 'aborting
 UPDATE taskloom_jobs
 SET status = CASE status WHEN 'aborting' THEN 'aborted' ELSE 'pending' END,
     attempts = attempts + CASE status WHEN 'aborting' THEN 0 ELSE 1 END,
-    error = :error, worker_id = NULL, lease_expires_at = NULL,
+    error = :error, error_data = :error_data, worker_id = NULL, lease_expires_at = NULL,
     run_after = (julianday('now') - 2440587.5) * 86400.0 + :delay,
     updated_at = (julianday('now') - 2440587.5) * 86400.0
 WHERE id = :id AND deliveries = :delivery AND status IN ('processing', 'aborting');
@@ -150,13 +165,14 @@ WHERE id = :id AND deliveries = :delivery AND status IN ('processing', 'aborting
 UPDATE taskloom_jobs
 SET status = CASE status WHEN 'aborting' THEN 'aborted' ELSE 'pending' END,
     error = CASE status WHEN 'aborting' THEN 'aborted while its worker shut down' ELSE error END,
+    error_data = CASE status WHEN 'aborting' THEN NULL ELSE error_data END,
     worker_id = NULL, lease_expires_at = NULL,
     updated_at = (julianday('now') - 2440587.5) * 86400.0
 WHERE id = :id AND deliveries = :delivery AND status IN ('processing', 'aborting');
 
 -- name: mark_aborted
 UPDATE taskloom_jobs
-SET status = 'aborted', error = :reason, lease_expires_at = NULL,
+SET status = 'aborted', error = :reason, error_data = NULL, lease_expires_at = NULL,
     updated_at = (julianday('now') - 2440587.5) * 86400.0
 WHERE id = :id AND deliveries = :delivery AND status IN ('processing', 'aborting');
 
@@ -175,19 +191,22 @@ SET status = CASE
         WHEN attempts + 1 >= max_attempts THEN :lease_expired || '; no attempts left'
         WHEN deadline <= (julianday('now') - 2440587.5) * 86400.0 THEN :deadline_passed
         ELSE :lease_expired END,
+    error_data = NULL,
     attempts = attempts + CASE WHEN status = 'aborting' THEN 0 ELSE 1 END,
     worker_id = NULL, lease_expires_at = NULL,
     run_after = (julianday('now') - 2440587.5) * 86400.0,
     updated_at = (julianday('now') - 2440587.5) * 86400.0
 WHERE queue = :queue AND status IN ('processing', 'aborting')
-  AND lease_expires_at < (julianday('now') - 2440587.5) * 86400.0;
+  AND lease_expires_at < (julianday('now') - 2440587.5) * 86400.0
+RETURNING id;
 
 -- name: fail_past_deadline
 UPDATE taskloom_jobs
-SET status = 'failed', error = :deadline_passed,
+SET status = 'failed', error = :deadline_passed, error_data = NULL,
     updated_at = (julianday('now') - 2440587.5) * 86400.0
 WHERE queue = :queue AND status = 'pending'
-  AND deadline <= (julianday('now') - 2440587.5) * 86400.0;
+  AND deadline <= (julianday('now') - 2440587.5) * 86400.0
+RETURNING id;
 
 -- name: rate_blocked_until
 SELECT until FROM taskloom_rate_blocks WHERE limiter = :limiter;

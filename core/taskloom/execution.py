@@ -1,0 +1,165 @@
+"""Running one task of a run: its input gathered and validated, the cache asked,
+the body run under its timeout, its output validated.
+
+The scheduler (``runner.py``) decides when a task runs and what its status
+becomes; this module only turns input values into an output dict or an error.
+Array expansion (``expansion.py``) calls :meth:`TaskExecutor.run_one` once per
+combination.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from .cache import TaskOutputRepository, cache_key
+from .errors import (
+    MissingInputError,
+    TaskInputError,
+    TaskOutputError,
+    TaskTimeoutError,
+    format_validation_error,
+)
+from .events import EventKind
+from .task import TaskContext
+
+if TYPE_CHECKING:
+    from .graph import TaskGraph
+    from .result import RunResult
+    from .task import Task
+
+
+class TaskExecutor:
+    """Runs single tasks for one run of a graph."""
+
+    __slots__ = ("_emit", "graph", "reactive", "repository", "result")
+
+    def __init__(self, graph: TaskGraph, result: RunResult,
+                 repository: TaskOutputRepository | None, *, reactive: bool,
+                 emit: Callable[..., None]) -> None:
+        self.graph = graph
+        self.result = result
+        self.repository = repository
+        self.reactive = reactive
+        self._emit = emit
+
+    def gather_inputs(self, task: Task) -> dict[str, Any]:
+        """The task's defaults overlaid with what its dataflows bring."""
+        values = dict(task.defaults)
+        dataflows = self.graph._inputs[task.id]
+        if not dataflows:
+            return values
+        outputs, modes = self.result.outputs, self.graph._modes
+        fed_lists: set[str] = set()
+        by_name = task.input_ports.by_name
+        for dataflow in dataflows:
+            source = outputs[dataflow.source_task_id]
+            if dataflow.source_port not in source:
+                continue  # an optional output left empty; defaults or a missing-input error
+            value = source[dataflow.source_port]
+            port_name = dataflow.target_port
+            port = by_name.get(port_name)
+            if port is not None and port.is_list:
+                if port_name not in fed_lists:
+                    fed_lists.add(port_name)
+                    values[port_name] = []
+                if modes[dataflow] == "item":
+                    values[port_name].append(value)
+                else:
+                    values[port_name].extend(value)
+            else:
+                values[port_name] = value
+        return values
+
+    async def run_one(self, task: Task, values: dict[str, Any], ctx: TaskContext,
+                      ) -> dict[str, Any]:
+        """Validate ``values``, answer from the cache or run the body, validate the output."""
+        model = validate_input(task, values)
+        if self.reactive:
+            preview = await task.run_reactive(model, ctx)
+            if preview is None:
+                return {}
+            return preview.model_dump(mode="json") if isinstance(preview, BaseModel) \
+                else dict(preview)
+        repo = self.repository
+        key = None
+        if repo is not None and task.is_cacheable:
+            key = cache_key(task.type, task.version, model.model_dump(mode="json"))
+            hit = await repo.get_output(key)
+            if hit is not None:
+                self.result.cache_hits.add(task.id)
+                self._emit(EventKind.TASK_CACHE_HIT, task.id, output=hit)
+                return hit
+        if task.timeout is not None:
+            timeout = asyncio.timeout(task.timeout)
+            try:
+                async with timeout:
+                    raw = await task.run(model, ctx)
+            except TimeoutError:
+                if not timeout.expired():
+                    raise
+                raise TaskTimeoutError(f"task {task.id!r} ({task.type}) timed out after "
+                                       f"{task.timeout} s", task.id) from None
+        else:
+            raw = await task.run(model, ctx)
+        output = validate_output(task, raw)
+        if key is not None:
+            await repo.put_output(key, output)
+        return output
+
+
+def missing_input(task: Task, values: dict[str, Any]) -> str | None:
+    """The first required input port that has no value, if any."""
+    for port in task.input_ports:
+        if port.required and port.name not in values:
+            return port.name
+    return None
+
+
+def validate_input(task: Task, values: dict[str, Any]) -> BaseModel:
+    try:
+        return task.input_model.__pydantic_validator__.validate_python(values)
+    except ValidationError as exc:
+        missing = missing_input(task, values)
+        if missing is not None:
+            raise MissingInputError(
+                f"task {task.id!r} ({task.type}): required input {missing!r} has no value; "
+                "give it a default or connect a dataflow into it", task.id, missing) from None
+        raise TaskInputError(_message(exc, f"task {task.id!r} ({task.type}): input",
+                                      "is invalid"), task.id) from None
+
+
+def validate_output(task: Task, raw: Any) -> dict[str, Any]:
+    """``raw`` (the Output model, a dict, or None for no ports) as checked JSON."""
+    model = task.output_model
+    try:
+        if type(raw) is dict:
+            checked = model.__pydantic_validator__.validate_python(raw)
+        elif isinstance(raw, model):
+            checked = raw
+        elif isinstance(raw, BaseModel):
+            checked = model.model_validate(raw.model_dump())
+        elif isinstance(raw, dict):
+            checked = model.model_validate(raw)
+        elif raw is None and not model.model_fields:
+            checked = model()
+        else:
+            raise TaskOutputError(
+                f"task {task.id!r} ({task.type}) returned {type(raw).__name__}; "
+                f"run() must return {model.__name__} or a dict", task.id)
+    except ValidationError as exc:
+        raise TaskOutputError(_message(exc, f"task {task.id!r} ({task.type}) returned output",
+                                       "that is invalid"), task.id) from None
+    return model.__pydantic_serializer__.to_python(checked, mode="json")
+
+
+def _message(exc: ValidationError, prefix: str, verdict: str) -> str:
+    """Name the port in ``where`` when every problem is in one port, as graph loading does."""
+    ports = {err["loc"][0] for err in exc.errors(include_url=False) if err.get("loc")}
+    if len(ports) == 1:
+        return format_validation_error(exc, where=f"{prefix} {next(iter(ports))!r} {verdict}",
+                                       skip=1)
+    return format_validation_error(exc, where=f"{prefix} {verdict}")

@@ -1,0 +1,76 @@
+"""Array expansion: a task given a list where it takes one value runs once per item.
+
+Over several such ports it runs once per combination (the cartesian product,
+in input order); each output port becomes the list of the runs' values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from .task import TaskContext
+
+if TYPE_CHECKING:
+    from .task import Task
+
+RunOne = Callable[["Task", dict[str, Any], TaskContext], Awaitable[dict[str, Any]]]
+
+
+def expanded_ports(task: Task, values: dict[str, Any]) -> list[str] | None:
+    """The ports given a list that take one value, or None when there are none."""
+    expand = None
+    for name, value in values.items():
+        if value.__class__ is list or isinstance(value, list):
+            port = task.input_ports.by_name.get(name)
+            if port is not None and port.expandable:
+                expand = [*(expand or ()), name]
+    return expand
+
+
+async def run_expanded(run_one: RunOne, task: Task, values: dict[str, Any], expand: list[str],
+                       ctx: TaskContext) -> dict[str, Any]:
+    """Run ``task`` through ``run_one`` once per combination of the ``expand`` ports' lists.
+
+    The runs are concurrent; progress is their mean, each report tagged with
+    its ``item``. If one fails, the others are cancelled and its error is raised.
+    """
+    combos = list(itertools.product(*(values[name] for name in expand)))
+    fractions = [0.0] * len(combos)
+    report = ctx._on_progress
+
+    def child_context(index: int) -> TaskContext:
+        def on_progress(fraction: float, message: str | None, details: Any) -> None:
+            fractions[index] = fraction
+            if report is not None:
+                report(sum(fractions) / len(fractions), message,
+                       {"item": index, **(details or {})})
+
+        return TaskContext(ctx.run_id, ctx.task_id, ctx.signal, on_progress, ctx.logger,
+                           ctx.services)
+
+    async def child(index: int, combo: tuple[Any, ...]) -> dict[str, Any]:
+        child_values = dict(values)
+        child_values.update(zip(expand, combo, strict=True))
+        out = await run_one(task, child_values, child_context(index))
+        fractions[index] = 1.0
+        if report is not None:
+            report(sum(fractions) / len(fractions), None, {"item": index})
+        return out
+
+    children = [asyncio.ensure_future(child(i, combo)) for i, combo in enumerate(combos)]
+    try:
+        results = await asyncio.gather(*children)
+    except BaseException:
+        for c in children:
+            c.cancel()
+        await asyncio.gather(*children, return_exceptions=True)
+        raise
+    names = list(task.output_ports.names())
+    for out in results:
+        for name in out:
+            if name not in names:
+                names.append(name)
+    return {name: [out.get(name) for out in results] for name in names}

@@ -1,0 +1,349 @@
+"""Building a graph without code (web/editor.js, web/inspector.js): add tasks from the
+palette, connect their ports (the engine refuses a wrong edge, with its reason), select,
+move and delete them, undo and redo, edit a task in the inspector, and run what was built."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .site import RUN_MS
+from .test_document import edges, json_view, nodes
+
+pytestmark = pytest.mark.browser
+
+
+def new_graph(page) -> None:
+    """An empty graph document, saying yes if the page asks before replacing work."""
+    def accept(dialog):
+        dialog.accept()
+
+    page.on("dialog", accept)
+    try:
+        edits = edit_count(page)
+        page.click("#new-graph")
+        wait_for_edit(page, edits)
+    finally:
+        page.remove_listener("dialog", accept)
+    assert nodes(page) == {}
+
+
+def edit_count(page) -> int:
+    return int(page.get_attribute("body", "data-editor-edits") or 0)
+
+
+def wait_for_edit(page, before: int) -> None:
+    page.wait_for_function("n => Number(document.body.dataset.editorEdits || 0) > n",
+                           arg=before, timeout=RUN_MS)
+
+
+def wait_for_palette(page) -> None:
+    page.wait_for_selector("body[data-palette-types]", state="attached", timeout=RUN_MS)
+
+
+def add_by_keyboard(page, task_type: str) -> None:
+    edits = edit_count(page)
+    page.focus(f"#palette li[data-task-type={task_type}]")
+    page.keyboard.press("Enter")
+    wait_for_edit(page, edits)
+
+
+def task(page, task_id: str) -> dict:
+    return next(t for t in json_view(page)["tasks"] if t["id"] == task_id)
+
+
+def code_view_graph(page) -> dict:
+    """The graph that the code view's code builds, read by the engine's from_code."""
+    answer = json.loads(page.evaluate(
+        "code => window.taskloomEngine.call('from_code', code)", page.input_value("#code")))
+    assert answer["ok"], answer
+    return answer["graph"]
+
+
+def handle(task_id: str, direction: str, port: str) -> str:
+    return (f'#canvas .node[data-task-id="{task_id}"] '
+            f'.port[data-direction="{direction}"][data-port="{port}"]')
+
+
+def drag_connect(page, source: tuple[str, str], target: tuple[str, str]) -> None:
+    page.drag_and_drop(handle(source[0], "out", source[1]), handle(target[0], "in", target[1]))
+
+
+def test_enter_on_a_palette_item_adds_the_task_to_canvas_json_and_code(app):
+    page = app
+    wait_for_palette(page)
+    new_graph(page)
+    add_by_keyboard(page, "Similarity")
+    assert nodes(page) == {"similarity": "Similarity"}
+    added = task(page, "similarity")
+    assert added["type"] == "Similarity"
+    assert set(added["metadata"]["ui"]) == {"x", "y"}
+    assert 'wf.similarity(' in page.input_value("#code")
+    assert 'id="similarity"' in page.input_value("#code")
+    # The new task is selected and focused, so the keyboard can go on from it.
+    assert page.get_attribute("body", "data-selected-task") == "similarity"
+    assert page.evaluate("document.activeElement.dataset.taskId") == "similarity"
+    # A second one of the same type gets its own id and its own place.
+    add_by_keyboard(page, "Similarity")
+    assert nodes(page) == {"similarity": "Similarity", "similarity_2": "Similarity"}
+    assert task(page, "similarity_2")["metadata"]["ui"] != added["metadata"]["ui"]
+
+
+def test_dragging_a_palette_item_onto_the_canvas_adds_it_where_it_was_dropped(app):
+    page = app
+    wait_for_palette(page)
+    new_graph(page)
+    edits = edit_count(page)
+    page.drag_and_drop("#palette li[data-task-type=DebugLog]", "#canvas",
+                       target_position={"x": 400, "y": 100})
+    wait_for_edit(page, edits)
+    assert nodes(page) == {"debug_log": "DebugLog"}
+    ui = task(page, "debug_log")["metadata"]["ui"]
+    # The node is centred under the pointer horizontally, its top just above it (editor.js).
+    assert abs(ui["x"] - (400 - 95)) <= 2 and abs(ui["y"] - (100 - 20)) <= 2
+    box = page.eval_on_selector('#canvas .node[data-task-id="debug_log"]',
+                                "n => [parseFloat(n.style.left), parseFloat(n.style.top)]")
+    assert box == [ui["x"], ui["y"]]
+    assert 'metadata={"ui": ' in page.input_value("#code")
+
+
+def test_ports_are_handles_and_a_wrong_connection_is_refused_with_the_engine_reason(app):
+    page = app
+    wait_for_palette(page)
+    new_graph(page)
+    add_by_keyboard(page, "TextEmbedding")
+    add_by_keyboard(page, "Similarity")
+    score = handle("similarity", "out", "score")
+    assert page.inner_text(f"{score} .port-name") == "score"
+    assert page.inner_text(f"{score} .port-type") == "number"
+    assert page.inner_text(f'{handle("text_embedding", "in", "text")} .port-type') == "string"
+    assert page.get_attribute(handle("text_embedding", "out", "vector"),
+                              "aria-label") == "output vector of text_embedding: vector"
+    # number into string: the engine says no, and nothing is drawn.
+    drag_connect(page, ("similarity", "score"), ("text_embedding", "text"))
+    page.wait_for_selector("body[data-connect-refused]", state="attached", timeout=RUN_MS)
+    reason = page.get_attribute("body", "data-connect-refused")
+    assert "output 'score' of 'similarity' is number" in reason
+    assert "input 'text' of 'text_embedding' takes string" in reason
+    assert reason in page.inner_text("#editor-status")
+    assert edges(page) == []
+    assert json_view(page)["dataflows"] == []
+    # A fitting one is drawn, and reaches the JSON and the code.
+    edits = edit_count(page)
+    drag_connect(page, ("text_embedding", "vector"), ("similarity", "vectors"))
+    wait_for_edit(page, edits)
+    assert edges(page) == [("text_embedding", "vector", "similarity", "vectors")]
+    assert json_view(page)["dataflows"] == [{
+        "source_task_id": "text_embedding", "source_port": "vector",
+        "target_task_id": "similarity", "target_port": "vectors"}]
+    # The code view builds the same edge (to_code may leave it to the builder's chaining).
+    assert code_view_graph(page)["dataflows"] == json_view(page)["dataflows"]
+
+
+def test_the_keyboard_connects_an_output_to_an_input(app):
+    page = app
+    wait_for_palette(page)
+    new_graph(page)
+    add_by_keyboard(page, "Similarity")
+    add_by_keyboard(page, "DebugLog")
+    edits = edit_count(page)
+    page.focus(handle("similarity", "out", "score"))
+    page.keyboard.press("Enter")
+    assert page.get_attribute(handle("similarity", "out", "score"), "data-armed") == "true"
+    page.focus(handle("debug_log", "in", "*"))  # an open input takes the output's name
+    page.keyboard.press("Enter")
+    wait_for_edit(page, edits)
+    assert edges(page) == [("similarity", "score", "debug_log", "score")]
+
+
+def test_select_move_and_delete(app):
+    page = app
+    wait_for_palette(page)
+    new_graph(page)
+    add_by_keyboard(page, "Similarity")
+    add_by_keyboard(page, "DebugLog")
+    edits = edit_count(page)
+    drag_connect(page, ("similarity", "score"), ("debug_log", "*"))
+    wait_for_edit(page, edits)
+    # Move by dragging the node's title: the new place is kept in metadata.ui.
+    before = task(page, "debug_log")["metadata"]["ui"]
+    title = page.locator('#canvas .node[data-task-id="debug_log"] .node-title').bounding_box()
+    x, y = title["x"] + 10, title["y"] + 5
+    edits = edit_count(page)
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + 30, y + 60, steps=5)
+    page.mouse.up()
+    wait_for_edit(page, edits)
+    assert task(page, "debug_log")["metadata"]["ui"] == {"x": before["x"] + 30,
+                                                          "y": before["y"] + 60}
+    assert page.get_attribute("body", "data-selected-task") == "debug_log"
+    # Arrow keys move the selected task too.
+    edits = edit_count(page)
+    page.keyboard.press("ArrowRight")
+    wait_for_edit(page, edits)
+    assert task(page, "debug_log")["metadata"]["ui"]["x"] == before["x"] + 30 + 16
+    # Delete removes the selected task and its edges.
+    page.click('#canvas .node[data-task-id="similarity"] .node-type')
+    assert page.get_attribute('#canvas .node[data-task-id="similarity"]',
+                              "aria-current") == "true"
+    edits = edit_count(page)
+    page.keyboard.press("Delete")
+    wait_for_edit(page, edits)
+    assert nodes(page) == {"debug_log": "DebugLog"}
+    assert edges(page) == []
+    assert json_view(page)["dataflows"] == []
+    assert "similarity" not in page.input_value("#code")
+
+
+def test_undo_and_redo_go_over_every_edit(app):
+    page = app
+    wait_for_palette(page)
+    new_graph(page)
+    add_by_keyboard(page, "Similarity")
+    add_by_keyboard(page, "DebugLog")
+    edits = edit_count(page)
+    drag_connect(page, ("similarity", "score"), ("debug_log", "*"))
+    wait_for_edit(page, edits)
+    connected = json_view(page)
+    page.click('#canvas .node[data-task-id="similarity"] .node-type')
+    edits = edit_count(page)
+    page.keyboard.press("Delete")
+    wait_for_edit(page, edits)
+    assert nodes(page) == {"debug_log": "DebugLog"}
+
+    page.keyboard.press("Control+z")  # the delete
+    page.wait_for_selector('#canvas .node[data-task-id="similarity"]')
+    assert json_view(page) == connected
+    assert edges(page) == [("similarity", "score", "debug_log", "score")]
+    assert code_view_graph(page)["dataflows"] == connected["dataflows"]
+    page.keyboard.press("Control+z")  # the connection
+    page.wait_for_function("document.querySelectorAll('#canvas .edge').length === 0")
+    assert nodes(page) == {"similarity": "Similarity", "debug_log": "DebugLog"}
+    page.keyboard.press("Control+z")  # the second task
+    page.wait_for_function("document.querySelectorAll('#canvas .node').length === 1")
+    assert nodes(page) == {"similarity": "Similarity"}
+
+    page.keyboard.press("Control+Shift+z")
+    page.wait_for_function("document.querySelectorAll('#canvas .node').length === 2")
+    page.keyboard.press("Control+Shift+z")
+    page.wait_for_function("document.querySelectorAll('#canvas .edge').length === 1")
+    assert json_view(page) == connected
+    # The buttons do the same, and say when there is nothing left to redo.
+    page.click("#redo")
+    page.wait_for_function("document.querySelectorAll('#canvas .node').length === 1")
+    assert nodes(page) == {"debug_log": "DebugLog"}
+    assert page.is_disabled("#redo")
+    page.click("#undo")
+    page.wait_for_function("document.querySelectorAll('#canvas .node').length === 2")
+    assert not page.is_disabled("#redo")
+
+
+def test_the_inspector_edits_defaults_and_config_validated_as_you_type(app):
+    page = app
+    wait_for_palette(page)
+    new_graph(page)
+    add_by_keyboard(page, "DebugLog")
+    form = "#inspector-form"
+    # An integer with a lower bound: refused as typed, nothing changes.
+    max_chars = f'{form} [data-field="input-max_chars"] input'
+    assert page.get_attribute(max_chars, "type") == "number"
+    assert page.get_attribute(max_chars, "min") == "1"
+    page.fill(max_chars, "0")
+    assert page.get_attribute(max_chars, "aria-invalid") == "true"
+    assert "at least 1" in page.inner_text(f'{form} [data-field="input-max_chars"] .field-error')
+    page.dispatch_event(max_chars, "change")
+    assert task(page, "debug_log")["defaults"] == {}
+    edits = edit_count(page)
+    page.fill(max_chars, "50")
+    assert page.get_attribute(max_chars, "aria-invalid") == "false"
+    page.dispatch_event(max_chars, "change")
+    wait_for_edit(page, edits)
+    assert task(page, "debug_log")["defaults"] == {"max_chars": 50}
+    # An enum is a list of its values.
+    edits = edit_count(page)
+    page.select_option(f'{form} [data-field="input-log_level"] select', "debug")
+    wait_for_edit(page, edits)
+    assert task(page, "debug_log")["defaults"] == {"max_chars": 50, "log_level": "debug"}
+    assert 'log_level="debug"' in page.input_value("#code")
+    # Config: title (shown on the node), cacheable, timeout.
+    edits = edit_count(page)
+    page.fill(f'{form} [data-field="config-title"] input', "Look at it")
+    page.dispatch_event(f'{form} [data-field="config-title"] input', "change")
+    wait_for_edit(page, edits)
+    assert page.inner_text('#canvas .node[data-task-id="debug_log"] .node-title') == "Look at it"
+    timeout = f'{form} [data-field="config-timeout"] input'
+    page.fill(timeout, "-1")
+    assert page.get_attribute(timeout, "aria-invalid") == "true"
+    edits = edit_count(page)
+    page.fill(timeout, "30")
+    page.dispatch_event(timeout, "change")
+    wait_for_edit(page, edits)
+    edits = edit_count(page)
+    page.select_option(f'{form} [data-field="config-cacheable"] select', "no")
+    wait_for_edit(page, edits)
+    assert task(page, "debug_log")["config"] == {"title": "Look at it", "timeout": 30,
+                                                 "cacheable": False}
+
+    # Strings, long text, booleans and JSON lists, on other types.
+    add_by_keyboard(page, "TextEmbedding")
+    text = f'{form} [data-field="input-text"] textarea'
+    assert page.is_visible(text)
+    assert page.is_visible(f'{form} [data-field="input-model"] input[type=text]')
+    edits = edit_count(page)
+    page.fill(text, "first line\nsecond line")
+    page.dispatch_event(text, "change")
+    wait_for_edit(page, edits)
+    edits = edit_count(page)
+    page.check(f'{form} [data-field="input-truncate"] input[type=checkbox]')
+    wait_for_edit(page, edits)
+    assert task(page, "text_embedding")["defaults"] == {"text": "first line\nsecond line",
+                                                        "truncate": True}
+    add_by_keyboard(page, "Similarity")
+    vectors = f'{form} [data-field="input-vectors"] textarea'
+    page.fill(vectors, '{"not": "a list"}')
+    assert "must be a JSON list" in page.inner_text(
+        f'{form} [data-field="input-vectors"] .field-error')
+    page.fill(vectors, "[[1, 0")
+    assert "not JSON" in page.inner_text(f'{form} [data-field="input-vectors"] .field-error')
+    edits = edit_count(page)
+    page.fill(vectors, "[[1, 0], [0, 1]]")
+    page.dispatch_event(vectors, "change")
+    wait_for_edit(page, edits)
+    assert task(page, "similarity")["defaults"] == {"vectors": [[1.0, 0.0], [0.0, 1.0]]}
+    # Every field has a label.
+    unlabelled = page.eval_on_selector_all(
+        f"{form} :is(input, select, textarea)",
+        "fs => fs.filter(f => !f.labels || f.labels.length === 0).map(f => f.id)")
+    assert unlabelled == []
+
+
+def test_a_graph_built_from_the_palette_alone_runs(app):
+    page = app
+    wait_for_palette(page)
+    new_graph(page)
+    add_by_keyboard(page, "Similarity")
+    vectors = '#inspector-form [data-field="input-vectors"] textarea'
+    edits = edit_count(page)
+    page.fill(vectors, "[[1, 0], [0, 1]]")
+    page.dispatch_event(vectors, "change")
+    wait_for_edit(page, edits)
+    edits = edit_count(page)
+    page.drag_and_drop("#palette li[data-task-type=DebugLog]", "#canvas",
+                       target_position={"x": 420, "y": 60})
+    wait_for_edit(page, edits)
+    edits = edit_count(page)
+    drag_connect(page, ("similarity", "score"), ("debug_log", "*"))
+    wait_for_edit(page, edits)
+    assert edges(page) == [("similarity", "score", "debug_log", "score")]
+    page.click("#run")
+    page.wait_for_selector("body[data-run-state=completed], body[data-run-state=failed]",
+                           state="attached", timeout=RUN_MS)
+    report = page.evaluate("window.taskloomLastRun")
+    assert report["ok"], report
+    for task_id in ("similarity", "debug_log"):
+        page.wait_for_selector(f'#canvas .node[data-task-id="{task_id}"][data-status=completed]',
+                               state="attached", timeout=RUN_MS)
+    assert report["outputs"]["debug_log"]["score"] == pytest.approx(0.0)
+    assert json.loads(page.input_value("#graph-json"))["tasks"][0]["id"] == "similarity"

@@ -1,0 +1,138 @@
+// The engine as the page sees it: one object whose `call(method, ...args)`
+// reaches the engine in its Web Worker, and whose `abort(run)` stops a run
+// whatever its code does.
+//
+// Default: PyScript's PyWorker running web/engine.py. `?engine=module` starts
+// the same engine in a plain module Worker (web/engine-worker.mjs) instead,
+// which skips PyScript's own start-up; scripts/bench/browser_startup.py
+// measures both.
+//
+// Abort, in three steps, each only if the run has not ended yet:
+// 1. ask the engine (`abort_run`): enough whenever the run awaits now and then;
+// 2. interrupt Python: SIGINT through Pyodide's interrupt buffer, a
+//    SharedArrayBuffer both sides see (the page is cross-origin isolated);
+//    this stops code that never awaits;
+// 3. terminate the worker and start a fresh engine: nothing can hold the
+//    page after that (a loop that swallows the interrupt, a long call into C).
+// The run's Web Lock dies with a terminated worker, so the run is listed as
+// resumable at once; the new engine records it as aborted.
+
+const INTERRUPT_AFTER_MS = 200;
+const TERMINATE_AFTER_MS = 600;
+const SIGINT = 2;
+
+/** A call that could not finish because the page stopped the engine. */
+export class EngineStopped extends Error {}
+
+const settledWithin = (promise, ms) => Promise.race([
+  promise.then(() => true, () => true),
+  new Promise((resolve) => setTimeout(() => resolve(false), ms)),
+]);
+
+function startModuleEngine(onEvent) {
+  const worker = new Worker("./engine-worker.mjs", { type: "module" });
+  const pending = new Map();
+  let nextId = 0;
+  const call = (method, ...args) => new Promise((resolve, reject) => {
+    const id = nextId++;
+    pending.set(id, { resolve, reject });
+    worker.postMessage({ id, method, args });
+  });
+  return new Promise((resolve, reject) => {
+    worker.onerror = (event) => reject(new Error(event.message || "the engine worker failed"));
+    worker.onmessage = ({ data }) => {
+      if (data.event !== undefined) return onEvent(data.event);
+      if (data.ready) return resolve({ call, terminate: () => worker.terminate() });
+      if (data.failed) return reject(new Error(data.failed));
+      const { resolve: answer, reject: fail } = pending.get(data.id);
+      pending.delete(data.id);
+      if (data.error !== undefined) fail(new Error(data.error));
+      else answer(data.result);
+    };
+  });
+}
+
+async function startPyScriptEngine(onEvent, timings) {
+  const { PyWorker } = await import("./pyscript/core.js");
+  // PyWorker must wait for PyScript's plugins: before they settle its worker
+  // hooks are unset and the worker starts without the `pyscript` module.
+  await customElements.whenDefined("py-script");
+  timings.pyscriptLoaded ??= performance.now();
+  const interpreter = new URL("./pyodide/pyodide.mjs", location.href).href;
+  // `version` (not only config.interpreter) is what makes PyScript's worker
+  // load this local Pyodide instead of its CDN default.
+  const worker = await PyWorker("./engine.py", {
+    version: interpreter,
+    config: { interpreter, packages: ["taskloom"], packages_cache: "passthrough" },
+  });
+  worker.sync.taskloom_event = onEvent;
+  return {
+    call: (method, ...args) => worker.sync[method](...args),
+    terminate: () => worker.terminate(),
+  };
+}
+
+export class EngineClient {
+  constructor({ viaPyScript, onEvent, timings }) {
+    this.viaPyScript = viaPyScript;
+    this.onEvent = onEvent;
+    this.timings = timings;
+    this.restarts = 0;
+    this.ready = this.#start();
+  }
+
+  async #start() {
+    const backend = this.viaPyScript
+      ? await startPyScriptEngine(this.onEvent, this.timings)
+      : await startModuleEngine(this.onEvent);
+    let stop;
+    backend.stopped = new Promise((_resolve, reject) => { stop = reject; });
+    backend.stopped.catch(() => {});
+    backend.stop = stop;
+    // PyScript has no interrupt of its own: the engine installs the buffer.
+    // Without cross-origin isolation (a module engine on a plain host) there
+    // is no SharedArrayBuffer, and Abort goes from asking to restarting.
+    backend.interrupt = self.crossOriginIsolated ? new Int32Array(new SharedArrayBuffer(4)) : null;
+    if (backend.interrupt) await backend.call("set_interrupt_buffer", backend.interrupt);
+    this.backend = backend;
+    return backend;
+  }
+
+  /** Calls the engine once it is up; rejects with EngineStopped if it is stopped meanwhile. */
+  async call(method, ...args) {
+    const backend = await this.ready;
+    return Promise.race([backend.call(method, ...args), backend.stopped]);
+  }
+
+  /**
+   * Stops the run whose call is `run` (a promise); answers how: "asked",
+   * "interrupted" or "restarted".
+   */
+  async abort(run) {
+    const backend = await this.ready;
+    backend.call("abort_run").catch(() => {});
+    if (await settledWithin(run, INTERRUPT_AFTER_MS)) return "asked";
+    if (backend.interrupt) {
+      backend.interrupt[0] = SIGINT;
+      if (await settledWithin(run, TERMINATE_AFTER_MS)) return "interrupted";
+    }
+    this.restart();
+    await run.catch(() => {});
+    return "restarted";
+  }
+
+  /** An interrupt the run did not need must not hit the next call. */
+  clearInterrupt() {
+    if (this.backend?.interrupt) this.backend.interrupt[0] = 0;
+  }
+
+  restart() {
+    const backend = this.backend;
+    this.backend = null;
+    backend.terminate();
+    backend.stop(new EngineStopped("the run did not stop, so the engine was restarted"));
+    this.restarts += 1;
+    this.ready = this.#start();
+    return this.ready;
+  }
+}
