@@ -28,7 +28,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from ..errors import StorageError, StoreUnavailableError, StoreURLError
 from .protocol import Entry, JSONValue, check_key, decode_value, encode_value, prefix_end
-from .sql import load_migrations, load_queries
+from .sql import compare_and_set_statement, load_migrations, load_queries
 
 _QUERIES = load_queries("postgres.sql")
 _SCHEMA_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
@@ -190,20 +190,7 @@ class PostgresStore:
         await self._execute(_QUERIES["put"], params)
 
     async def put_many(self, collection: str, items: Mapping[str, JSONValue]) -> None:
-        now = self._clock()
-        rows = [(collection, check_key(k), encode_value(v), now) for k, v in items.items()]
-        if not rows:
-            return
-        pool = self.pool or await self._ready()
-        try:
-            async with (
-                pool.connection() as connection,
-                connection.transaction(),
-                connection.cursor() as cursor,
-            ):
-                await cursor.executemany(_QUERIES["put"], rows)
-        except psycopg.Error as exc:
-            raise self._translate(exc) from exc
+        await self.put_records((collection, key, value) for key, value in items.items())
 
     async def put_records(self, records: Iterable[tuple[str, str, JSONValue]]) -> None:
         now = self._clock()
@@ -227,17 +214,10 @@ class PostgresStore:
         check_key(key)
         if expected is None and value is None:
             return await self.get(collection, key) is None
-        # One conditional statement: the row lock makes concurrent callers queue,
-        # and each re-checks the condition against the committed row.
-        if expected is None:
-            query, params = _QUERIES["insert_if_absent"], (
-                collection, key, encode_value(value), self._clock())
-        elif value is None:
-            query, params = _QUERIES["delete_if"], (collection, key, encode_value(expected))
-        else:
-            query, params = _QUERIES["replace_if"], (
-                encode_value(value), self._clock(), collection, key, encode_value(expected))
-        return await self._execute(query, params) == 1
+        name, params = compare_and_set_statement(
+            collection, key, None if expected is None else encode_value(expected),
+            None if value is None else encode_value(value), self._clock())
+        return await self._execute(_QUERIES[name], params) == 1
 
     async def delete(self, collection: str, key: str) -> bool:
         return await self._execute(_QUERIES["delete"], (collection, key)) > 0

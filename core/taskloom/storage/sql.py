@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from importlib import resources
+from typing import Any
 
 _NAME_LINE = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 
@@ -34,3 +35,19 @@ def load_migrations(folder: str) -> list[tuple[int, str, str]]:
         if match:
             found.append((int(match.group(1)), item.name, item.read_text(encoding="utf-8")))
     return sorted(found)
+
+
+def compare_and_set_statement(collection: str, key: str, expected: Any, value: Any,
+                              now: float) -> tuple[str, tuple[Any, ...]]:
+    """The named query and parameters of one atomic compare-and-set.
+
+    ``expected``/``value`` are encoded JSON text, or None for "absent"; both
+    None is the caller's to answer (a read). The SQL backends share the query
+    names (``insert_if_absent``, ``delete_if``, ``replace_if``): one statement
+    each, so the database checks the condition against the committed row.
+    """
+    if expected is None:
+        return "insert_if_absent", (collection, key, value, now)
+    if value is None:
+        return "delete_if", (collection, key, expected)
+    return "replace_if", (value, now, collection, key, expected)

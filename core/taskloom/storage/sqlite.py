@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from ..errors import StorageError, StoreUnavailableError
 from .protocol import Entry, JSONValue, check_key, decode_value, encode_value, prefix_end
-from .sql import load_queries
+from .sql import compare_and_set_statement, load_queries
 
 SCHEMA_VERSION = 1
 _QUERIES = load_queries("sqlite.sql")
@@ -129,13 +129,7 @@ class SqliteStore:
         await self._run(_execute, _QUERIES["put"], params)
 
     async def put_many(self, collection: str, items: Mapping[str, JSONValue]) -> None:
-        now = self._clock()
-        rows = [(collection, check_key(k), encode_value(v), now) for k, v in items.items()]
-
-        def put_all(connection: sqlite3.Connection) -> None:
-            self._transaction(connection, lambda: connection.executemany(_QUERIES["put"], rows))
-
-        await self._run(put_all)
+        await self.put_records((collection, key, value) for key, value in items.items())
 
     async def put_records(self, records: Iterable[tuple[str, str, JSONValue]]) -> None:
         now = self._clock()
@@ -152,16 +146,10 @@ class SqliteStore:
         check_key(key)
         if expected is None and value is None:
             return await self.get(collection, key) is None
-        # One statement each: SQLite runs it atomically against every other writer.
-        if expected is None:
-            query, params = _QUERIES["insert_if_absent"], (
-                collection, key, encode_value(value), self._clock())
-        elif value is None:
-            query, params = _QUERIES["delete_if"], (collection, key, encode_value(expected))
-        else:
-            query, params = _QUERIES["replace_if"], (
-                encode_value(value), self._clock(), collection, key, encode_value(expected))
-        return await self._run(_execute, query, params) == 1
+        name, params = compare_and_set_statement(
+            collection, key, None if expected is None else encode_value(expected),
+            None if value is None else encode_value(value), self._clock())
+        return await self._run(_execute, _QUERIES[name], params) == 1
 
     async def delete(self, collection: str, key: str) -> bool:
         return await self._run(_execute, _QUERIES["delete"], (collection, key)) > 0
