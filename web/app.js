@@ -48,7 +48,7 @@ wf.add_task(Describe, id="describe")
 `;
 
 const $ = (id) => document.getElementById(id);
-const timings = (window.taskloomTimings = { start: performance.now() });
+const timings = Object.assign(window.taskloom.timings, { start: performance.now() });
 
 // Cross-origin isolation (SharedArrayBuffer) is needed by PyScript's worker
 // and by multi-threaded ONNX Runtime Web. scripts/serve sends COOP/COEP
@@ -71,7 +71,7 @@ async function enableOffline() {
   if (!("serviceWorker" in navigator)) return;
   await navigator.serviceWorker.register("./sw.js");
   await navigator.serviceWorker.ready; // active = every file is precached
-  window.taskloomOfflineReady = true;
+  window.taskloom.offlineReady = true;
   document.body.dataset.offlineReady = "";
 }
 
@@ -107,7 +107,7 @@ let current = null;
 
 function onEngineEvent(json) {
   const event = JSON.parse(json);
-  window.taskloomEvents.push(event);
+  window.taskloom.events.push(event);
   views.runEvent(event);
   if (current && event.kind === "graph_start") {
     current.runId = event.run_id;
@@ -144,21 +144,21 @@ function stoppedReport(error) {
 }
 
 // `call` starts the run and answers its report (resume.js passes a resume).
-async function run(engine, call = () => engine.call("run_code", $("code").value)) {
+async function run(engine, call = () => engine.runCode($("code").value)) {
   $("run").disabled = true;
   $("abort").disabled = false;
   showError("");
   $("outputs").textContent = "";
   $("tasks").tBodies[0].replaceChildren();
   tasks.clear();
-  window.taskloomEvents = [];
+  window.taskloom.events = [];
   $("run-status").textContent = "running…";
   document.body.dataset.runState = "running";
   const running = (current = { call: call() });
   try {
     let report;
     try {
-      report = JSON.parse(await running.call);
+      report = await running.call;
     } catch (error) {
       if (!(error instanceof EngineStopped)) throw error;
       report = stoppedReport(error);
@@ -178,7 +178,7 @@ async function run(engine, call = () => engine.call("run_code", $("code").value)
       : `failed: ${report.error}`;
     timings.lastRunComplete = performance.now();
     timings.firstRunComplete ??= timings.lastRunComplete;
-    window.taskloomLastRun = report;
+    window.taskloom.lastRun = report;
     views.runEnded(report);
     document.body.dataset.runState = report.ok ? "completed"
       : report.aborted ? "aborted" : "failed";
@@ -196,22 +196,22 @@ async function abort(engine) {
   $("abort").disabled = true;
   const running = current;
   const how = await engine.abort(running.call);
-  window.taskloomLastAbort = how;
+  window.taskloom.lastAbort = how;
   if (how !== "restarted") return;
   $("engine-status").textContent = "restarting the engine…";
   await engine.ready;
   if (running.runId) {
-    await engine.call("record_abort", running.runId, "aborted from the page: the engine was " +
+    await engine.recordAbort( running.runId, "aborted from the page: the engine was " +
       "restarted because the run's code did not stop");
   }
-  $("engine-status").textContent = readyText(window.taskloomInfo);
+  $("engine-status").textContent = readyText(window.taskloom.info);
   runs?.changed();
 }
 
 const readyText = (info) => `engine ready: taskloom ${info.taskloom}, Python ${info.python}`;
 
 async function refreshGraphs(engine) {
-  const { names } = JSON.parse(await engine.call("list_graphs"));
+  const { names } = await engine.request("list_graphs");
   const list = $("graphs");
   list.replaceChildren();
   for (const name of names) {
@@ -223,7 +223,7 @@ async function refreshGraphs(engine) {
     load.textContent = "Load";
     load.className = "load";
     load.onclick = async () => {
-      const answer = JSON.parse(await engine.call("load_graph", name));
+      const answer = await engine.request("load_graph", name);
       if (!answer.ok) return showError(answer.error);
       $("code").value = answer.graph.code;
       views.openSaved(answer.graph.code, name);
@@ -233,7 +233,7 @@ async function refreshGraphs(engine) {
     remove.textContent = "Delete";
     remove.className = "delete";
     remove.onclick = async () => {
-      await engine.call("delete_graph", name);
+      await engine.deleteGraph(name);
       await refreshGraphs(engine);
     };
     item.append(label, load, remove);
@@ -246,28 +246,27 @@ let runs = null; // the Unfinished runs list (resume.js)
 
 async function main() {
   $("code").value = EXAMPLE;
-  window.taskloomExample = EXAMPLE;
-  window.taskloomEvents = [];
+  window.taskloom.example = EXAMPLE;
+  window.taskloom.events = [];
   const viaPyScript = new URLSearchParams(location.search).get("engine") !== "module";
   // Multi-threaded ONNX Runtime wants isolation too; only PyScript needs it.
   if (!(await ensureCrossOriginIsolation()) && viaPyScript) {
     throw new Error("PyScript's worker needs cross-origin isolation (use scripts/serve)");
   }
   const engine = new EngineClient({ viaPyScript, onEvent: onEngineEvent, timings });
-  const info = JSON.parse(await engine.call("engine_info"));
+  const info = await engine.engineInfo();
   // The worker's clock counts from its own origin; both share the epoch.
-  const [codeStartedAt, importedAt] = await engine.call("start_timeline");
+  const [codeStartedAt, importedAt] = info.timeline;
   timings.workerCodeStart = codeStartedAt - performance.timeOrigin;
   timings.importMs = importedAt - codeStartedAt;
-  window.taskloomEngine = engine;
-  window.taskloomInfo = info;
+  window.taskloom.engine = engine;
+  window.taskloom.info = info;
   $("engine-status").textContent = readyText(info);
   for (const id of ["run", "save"]) $(id).disabled = false;
   $("run").onclick = () => run(engine);
   $("abort").onclick = () => abort(engine);
   $("save").onclick = async () => {
-    const answer = JSON.parse(
-      await engine.call("save_graph", $("graph-name").value, $("code").value));
+    const answer = await engine.request("save_graph", $("graph-name").value, $("code").value);
     if (!answer.ok) return showError(answer.error);
     await refreshGraphs(engine);
   };
@@ -276,7 +275,7 @@ async function main() {
   await runs.refresh();
   await views.start(engine); // reopens the autosaved document
   timings.engineReady = performance.now();
-  window.taskloomReady = true;
+  window.taskloom.ready = true;
   document.body.dataset.engineReady = "";
   enableOffline().catch((error) => console.warn("offline cache unavailable:", error));
 }

@@ -1,6 +1,10 @@
-// The engine as the page sees it: one object whose `call(method, ...args)`
-// reaches the engine in its Web Worker, and whose `abort(run)` stops a run
-// whatever its code does.
+// The engine as the page sees it: the one client of the engine protocol.
+// `request(method, ...args)` sends a method name and its arguments (a JSON
+// array) to BrowserEngine.call in the Web Worker and answers the parsed
+// reply; the typed methods below are the whole protocol, and
+// tests/browser/test_engine_protocol.py checks ENGINE_METHODS against the
+// Python side's @endpoint list. Events stream back through `onEvent`.
+// `abort(run)` stops a run whatever its code does.
 //
 // Default: PyScript's PyWorker running web/engine.py. `?engine=module` starts
 // the same engine in a plain module Worker (web/engine-worker.mjs) instead,
@@ -33,7 +37,7 @@ function startModuleEngine(onEvent) {
   const worker = new Worker("./engine-worker.mjs", { type: "module" });
   const pending = new Map();
   let nextId = 0;
-  const call = (method, ...args) => new Promise((resolve, reject) => {
+  const call = (method, args) => new Promise((resolve, reject) => {
     const id = nextId++;
     pending.set(id, { resolve, reject });
     worker.postMessage({ id, method, args });
@@ -67,9 +71,25 @@ async function startPyScriptEngine(onEvent, timings) {
   });
   worker.sync.taskloom_event = onEvent;
   return {
-    call: (method, ...args) => worker.sync[method](...args),
+    call: (method, args) => method === "set_interrupt_buffer"
+      ? worker.sync.set_interrupt_buffer(args) : worker.sync.call(method, args),
     terminate: () => worker.terminate(),
   };
+}
+
+/** Every method BrowserEngine answers (its @endpoint methods), by their Python names. */
+export const ENGINE_METHODS = Object.freeze([
+  "abort_run", "check_dataflow", "configure_cloud", "delete_graph", "describe_types",
+  "discard_run", "engine_info", "from_code", "list_graphs", "load_graph", "open_graph",
+  "record_abort", "resume_run", "run_code", "save_graph", "to_code", "unfinished_runs",
+]);
+
+/** A reply the engine marked `ok: false`, from a typed method. */
+export class EngineError extends Error {
+  constructor(reply) {
+    super(reply.error || "the engine refused");
+    this.reply = reply;
+  }
 }
 
 export class EngineClient {
@@ -98,10 +118,55 @@ export class EngineClient {
     return backend;
   }
 
-  /** Calls the engine once it is up; rejects with EngineStopped if it is stopped meanwhile. */
-  async call(method, ...args) {
+  /**
+   * Sends one request once the engine is up and answers its parsed reply (replies
+   * carry `ok`); rejects with EngineStopped if the engine is stopped meanwhile.
+   */
+  async request(method, ...args) {
+    if (!ENGINE_METHODS.includes(method)) throw new Error(`the engine has no method ${method}`);
     const backend = await this.ready;
-    return Promise.race([backend.call(method, ...args), backend.stopped]);
+    const reply = await Promise.race([backend.call(method, JSON.stringify(args)), backend.stopped]);
+    return JSON.parse(reply);
+  }
+
+  /** Like request, but throws EngineError when the reply is not ok. */
+  async #ok(method, ...args) {
+    const reply = await this.request(method, ...args);
+    if (reply.ok === false) throw new EngineError(reply);
+    return reply;
+  }
+
+  // -- the protocol, typed. Run-shaped replies stay whole (a failed run is a report). --
+  /** @returns {Promise<{taskloom: string, python: string, platform: string, timeline: number[]}>} */
+  engineInfo() { return this.request("engine_info"); }
+  /** @param {string} code Workflow code @param {string=} resume a run id @returns {Promise<object>} a run report */
+  runCode(code, resume) { return this.request("run_code", code, ...(resume ? [resume] : [])); }
+  /** @param {string} runId @returns {Promise<object>} a run report */
+  resumeRun(runId) { return this.request("resume_run", runId); }
+  /** @returns {Promise<{ok: boolean}>} */
+  abortRun() { return this.request("abort_run"); }
+  /** @returns {Promise<{runs: object[]}>} */
+  unfinishedRuns() { return this.#ok("unfinished_runs"); }
+  discardRun(runId) { return this.#ok("discard_run", runId); }
+  recordAbort(runId, reason) { return this.request("record_abort", runId, reason); }
+  /** @returns {Promise<{names: string[]}>} */
+  listGraphs() { return this.#ok("list_graphs"); }
+  saveGraph(name, code) { return this.#ok("save_graph", name, code); }
+  loadGraph(name) { return this.#ok("load_graph", name); }
+  deleteGraph(name) { return this.#ok("delete_graph", name); }
+  /** @param {object} settings keys and base URLs per provider */
+  configureCloud(settings) { return this.#ok("configure_cloud", JSON.stringify(settings)); }
+  /** @returns {Promise<{types: object[]}>} registry.describe() */
+  describeTypes() { return this.#ok("describe_types"); }
+  /** Graph JSON → Workflow code. @returns {Promise<{ok: boolean, code?: string, error?: string}>} */
+  toCode(graph) { return this.request("to_code", JSON.stringify(graph)); }
+  /** Workflow code → graph JSON, never executed. @returns {Promise<{ok: boolean, graph?: object, error?: string, line?: number, column?: number, refused?: boolean}>} */
+  fromCode(code) { return this.request("from_code", code); }
+  /** A graph checked as the runner loads it. @returns {Promise<{ok: boolean, graph?: object, code?: string, error?: string}>} */
+  openGraph(graphJson) { return this.request("open_graph", graphJson); }
+  /** @returns {Promise<{ok: boolean, reason?: string}>} whether the edge may be drawn */
+  checkDataflow(graph, source, sourcePort, target, targetPort) {
+    return this.request("check_dataflow", JSON.stringify(graph), source, sourcePort, target, targetPort);
   }
 
   /**
@@ -110,7 +175,7 @@ export class EngineClient {
    */
   async abort(run) {
     const backend = await this.ready;
-    backend.call("abort_run").catch(() => {});
+    backend.call("abort_run", "[]").catch(() => {});
     if (await settledWithin(run, INTERRUPT_AFTER_MS)) return "asked";
     if (backend.interrupt) {
       backend.interrupt[0] = SIGINT;

@@ -139,7 +139,7 @@ function addMenu() {
   };
   label.append(menu);
   (code.closest("section") ?? code.parentElement).prepend(label);
-  window.taskloomExamples = EXAMPLES;
+  window.taskloom.examples = EXAMPLES;
 }
 
 addMenu();

@@ -31,7 +31,7 @@ export function watchRuns(engine, run) {
   }
 
   async function draw() {
-    const { runs } = JSON.parse(await engine.call("unfinished_runs"));
+    const { runs } = await engine.request("unfinished_runs");
     const list = $("resume-runs");
     list.replaceChildren();
     for (const entry of runs) list.append(item(entry));
@@ -64,13 +64,13 @@ export function watchRuns(engine, run) {
       resume.className = "resume";
       resume.onclick = () => {
         if (document.body.dataset.runState === "running") return; // one run at a time
-        run(engine, () => engine.call("resume_run", runId));
+        run(engine, () => engine.resumeRun(runId));
       };
       const discard = document.createElement("button");
       discard.textContent = "Discard";
       discard.className = "discard";
       discard.onclick = async () => {
-        const answer = JSON.parse(await engine.call("discard_run", runId));
+        const answer = await engine.request("discard_run", runId);
         if (!answer.ok) console.warn(answer.error);
         await refresh();
         channel.postMessage({ changed: runId });

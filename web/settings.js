@@ -73,9 +73,9 @@ function showStatus(text, state) {
 
 // Tells the worker; its answer says which vendors have a key, never the key.
 async function apply(settings) {
-  const engine = window.taskloomEngine;
+  const engine = window.taskloom.engine;
   if (!engine) return showStatus("saved; the engine is still starting", "pending");
-  const answer = JSON.parse(await engine.call("configure_cloud", JSON.stringify(settings)));
+  const answer = await engine.request("configure_cloud", JSON.stringify(settings));
   if (!answer.ok) return showStatus(answer.error, "error");
   const ready = VENDORS.filter(({ id }) => answer[id].api_key_set || answer[id].base_url)
     .map(({ title }) => title);

@@ -30,7 +30,7 @@ const engineReady = new Promise((resolve) => { engineUp = resolve; });
 
 async function call(method, ...args) {
   const ready = await engineReady;
-  return JSON.parse(await ready.call(method, ...args));
+  return ready.request(method, ...args);
 }
 
 function stylesheet() {
@@ -306,7 +306,7 @@ function mount() {
   $("apply-code").onclick = () => applyCode();
   $("keep-trusted").onclick = () => keepTrusted();
   $("apply-json").onclick = () => applyJson();
-  window.taskloomDocument = store; // the test and automation adapter's view of the document
+  window.taskloom.document = store; // the test and automation adapter's view of the document
 }
 
 mount();

@@ -138,8 +138,8 @@ def run_in_page(browser, url: str, *, threads: int | None, rounds: int, calls: i
         if error:
             raise RuntimeError(f"the engine did not start: {error}")
         code = BENCH_CODE.format(threads=threads, rounds=rounds, calls=calls, only_raw=only_raw)
-        report = json.loads(page.evaluate(
-            "code => window.taskloomEngine.call('run_code', code)", code))
+        report = page.evaluate(
+            "code => window.taskloom.engine.request('run_code', code)", code)
         if not report["ok"]:
             raise RuntimeError(report.get("traceback") or report.get("error"))
         return json.loads(report["outputs"]["bench"]["report"])

@@ -117,9 +117,9 @@ def main() -> int:
             bare_imports.append(measure(browser, base + "bare.html?imports=1",
                                         "body[data-done]", "window.benchResult"))
             page.append(measure(browser, base, "body[data-engine-ready]",
-                                "window.taskloomTimings", click_run=True))
+                                "window.taskloom.timings", click_run=True))
             module.append(measure(browser, base + "?engine=module",
-                                    "body[data-engine-ready]", "window.taskloomTimings",
+                                    "body[data-engine-ready]", "window.taskloom.timings",
                                     click_run=True))
         browser.close()
     server.shutdown()

@@ -5,6 +5,7 @@ Layout of the site:
     sw.js                                  the service worker, stamped with the site version
     site-manifest.json                     every file with its sha256 (the worker precaches it)
     pyscript/                              PyScript's bundle
+    bundles/                               the page's npm libraries, bundled (bundles.py)
     pyodide/                               the runtime, the wheels and their pyodide-lock.json
 """
 
@@ -21,6 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import bundles
 from .bytecode import compile_wheels, prune_cache
 from .downloads import fetch_npm, fetch_wheel, sha256_of
 from .lockfile import write_lock
@@ -124,6 +126,7 @@ def build_site(
     inputs = [recipe_path, *taskloom_sources(), *_tree_files(ROOT / "web", ("*",)),
               *_tree_files(Path(__file__).parent, ("*.py", "*.mjs"))]
     inputs += recipe_files()  # the local models' recipe (build/models/)
+    inputs += bundles.inputs()  # the npm libraries and their entries (build/npm/, web/bundles/)
     fingerprint = _fingerprint(inputs) + ("" if compile_bytecode else "-source-only")
     stamp = site / STAMP
     if not force and stamp.exists() and stamp.read_text().strip() == fingerprint:
@@ -157,9 +160,12 @@ def build_site(
                    runtime_dir / "pyodide-lock.json")
 
     for path in _tree_files(ROOT / "web", ("*",)):
+        if path.is_relative_to(bundles.ENTRIES_DIR):
+            continue  # bundle sources: esbuild writes their output below
         target = staging / path.relative_to(ROOT / "web")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, target)
+    bundles.build_bundles(staging, log)
     add_models(staging)  # the local models, into models/ (scripts/build_site/models.py)
     version = _write_manifest(staging)
     worker = staging / "sw.js"

@@ -62,7 +62,7 @@ def start_run(page, code: str) -> None:
 def finish_run(page, states=("completed", "failed")) -> dict:
     page.wait_for_selector(", ".join(f"body[data-run-state={state}]" for state in states),
                            state="attached", timeout=RUN_MS)
-    return page.evaluate("window.taskloomLastRun")
+    return page.evaluate("window.taskloom.lastRun")
 
 
 def run(page, code: str) -> dict:
@@ -316,7 +316,7 @@ def test_the_key_appears_nowhere_the_page_writes(cloud_page, api, console):
     assert TEST_KEY not in graph_json  # … and never a key
     # Everything the page shows or keeps about runs: text, events, reports.
     shown = page.inner_text("body") + page.content() + json.dumps(report) \
-        + json.dumps(page.evaluate("window.taskloomEvents"))
+        + json.dumps(page.evaluate("window.taskloom.events"))
     assert "echo: leak check" in shown and TEST_KEY not in shown
     printed = "\n".join(console)
     assert TEST_KEY not in printed and WRONG_KEY not in printed

@@ -101,14 +101,14 @@ def test_an_example_opens_as_a_graph_on_the_canvas(app):
 
 def test_an_example_that_defines_its_own_tasks_opens_as_trusted_code(app):
     page = app
-    names = page.evaluate("Object.keys(window.taskloomExamples)")
+    names = page.evaluate("Object.keys(window.taskloom.examples)")
     pipeline = next(name for name in names if name.startswith(PIPELINE_PREFIX))
     open_example(page, pipeline)
     assert page.get_attribute("#document-mode", "data-mode") == "trusted"
     assert "runs as written" in page.inner_text("#document-mode")
     # Kept exactly as written (it runs with run_code), and not drawn as a graph.
     assert page.input_value("#code") == page.evaluate(
-        "name => window.taskloomExamples[name]", pipeline)
+        "name => window.taskloom.examples[name]", pipeline)
     assert nodes(page) == {}
 
 
@@ -231,7 +231,7 @@ def test_a_run_paints_statuses_and_progress_on_the_canvas(app):
     page.click("#run")
     page.wait_for_selector("body[data-run-state=completed], body[data-run-state=failed]",
                            state="attached", timeout=RUN_MS)
-    assert page.evaluate("window.taskloomLastRun.ok"), page.evaluate("window.taskloomLastRun")
+    assert page.evaluate("window.taskloom.lastRun.ok"), page.evaluate("window.taskloom.lastRun")
     page.wait_for_selector("#canvas .node[data-task-id=compare][data-status=completed]",
                            state="attached", timeout=RUN_MS)
     for task_id in ("embed", "compare"):

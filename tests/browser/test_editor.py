@@ -55,8 +55,8 @@ def task(page, task_id: str) -> dict:
 
 def code_view_graph(page) -> dict:
     """The graph that the code view's code builds, read by the engine's from_code."""
-    answer = json.loads(page.evaluate(
-        "code => window.taskloomEngine.call('from_code', code)", page.input_value("#code")))
+    answer = page.evaluate(
+        "code => window.taskloom.engine.request('from_code', code)", page.input_value("#code"))
     assert answer["ok"], answer
     return answer["graph"]
 
@@ -340,7 +340,7 @@ def test_a_graph_built_from_the_palette_alone_runs(app):
     page.click("#run")
     page.wait_for_selector("body[data-run-state=completed], body[data-run-state=failed]",
                            state="attached", timeout=RUN_MS)
-    report = page.evaluate("window.taskloomLastRun")
+    report = page.evaluate("window.taskloom.lastRun")
     assert report["ok"], report
     for task_id in ("similarity", "debug_log"):
         page.wait_for_selector(f'#canvas .node[data-task-id="{task_id}"][data-status=completed]',

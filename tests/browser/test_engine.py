@@ -71,7 +71,7 @@ async def test_a_syntax_error_is_reported_not_raised():
 
 def test_abort_with_nothing_running():
     engine, _events = make_engine()
-    assert json.loads(engine.abort()) == {"ok": False, "error": "nothing is running"}
+    assert json.loads(engine.abort_run()) == {"ok": False, "error": "nothing is running"}
 
 
 def test_info_names_the_interpreter():
@@ -81,7 +81,7 @@ def test_info_names_the_interpreter():
     import taskloom
 
     engine, _events = make_engine()
-    info = json.loads(engine.info())
+    info = json.loads(engine.engine_info())
     # Not info["workflow"]: it is hasattr(taskloom, "Workflow"), true of every taskloom.
     # What the page shows is which taskloom and which Python run the engine.
     assert info["taskloom"] == taskloom.__version__

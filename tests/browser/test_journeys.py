@@ -71,14 +71,14 @@ def run_code(page, code: str) -> dict:
     page.click("#run")
     page.wait_for_selector("body[data-run-state=completed], body[data-run-state=failed]",
                            state="attached", timeout=RUN_MS)
-    return page.evaluate("window.taskloomLastRun")
+    return page.evaluate("window.taskloom.lastRun")
 
 
 def test_page_loads_and_engine_gets_ready(app):
     page = app
-    assert page.evaluate("window.taskloomReady") is True
+    assert page.evaluate("window.taskloom.ready") is True
     assert page.evaluate("window.crossOriginIsolated") is True
-    info = page.evaluate("window.taskloomInfo")
+    info = page.evaluate("window.taskloom.info")
     assert info["python"].startswith("3.14") and info["platform"] == "emscripten"
     # Not info["workflow"] (true of every taskloom): the engine runs this checkout's
     # taskloom, and the page says which one.
@@ -95,17 +95,17 @@ def test_page_loads_and_engine_gets_ready(app):
 
 def test_example_graph_runs_and_shows_outputs(app):
     page = app
-    page.fill("#code", page.evaluate("window.taskloomExample"))
+    page.fill("#code", page.evaluate("window.taskloom.example"))
     page.click("#run")
     page.wait_for_selector("body[data-run-state=completed]", state="attached", timeout=RUN_MS)
-    report = page.evaluate("window.taskloomLastRun")
+    report = page.evaluate("window.taskloom.lastRun")
     assert report["ok"], report
     assert report["statuses"] == {"count": "completed", "describe": "completed"}
     assert report["outputs"]["describe"] == {"text": "the sum is 210"}
     assert json.loads(page.inner_text("#outputs"))["count"] == {"total": 210}
     for task_id in ("count", "describe"):
         assert page.get_attribute(f"tr[data-task-id={task_id}]", "data-status") == "completed"
-    kinds = [event["kind"] for event in page.evaluate("window.taskloomEvents")]
+    kinds = [event["kind"] for event in page.evaluate("window.taskloom.events")]
     assert kinds[0] == "graph_start" and kinds[-1] == "graph_complete"
     assert kinds.count("task_progress") >= 20
 
@@ -125,7 +125,7 @@ def test_progress_streams_while_the_graph_runs(app):
         }""", timeout=RUN_MS).json_value()
     assert 0 < mid_run < 1
     page.wait_for_selector("body[data-run-state=completed]", state="attached", timeout=RUN_MS)
-    progress = [e["progress"] for e in page.evaluate("window.taskloomEvents")
+    progress = [e["progress"] for e in page.evaluate("window.taskloom.events")
                 if e["kind"] == "task_progress"]
     assert progress == sorted(progress) and progress[-1] == 1.0
     assert page.get_attribute("tr[data-task-id=steps]", "data-progress") == "1"
@@ -143,7 +143,7 @@ def test_page_stays_responsive_during_a_busy_run(app):
     assert page.input_value("#graph-name") == "typed during the run"
     assert page.evaluate("document.body.dataset.runState") == "running"
     page.wait_for_selector("body[data-run-state=completed]", state="attached", timeout=RUN_MS)
-    assert page.evaluate("window.taskloomLastRun.outputs.busy.loops") > 0
+    assert page.evaluate("window.taskloom.lastRun.outputs.busy.loops") > 0
 
 
 def test_code_without_a_workflow_shows_a_clear_error(app):
@@ -154,7 +154,7 @@ def test_code_without_a_workflow_shows_a_clear_error(app):
     assert page.is_visible("#error")
     assert "WorkflowError" in page.inner_text("#error")
     # the engine survives: the example still runs afterwards
-    assert run_code(page, page.evaluate("window.taskloomExample"))["ok"]
+    assert run_code(page, page.evaluate("window.taskloom.example"))["ok"]
     assert page.is_hidden("#error")
 
 
@@ -285,7 +285,7 @@ def test_abort_stops_a_running_graph(app):
     page.wait_for_selector("body[data-run-state]:not([data-run-state=running])",
                            state="attached", timeout=RUN_MS)
     assert page.get_attribute("body", "data-run-state") == "aborted"
-    report = page.evaluate("window.taskloomLastRun")
+    report = page.evaluate("window.taskloom.lastRun")
     assert report["ok"] is False and report["aborted"] is True
     assert "traceback" not in report and page.is_hidden("#error")
     assert report["statuses"]["steps"] == "aborted"
@@ -296,11 +296,11 @@ def test_abort_stops_a_running_graph(app):
 def test_the_module_worker_engine_runs_and_saves_too(page, server):
     # ?engine=module: the same engine in a plain module Worker, no PyScript.
     open_app(page, server.url + "?engine=module")
-    assert page.evaluate("window.taskloomInfo.platform") == "emscripten"
-    report = run_code(page, page.evaluate("window.taskloomExample"))
+    assert page.evaluate("window.taskloom.info.platform") == "emscripten"
+    report = run_code(page, page.evaluate("window.taskloom.example"))
     assert report["ok"], report
     assert report["outputs"]["describe"] == {"text": "the sum is 210"}
-    kinds = [event["kind"] for event in page.evaluate("window.taskloomEvents")]
+    kinds = [event["kind"] for event in page.evaluate("window.taskloom.events")]
     assert kinds[0] == "graph_start" and kinds[-1] == "graph_complete"
     page.fill("#graph-name", "via module worker")
     page.click("#save")

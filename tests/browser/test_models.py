@@ -49,10 +49,10 @@ CONTEXT = ("The sky was grey over the harbour. A fisherman mended his nets on th
 
 def run_graph(page, code: str) -> dict:
     """Runs ``code`` through the page's engine; answers its report (events in ``events``)."""
-    page.evaluate("window.taskloomEvents = []")
-    report = json.loads(page.evaluate(
-        "code => window.taskloomEngine.call('run_code', code)", code))
-    report["events"] = page.evaluate("window.taskloomEvents")
+    page.evaluate("window.taskloom.events = []")
+    report = page.evaluate(
+        "code => window.taskloom.engine.request('run_code', code)", code)
+    report["events"] = page.evaluate("window.taskloom.events")
     return report
 
 
@@ -148,14 +148,14 @@ def test_rewriter_summary_and_answer_match_cpython(app):
 
 
 def test_examples_menu_runs_the_design_pipeline(app):
-    names = app.evaluate("Object.keys(window.taskloomExamples)")
+    names = app.evaluate("Object.keys(window.taskloom.examples)")
     pipeline = next(name for name in names if name.startswith("Document"))
     app.select_option("#examples", pipeline)
     assert "SplitParagraphs" in app.input_value("#code")
     app.click("#run")
     app.wait_for_selector("body[data-run-state=completed], body[data-run-state=failed]",
                           state="attached", timeout=RUN_MS)
-    report = app.evaluate("window.taskloomLastRun")
+    report = app.evaluate("window.taskloom.lastRun")
     outputs = completed(report)
     assert len(outputs["rewrite"]["text"]) == 6  # three paragraphs x two prompts
     assert len(outputs["embed"]["vector"]) == 6
@@ -168,20 +168,20 @@ def test_examples_menu_runs_the_design_pipeline(app):
     "Summarise a text", "Answer a question", "Download a model, then use it",
 ])
 def test_every_ai_example_runs_offline(app, example):
-    completed(run_graph(app, app.evaluate("name => window.taskloomExamples[name]", example)))
+    completed(run_graph(app, app.evaluate("name => window.taskloom.examples[name]", example)))
 
 
 def test_abort_stops_a_generation_between_tokens(app, server):
     code = graph(f"wf.text_generation(id='gen', model={GLASSLLM!r}, prompt='Alice', "
                  "max_new_tokens=100000)")
-    app.evaluate("window.taskloomEvents = []")
-    app.evaluate("code => { window.longRun = window.taskloomEngine.call('run_code', code); }",
+    app.evaluate("window.taskloom.events = []")
+    app.evaluate("code => { window.longRun = window.taskloom.engine.request('run_code', code); }",
                  code)
     app.wait_for_function(
-        "window.taskloomEvents.some(e => e.kind === 'task_progress' && e.task_id === 'gen' "
+        "window.taskloom.events.some(e => e.kind === 'task_progress' && e.task_id === 'gen' "
         "&& e.progress > 0)", timeout=RUN_MS)
-    app.evaluate("window.taskloomEngine.call('abort_run')")
-    report = json.loads(app.evaluate("window.longRun"))
+    app.evaluate("window.taskloom.engine.request('abort_run')")
+    report = app.evaluate("window.longRun")
     assert not report["ok"]
     assert report["statuses"]["gen"] == "aborted"
     # Transformers.js itself stopped (at its next token), not only the job.

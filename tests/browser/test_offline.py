@@ -38,7 +38,7 @@ def test_page_opens_and_runs_with_the_server_stopped(page, own_server, offline_g
     assert page.evaluate("window.crossOriginIsolated") is True
     page.click("#run")
     page.wait_for_selector("body[data-run-state=completed]", state="attached", timeout=RUN_MS)
-    assert page.evaluate("window.taskloomLastRun.outputs.describe.text") == "the sum is 210"
+    assert page.evaluate("window.taskloom.lastRun.outputs.describe.text") == "the sum is 210"
 
 
 def test_service_worker_isolates_the_page_on_a_plain_static_host(page, built_site,

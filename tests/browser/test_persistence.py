@@ -117,7 +117,7 @@ def reload(page, server):
 
 
 def event_kinds(page, task_id: str) -> list[str]:
-    return [e["kind"] for e in page.evaluate("window.taskloomEvents")
+    return [e["kind"] for e in page.evaluate("window.taskloom.events")
             if e.get("task_id") == task_id]
 
 
@@ -136,7 +136,7 @@ def test_saved_graphs_live_in_the_task_graph_repository(app, server):
 
 def test_cached_outputs_hit_after_a_reload(app, server):
     page = app
-    example = page.evaluate("window.taskloomExample")
+    example = page.evaluate("window.taskloom.example")
     first = run_code(page, example)
     assert first["ok"], first
     assert "task_progress" in event_kinds(page, "count")  # really ran
@@ -170,7 +170,7 @@ def test_a_run_interrupted_by_a_reload_resumes_and_finishes(app, server):
     page.click("#resume-runs li button.resume")
     page.wait_for_selector("body[data-run-state=completed], body[data-run-state=failed]",
                            state="attached", timeout=RUN_MS)
-    report = page.evaluate("window.taskloomLastRun")
+    report = page.evaluate("window.taskloom.lastRun")
     assert report["ok"], report
     assert report["statuses"] == {"quick": "completed", "slow": "completed"}
     assert report["outputs"] == {"quick": {"value": 10}, "slow": {"total": 90}}

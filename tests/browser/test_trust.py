@@ -130,10 +130,10 @@ def finished(page) -> str:
 
 
 def run_id_of_current_run(page) -> str:
-    page.wait_for_function("""window.taskloomEvents.some((e) => e.kind === 'graph_start')
+    page.wait_for_function("""window.taskloom.events.some((e) => e.kind === 'graph_start')
         || document.body.dataset.runState !== 'running'""", timeout=RUN_MS)
-    started = page.evaluate("window.taskloomEvents.find((e) => e.kind === 'graph_start')")
-    assert started is not None, page.evaluate("window.taskloomLastRun")  # it never began
+    started = page.evaluate("window.taskloom.events.find((e) => e.kind === 'graph_start')")
+    assert started is not None, page.evaluate("window.taskloom.lastRun")  # it never began
     return started["run_id"]
 
 
@@ -161,7 +161,7 @@ def test_abort_stops_code_that_never_awaits(page, server, engine):
     assert page.is_enabled("#run") and page.is_disabled("#abort")
     assert "aborted" in page.inner_text("#run-status")
     assert page.is_hidden("#error")  # an abort is no failure: no traceback
-    report = page.evaluate("window.taskloomLastRun")
+    report = page.evaluate("window.taskloom.lastRun")
     assert report["aborted"] is True and "traceback" not in report
     assert page.get_attribute("tr[data-task-id=spin]", "data-status") == "aborted"
     # Recorded as aborted and offered for resuming.
@@ -169,7 +169,7 @@ def test_abort_stops_code_that_never_awaits(page, server, engine):
                                   state="attached", timeout=RUN_MS)
     assert item.query_selector("button.resume") is not None
     # The engine is free again: the next run starts and finishes.
-    page.fill("#code", page.evaluate("window.taskloomExample"))
+    page.fill("#code", page.evaluate("window.taskloom.example"))
     page.click("#run")
     assert finished(page) == "completed"
 
@@ -177,7 +177,7 @@ def test_abort_stops_code_that_never_awaits(page, server, engine):
 def test_abort_restarts_an_engine_whose_code_swallows_the_interrupt(page, server):
     open_app(page, server.url)
     run_id = abort_after_it_starts(page, SWALLOWS_THE_INTERRUPT)
-    assert page.evaluate("window.taskloomLastAbort") == "restarted"
+    assert page.evaluate("window.taskloom.lastAbort") == "restarted"
     assert page.is_enabled("#run")
     assert page.is_hidden("#error")
     # The fresh engine records the cut-short run as aborted, and it can be resumed.
@@ -185,10 +185,10 @@ def test_abort_restarts_an_engine_whose_code_swallows_the_interrupt(page, server
                                   state="attached", timeout=RUN_MS)
     assert item.query_selector("button.resume") is not None
     assert "restarted" in item.inner_text()
-    page.fill("#code", page.evaluate("window.taskloomExample"))
+    page.fill("#code", page.evaluate("window.taskloom.example"))
     page.click("#run")  # waits for the fresh engine
     assert finished(page) == "completed"
-    assert page.evaluate("window.taskloomLastRun.outputs.describe") == {"text": "the sum is 210"}
+    assert page.evaluate("window.taskloom.lastRun.outputs.describe") == {"text": "the sum is 210"}
 
 
 def test_a_run_has_one_owner_across_tabs(context, server):
@@ -206,11 +206,11 @@ def test_a_run_has_one_owner_across_tabs(context, server):
     assert item.query_selector("button.resume") is None
     assert item.query_selector("button.discard") is None
     # Even asked directly, the second tab's engine refuses to run it a second time.
-    answer = json.loads(second.evaluate(
-        "id => window.taskloomEngine.call('resume_run', id)", run_id))
+    answer = second.evaluate(
+        "id => window.taskloom.engine.request('resume_run', id)", run_id)
     assert answer["ok"] is False and answer["error"].startswith("RunInAnotherTabError")
-    refused = json.loads(second.evaluate(
-        "id => window.taskloomEngine.call('discard_run', id)", run_id))
+    refused = second.evaluate(
+        "id => window.taskloom.engine.request('discard_run', id)", run_id)
     assert refused["ok"] is False
     assert first.get_attribute("body", "data-run-state") == "running"
 
@@ -220,9 +220,9 @@ def test_a_run_has_one_owner_across_tabs(context, server):
                              state="attached", timeout=RUN_MS)
     second.click(listed(second, run_id) + " button.resume")
     assert finished(second) == "completed"
-    report = second.evaluate("window.taskloomLastRun")
+    report = second.evaluate("window.taskloom.lastRun")
     assert report["outputs"] == {"first": {"value": 3}, "slow": {"total": 403}}
-    kinds = [e["kind"] for e in second.evaluate("window.taskloomEvents")
+    kinds = [e["kind"] for e in second.evaluate("window.taskloom.events")
              if e.get("task_id") == "first"]
     assert "task_start" not in kinds  # done before the first tab closed: not run again
     second.wait_for_selector(listed(second, run_id), state="detached", timeout=RUN_MS)
@@ -272,7 +272,7 @@ SENTENCES = [
 def pipeline(page) -> str:
     """The design's pipeline example on a document no earlier run has seen (nothing is
     cached), long enough that its rewrites are still running when the page reloads."""
-    code = page.evaluate("""Object.entries(window.taskloomExamples)
+    code = page.evaluate("""Object.entries(window.taskloom.examples)
         .find(([name]) => name.startsWith("Document"))[1]""")
     start = code.index('DOCUMENT = """') + len('DOCUMENT = """')
     end = code.index('"""', start)
@@ -294,12 +294,12 @@ def test_resuming_an_ai_run_after_a_reload_never_fails(page, server):
                                "body[data-run-state]:not([data-run-state=running])",
                                state="attached", timeout=RUN_MS)
         assert page.get_attribute("body", "data-run-state") == "running", (
-            attempt, page.evaluate("window.taskloomLastRun"))
+            attempt, page.evaluate("window.taskloom.lastRun"))
         page.reload()  # mid-rewrite: the worker and its model calls are gone
         open_app(page, server.url)
         page.click(listed(page, run_id) + " button.resume", timeout=RUN_MS)
-        assert finished(page) == "completed", (attempt, page.evaluate("window.taskloomLastRun"))
-        report = page.evaluate("window.taskloomLastRun")
+        assert finished(page) == "completed", (attempt, page.evaluate("window.taskloom.lastRun"))
+        report = page.evaluate("window.taskloom.lastRun")
         assert set(report["statuses"].values()) == {"completed"}, (attempt, report)
         assert len(report["outputs"]["rewrite"]["text"]) == 24  # 12 paragraphs x 2 prompts
         page.wait_for_selector(listed(page, run_id), state="detached", timeout=RUN_MS)
@@ -308,7 +308,7 @@ def test_resuming_an_ai_run_after_a_reload_never_fails(page, server):
     page.fill("#code", JOB_ATTEMPTS)
     page.click("#run")
     assert finished(page) == "completed"
-    jobs = page.evaluate("window.taskloomLastRun.outputs.report.jobs").values()
+    jobs = page.evaluate("window.taskloom.lastRun.outputs.report.jobs").values()
     ours = [job for job in jobs if job["run_id"] in run_ids]
     assert ours and all(job["status"] == "completed" for job in ours), ours
     assert all(job["attempts"] == 0 for job in ours), ours
@@ -316,13 +316,13 @@ def test_resuming_an_ai_run_after_a_reload_never_fails(page, server):
 
 def test_the_embed_example_leaves_a_clean_console(page, server, offline_guard):
     open_app(page, server.url)
-    page.fill("#code", page.evaluate("window.taskloomExamples['Embed and compare sentences']"))
+    page.fill("#code", page.evaluate("window.taskloom.examples['Embed and compare sentences']"))
     page.click("#run")
     assert finished(page) == "completed"
     # Collect the engine's garbage now: a future that failed unseen is reported
     # when it is freed, and the guard must see that before the test ends.
-    report = json.loads(page.evaluate(
-        "code => window.taskloomEngine.call('run_code', code)",
-        "import gc\ngc.collect()\nx = 1\n"))
+    report = page.evaluate(
+        "code => window.taskloom.engine.request('run_code', code)",
+        "import gc\ngc.collect()\nx = 1\n")
     assert report["error"].startswith("WorkflowError")  # no graph: only the collection ran
     assert offline_guard.hidden_errors == []

@@ -1,9 +1,11 @@
-"""The worker side of the page: runs the code box's Workflow code and streams its events.
+"""The worker side of the page: runs graphs and Workflow code and streams their events.
 
-The page (web/app.js) talks to this through a few functions that
-web/engine.py exposes to the main thread; every argument and every answer
-is a JSON string, so nothing depends on how proxies cross the worker
-boundary. Events go out through ``emit`` as they happen.
+One protocol crosses the worker boundary: the page sends a method name and
+its arguments as a JSON array to :meth:`BrowserEngine.call`, which dispatches
+to the method marked ``@endpoint`` and answers a JSON string; events go out
+through ``emit`` as they happen, one JSON object each. web/engine-client.js is
+the one client; tests/browser/test_engine_protocol.py checks that the two
+name the same methods. Nothing depends on how proxies cross the boundary.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ from . import fasttext_provider
 from .page_store import CODE_MODULE, PageRuns
 from .saved_graphs import SavedGraphs
 from .transformers_provider import install as install_local_models
+
+def endpoint(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Marks a BrowserEngine method as one the page may call through :meth:`BrowserEngine.call`."""
+    method.engine_endpoint = True  # type: ignore[attr-defined]
+    return method
+
 
 #: The file name tracebacks give the code box's code.
 CODE_BOX = "<code box>"
@@ -122,8 +130,12 @@ def _interrupted_in(frame: Any) -> str | None:
 class BrowserEngine:
     """One per worker: runs code-box code, keeps saved graphs."""
 
-    def __init__(self, emit: Callable[[str], Any], saved_graphs: SavedGraphs | None = None):
+    def __init__(self, emit: Callable[[str], Any], saved_graphs: SavedGraphs | None = None,
+                 timeline: tuple[float, float] | None = None):
         self._emit = emit
+        # When the worker's code started and finished importing taskloom (epoch ms),
+        # for the page's start-up benchmark.
+        self._timeline = list(timeline) if timeline else None
         self._saved = saved_graphs or SavedGraphs()
         self._runs = PageRuns(self._saved.page)  # run records, cache, queues: page_store.py
         self._running: Any = None
@@ -163,18 +175,49 @@ class BrowserEngine:
 
         pyodide_js.setInterruptBuffer(buffer)
 
-    def info(self) -> str:
+    @classmethod
+    def endpoints(cls) -> list[str]:
+        """The names the page may call, sorted."""
+        return sorted(name for name in dir(cls)
+                      if getattr(getattr(cls, name), "engine_endpoint", False))
+
+    async def call(self, method: str, args_json: str = "[]") -> str:
+        """The one entry from the page: ``method(*json.loads(args_json))``, answered as JSON."""
+        if method not in self.endpoints():
+            return to_json({"ok": False, "error": f"the engine has no method {method!r}"})
+        try:
+            args = json.loads(args_json)
+        except ValueError as error:
+            return to_json({"ok": False, "error": f"arguments of {method} are not JSON: {error}"})
+        if not isinstance(args, list):
+            return to_json({"ok": False, "error": f"arguments of {method} must be a JSON array"})
+        answer = getattr(self, method)(*args)
+        if inspect.isawaitable(answer):
+            answer = await answer
+        return answer
+
+    @endpoint
+    def engine_info(self) -> str:
         return to_json({
             "taskloom": taskloom.__version__,
             "python": sys.version.split()[0],
             "platform": sys.platform,
             "workflow": hasattr(taskloom, "Workflow"),
+            "timeline": self._timeline,
         })
+
+    @endpoint
+    def configure_cloud(self, settings_json: str) -> str:
+        """OpenAI/Anthropic keys and base URLs from the page's settings (web/settings.js)."""
+        from .cloud import BrowserCloud
+
+        return BrowserCloud.install().configure(settings_json)
 
     def _forward(self, event: Any) -> None:
         payload = event.to_dict() if hasattr(event, "to_dict") else {"event": repr(event)}
         self._emit(to_json(payload))
 
+    @endpoint
     async def run_code(self, code: str, resume: str | None = None) -> str:
         """Executes the code box, then runs its Workflow; answers a JSON report."""
         started = time.perf_counter()
@@ -204,13 +247,15 @@ class BrowserEngine:
         report["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 1)
         return to_json(report)
 
-    def abort(self) -> str:
+    @endpoint
+    def abort_run(self) -> str:
         workflow = self._running
         if workflow is None:
             return to_json({"ok": False, "error": "nothing is running"})
         workflow.abort(ABORTED_FROM_PAGE)
         return to_json({"ok": True})
 
+    @endpoint
     async def save_graph(self, name: str, code: str) -> str:
         try:
             record = await self._saved.save(name, code)
@@ -218,6 +263,7 @@ class BrowserEngine:
             return to_json({"ok": False, "error": str(error)})
         return to_json({"ok": True, "graph": record})
 
+    @endpoint
     async def load_graph(self, name: str) -> str:
         try:
             record = await self._saved.load(name)
@@ -225,17 +271,21 @@ class BrowserEngine:
             return to_json({"ok": False, "error": str(error)})
         return to_json({"ok": True, "graph": record})
 
+    @endpoint
     async def delete_graph(self, name: str) -> str:
         await self._saved.delete(name)
         return to_json({"ok": True})
 
+    @endpoint
     async def list_graphs(self) -> str:
         return to_json({"ok": True, "names": await self._saved.names()})
 
+    @endpoint
     async def unfinished_runs(self) -> str:
         """Runs that stopped before they finished (reload, Abort, failure), for the page's list."""
         return to_json({"ok": True, "runs": await self._runs.unfinished()})
 
+    @endpoint
     async def resume_run(self, run_id: str) -> str:
         """Runs the code of ``run_id`` again and finishes that run; answers like run_code."""
         try:
@@ -244,6 +294,7 @@ class BrowserEngine:
             return to_json({"ok": False, "error": f"{type(error).__name__}: {error}"})
         return await self.run_code(code, resume=run_id)
 
+    @endpoint
     async def discard_run(self, run_id: str) -> str:
         """Forgets a listed run: its record, its code and its queued jobs."""
         try:
@@ -252,12 +303,14 @@ class BrowserEngine:
             return to_json({"ok": False, "error": f"{type(error).__name__}: {error}"})
         return to_json({"ok": True})
 
+    @endpoint
     async def record_abort(self, run_id: str, reason: str) -> str:
         """The page stopped the previous engine mid-run: record that run as aborted."""
         return to_json({"ok": await self._runs.record_abort(run_id, reason)})
 
     # -- graph <-> code (issue 12): what a graph editor asks; JSON strings both ways --
 
+    @endpoint
     def to_code(self, graph_json: str) -> str:
         """The Workflow code of a graph JSON document (the code view)."""
         from taskloom.codegen import to_code
@@ -268,6 +321,7 @@ class BrowserEngine:
         except TaskloomError as error:
             return to_json({"ok": False, "error": str(error)})
 
+    @endpoint
     def from_code(self, code: str) -> str:
         """The graph JSON that Workflow code builds, read without running it (Apply)."""
         from taskloom.codegen import from_code
@@ -283,12 +337,14 @@ class BrowserEngine:
             return to_json(answer)
         return to_json({"ok": True, "graph": graph.to_json()})
 
+    @endpoint
     def describe_types(self) -> str:
         """Every registered task type with its ports' schemas (the palette)."""
         from taskloom.registry import registry
 
         return to_json({"ok": True, "types": registry.describe()})
 
+    @endpoint
     def check_dataflow(self, graph_json: str, source_id: str, source_port: str,
                        target_id: str, target_port: str) -> str:
         """Whether an edge may be drawn, and if not why (before the canvas draws it)."""
@@ -301,6 +357,7 @@ class BrowserEngine:
         return to_json(graph.check_dataflow(source_id, source_port, target_id,
                                             target_port).to_json())
 
+    @endpoint
     def open_graph(self, graph_json: str) -> str:
         """A graph JSON document, checked as the runner would load it, answered in the form
         the page keeps (its JSON, normalised) with its code: the JSON view's Apply and every

@@ -1,0 +1,27 @@
+// The page's one adapter for tests and automation: everything a Playwright
+// test or a script reads from the page hangs off `window.taskloom`. A plain
+// script, loaded first, so that the object exists before any module runs.
+window.taskloom = {
+  /** @type {boolean} the engine is up and the document is open */
+  ready: false,
+  /** @type {object[]} every engine event of the current run, as received */
+  events: [],
+  /** @type {object|null} the last run's report (ok, statuses, outputs, error…) */
+  lastRun: null,
+  /** @type {string|null} how the last Abort stopped the run: asked, interrupted, restarted */
+  lastAbort: null,
+  /** @type {object|null} engine_info: taskloom and Python versions */
+  info: null,
+  /** @type {object} start-up instants (ms), for scripts/bench/browser_startup.py */
+  timings: {},
+  /** @type {import("./engine-client.js").EngineClient|null} the engine client */
+  engine: null,
+  /** @type {object|null} the graph document store (web/document.js) */
+  document: null,
+  /** @type {string} the code box's first example */
+  example: "",
+  /** @type {Object<string, string>} the examples gallery by name (web/examples.js) */
+  examples: {},
+  /** @type {boolean} the service worker has precached the site */
+  offlineReady: false,
+};
