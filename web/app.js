@@ -2,7 +2,10 @@
 // Worker), forwards clicks to it and draws the events it streams back.
 // Every message across the worker boundary is a JSON string.
 
+import { mountDrawer, showPanel } from "./drawer.js";
 import { EngineClient, EngineStopped } from "./engine-client.js";
+import "./examples.js"; // the examples gallery (library pane)
+import "./settings.js"; // cloud keys (Settings panel)
 import { watchRuns } from "./resume.js";
 import { views } from "./views.js"; // the graph document: code and JSON views, canvas
 
@@ -134,6 +137,7 @@ function onEngineEvent(json) {
 }
 
 function showError(text) {
+  if (text) showPanel("run"); // a failure's traceback is in the Run panel: bring it forward
   $("error").hidden = !text;
   $("error").textContent = text || "";
 }
@@ -245,6 +249,7 @@ async function refreshGraphs(engine) {
 let runs = null; // the Unfinished runs list (resume.js)
 
 async function main() {
+  mountDrawer();
   $("code").value = EXAMPLE;
   window.taskloom.example = EXAMPLE;
   window.taskloom.events = [];

@@ -120,26 +120,22 @@ wf.similarity(id="compare")
 `,
 };
 
-function addMenu() {
-  const code = document.getElementById("code");
-  if (!code) return;
-  const label = document.createElement("label");
-  label.className = "examples";
-  label.textContent = "Examples ";
-  const menu = document.createElement("select");
-  menu.id = "examples";
-  menu.append(new Option("choose an example…", ""));
-  for (const name of Object.keys(EXAMPLES)) menu.append(new Option(name, name));
-  // Back to the prompt either way, so that picking the same example again reopens it.
-  menu.onchange = async () => {
-    if (!menu.value) return;
-    const name = menu.value;
-    menu.value = "";
-    await views.openExample(name, EXAMPLES[name]);
-  };
-  label.append(menu);
-  (code.closest("section") ?? code.parentElement).prepend(label);
+/** The gallery: one button per example; opening one asks first if edits would be lost. */
+function addGallery() {
+  const gallery = document.getElementById("examples");
+  if (!gallery) return;
+  for (const name of Object.keys(EXAMPLES)) {
+    const item = document.createElement("li");
+    const open = document.createElement("button");
+    open.type = "button";
+    open.className = "example";
+    open.dataset.example = name;
+    open.textContent = name;
+    open.onclick = () => views.openExample(name, EXAMPLES[name]);
+    item.append(open);
+    gallery.append(item);
+  }
   window.taskloom.examples = EXAMPLES;
 }
 
-addMenu();
+addGallery();

@@ -44,7 +44,7 @@ function buildPanel() {
     row.querySelector(`#cloud-${id}-base-url`).placeholder = `${baseHint} (default)`;
     fields.append(row);
   }
-  document.querySelector("main").append(section);
+  document.getElementById("panel-settings").append(section);
   return section;
 }
 

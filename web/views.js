@@ -33,76 +33,11 @@ async function call(method, ...args) {
   return ready.request(method, ...args);
 }
 
-function stylesheet() {
-  const link = document.createElement("link");
-  link.rel = "stylesheet";
-  link.href = "app-views.css";
-  document.head.append(link);
-}
-
 function element(tag, attributes = {}, text = "") {
   const made = document.createElement(tag);
   for (const [key, value] of Object.entries(attributes)) made.setAttribute(key, value);
   if (text) made.textContent = text;
   return made;
-}
-
-// -- the page's parts, added beside the code box ------------------------------------------
-
-function buildDocumentPane() {
-  const section = element("section", { class: "document", "aria-labelledby": "document-title" });
-  const bar = element("div", { class: "document-bar" });
-  const tools = element("span", { class: "document-tools" });
-  tools.append(element("button", { id: "new-graph", type: "button" }, "New graph"),
-               element("button", { id: "undo", type: "button", disabled: "",
-                                   "aria-keyshortcuts": "Control+Z" }, "Undo"),
-               element("button", { id: "redo", type: "button", disabled: "",
-                                   "aria-keyshortcuts": "Control+Shift+Z" }, "Redo"));
-  bar.append(element("h2", { id: "document-title" }, "Graph"),
-             element("span", { id: "document-mode", role: "status" }),
-             element("span", { id: "document-name" }), tools);
-  const hint = element("p", { id: "document-hint", class: "hint" });
-  const canvas = element("div", { id: "canvas", class: "canvas", tabindex: "0",
-                                  "aria-label": "the graph, laid out left to right",
-                                  "aria-describedby": "canvas-keys" });
-  const keys = element("p", { id: "canvas-keys", class: "hint" },
-                       "Drag a task type onto the canvas (or press Enter on it) to add it. " +
-                       "Drag from an output to an input (or press one, then the other) to " +
-                       "connect them. Delete removes the selected task, arrow keys move it; " +
-                       "Ctrl+Z undoes, Ctrl+Shift+Z redoes.");
-  const status = element("p", { id: "editor-status", role: "status", "aria-live": "polite" });
-  const inspector = element("aside", { id: "inspector", class: "inspector",
-                                       "aria-labelledby": "inspector-title" });
-  inspector.append(element("h3", { id: "inspector-title" }, "Inspector"),
-                   element("form", { id: "inspector-form", novalidate: "",
-                                     "aria-labelledby": "inspector-title" }));
-  const workspace = element("div", { class: "workspace" });
-  workspace.append(canvas, inspector);
-  const json = element("details", { id: "json-view", class: "json-view" });
-  json.append(element("summary", {}, "JSON"),
-              element("textarea", { id: "graph-json", spellcheck: "false",
-                                    "aria-label": "graph JSON" }));
-  const jsonActions = element("div", { class: "actions" });
-  jsonActions.append(element("button", { id: "apply-json", disabled: "" }, "Apply JSON"),
-                     element("span", { id: "json-error", class: "view-error", role: "alert" }));
-  json.append(jsonActions);
-  const palette = element("details", { id: "palette", class: "palette", open: "" });
-  palette.append(element("summary", {}, "Task types"), element("div", { id: "palette-items" }));
-  section.append(bar, hint, palette, keys, workspace, status, json);
-  document.querySelector("main").prepend(section);
-  return canvas;
-}
-
-function buildCodeActions(code) {
-  const actions = element("div", { class: "actions code-apply" });
-  actions.append(
-    element("button", { id: "apply-code", disabled: "" }, "Apply code"),
-    element("span", { id: "code-pending", hidden: "" }, "edited — Apply updates the graph"),
-    element("button", { id: "keep-trusted", hidden: "" }, "Keep it as trusted Python"),
-  );
-  const error = element("pre", { id: "code-error", class: "view-error", role: "alert",
-                                 hidden: "" });
-  code.after(actions, error);
 }
 
 // -- keeping the views in step with the store ----------------------------------------------
@@ -143,7 +78,7 @@ function render(state, what) {
     $("document-mode").textContent = MODE_TEXT[state.mode];
     $("document-mode").dataset.mode = state.mode;
     $("document-hint").textContent = MODE_HINT[state.mode];
-    $("document-name").textContent = state.name ? `— ${state.name}` : "";
+    $("document-name").textContent = state.name || "untitled graph";
     document.body.dataset.documentMode = state.mode;
   }
   if (what === "document" || what === "draft") {
@@ -294,9 +229,7 @@ export const views = {
 function mount() {
   const code = $("code");
   if (!code) return;
-  stylesheet();
-  const canvas = buildDocumentPane();
-  buildCodeActions(code);
+  const canvas = $("canvas");
   store.subscribe(render);
   canvasView = mountCanvas(store, canvas, { describe: (type) => types.get(type) });
   editor = mountEditor({ store, canvas, call, describe: (type) => types.get(type) });
