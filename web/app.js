@@ -5,6 +5,7 @@
 import { mountDrawer, showPanel } from "./drawer.js";
 import { EngineClient, EngineStopped } from "./engine-client.js";
 import "./examples.js"; // the examples gallery (library pane)
+import { page } from "./page.js";
 import "./settings.js"; // cloud keys (Settings panel)
 import { watchRuns } from "./resume.js";
 import { views } from "./views.js"; // the graph document: code and JSON views, canvas
@@ -108,8 +109,27 @@ const STATUS_BY_KIND = {
 // The run in progress: its call, and its id once the engine names it.
 let current = null;
 
+// Events arrive one message each; the page draws them once per animation
+// frame, in order, so a burst of progress never floods the main thread.
+let pendingEvents = [];
+let frameRequested = false;
+
 function onEngineEvent(json) {
-  const event = JSON.parse(json);
+  pendingEvents.push(JSON.parse(json));
+  if (frameRequested) return;
+  frameRequested = true;
+  requestAnimationFrame(flushEvents);
+}
+
+function flushEvents() {
+  frameRequested = false;
+  const batch = pendingEvents;
+  pendingEvents = [];
+  for (const event of batch) drawEvent(event);
+  page.emit("run-events", batch);
+}
+
+function drawEvent(event) {
   window.taskloom.events.push(event);
   views.runEvent(event);
   if (current && event.kind === "graph_start") {
@@ -158,6 +178,7 @@ async function run(engine, call = () => engine.runCode($("code").value)) {
   window.taskloom.events = [];
   $("run-status").textContent = "running…";
   document.body.dataset.runState = "running";
+  page.emit("run-start", {});
   const running = (current = { call: call() });
   try {
     let report;
@@ -167,6 +188,7 @@ async function run(engine, call = () => engine.runCode($("code").value)) {
       if (!(error instanceof EngineStopped)) throw error;
       report = stoppedReport(error);
     }
+    if (frameRequested) flushEvents(); // every event before the report that ends them
     for (const [id, status] of Object.entries(report.statuses || {})) {
       setStatus(taskRow(id), status);
     }
@@ -184,6 +206,7 @@ async function run(engine, call = () => engine.runCode($("code").value)) {
     timings.firstRunComplete ??= timings.lastRunComplete;
     window.taskloom.lastRun = report;
     views.runEnded(report);
+    page.emit("run-end", report);
     document.body.dataset.runState = report.ok ? "completed"
       : report.aborted ? "aborted" : "failed";
   } finally {
@@ -279,6 +302,7 @@ async function main() {
   runs = watchRuns(engine, run);
   await runs.refresh();
   await views.start(engine); // reopens the autosaved document
+  page.started(engine);
   timings.engineReady = performance.now();
   window.taskloom.ready = true;
   document.body.dataset.engineReady = "";
