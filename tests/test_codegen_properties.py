@@ -3,7 +3,9 @@
 Random DAGs of the task types below — fan-in into list inputs, renamed edges,
 edges from older tasks, open (pass-through) inputs, GraphAsTask bodies,
 Lambdas, array-valued and nested JSON defaults, unicode, big ints, config and
-metadata — must come back equal from code, from JSON and from dependency JSON.
+metadata, the control-flow constructs (If, Fallback over data or alternatives,
+Map, While, Reduce), edge transforms and edges from error ports — must come
+back equal from code, from JSON and from dependency JSON.
 Edges are drawn at random and kept when ``check_dataflow`` allows them, so the
 graphs are every shape add_dataflow accepts.
 """
@@ -19,7 +21,20 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
-from taskloom import DebugLog, GraphAsTask, Lambda, Task, TaskGraph, register_function
+from taskloom import (
+    DebugLog,
+    Fallback,
+    GraphAsTask,
+    GraphError,
+    If,
+    Lambda,
+    Map,
+    Reduce,
+    Task,
+    TaskGraph,
+    While,
+    register_function,
+)
 from taskloom.codegen import from_code, to_code
 
 
@@ -68,12 +83,24 @@ class CgNumbers(Task):
         text: str
 
 
+class CgFold(Task):
+    class Input(BaseModel):
+        accumulator: str
+        item: str
+
+    class Output(BaseModel):
+        accumulator: str
+
+
 @register_function("tests.cg_identity")
 def cg_identity(values):
     return values
 
 
-SIMPLE_TYPES = [CgSource, CgUpper, CgPair, CgJoin, CgNumbers, DebugLog, "lambda"]
+SIMPLE_TYPES = [CgSource, CgUpper, CgPair, CgJoin, CgNumbers, DebugLog, "lambda", "if",
+                "fallback", "reduce"]
+#: Types with a body, drawn above depth 2 only.
+BODY_TYPES = ["compound", "map", "while", "alternatives", "reduce_body"]
 RUFF = Path(sys.executable).with_name("ruff")
 
 text = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
@@ -101,17 +128,44 @@ DEFAULTS = {
     "data": st.dictionaries(text, json_values, max_size=3),
     "log_level": st.sampled_from(["debug", "info", "warning", "error"]),
 }
+conditions = st.sampled_from(["value > 1", "len(text) == 0 or not value.a",
+                              "'x' in value and n <= -2.5", "value is None",
+                              {"function": "tests.cg_identity"}])
+transforms = st.lists(st.one_of(
+    st.fixed_dictionaries({"field": text.filter(bool)}),
+    st.fixed_dictionaries({"index": st.integers(-3, 3)}),
+    st.fixed_dictionaries({"cast": st.sampled_from(["str", "int", "float", "bool", "json"])})),
+    min_size=1, max_size=3)
 
 
 @st.composite
 def tasks_of(draw, task_id: str, depth: int):
-    kind = draw(st.sampled_from(SIMPLE_TYPES + (["compound"] if depth < 2 else [])))
+    kind = draw(st.sampled_from(SIMPLE_TYPES + (BODY_TYPES if depth < 2 else [])))
     config = draw(st.fixed_dictionaries({}, optional={
         "title": text, "cacheable": st.booleans(),
         "timeout": st.floats(min_value=0.001, max_value=1e6)}))
     meta = draw(metadata)
     if kind == "compound":
         task: Task = GraphAsTask(draw(graphs(depth + 1, max_tasks=3)), id=task_id, **config)
+    elif kind == "map":
+        task = with_body(Map, draw(graphs(depth + 1, max_tasks=3)), task_id, config, draw)
+    elif kind == "while":
+        task = with_body(While, draw(graphs(depth + 1, max_tasks=3)), task_id, config, draw)
+        task.set_defaults({"condition": draw(conditions)})
+    elif kind == "if":
+        task = If(id=task_id, defaults={"condition": draw(conditions)}, **config)
+    elif kind == "fallback":
+        task = Fallback(id=task_id, **config)
+    elif kind == "alternatives":
+        try:
+            task = Fallback([draw(graphs(depth + 1, max_tasks=2)) for _ in range(draw(
+                st.integers(1, 2)))], id=task_id, **config)
+        except GraphError:  # a body port named like the Fallback's own
+            task = Fallback([TaskGraph([CgUpper(id=draw(ids))])], id=task_id, **config)
+    elif kind == "reduce":
+        task = Reduce(id=task_id, defaults={"function": "tests.cg_identity"}, **config)
+    elif kind == "reduce_body":
+        task = Reduce(TaskGraph([CgFold(id=draw(ids))]), id=task_id, **config)
     elif kind == "lambda":
         task = Lambda("tests.cg_identity", id=task_id, **config)
     else:
@@ -120,19 +174,26 @@ def tasks_of(draw, task_id: str, depth: int):
     names = task.input_ports.names()
     for name in draw(st.lists(st.sampled_from(names), unique=True)) if names else []:
         port = task.input_ports.get(name)
-        if name in DEFAULTS and not isinstance(task, GraphAsTask) \
+        if name in DEFAULTS and not isinstance(task, GraphAsTask | Fallback) \
                 and not (port.is_list and name == "text"):
             task.set_defaults({name: draw(DEFAULTS[name])})
         elif port.is_list and port.item_types == {"string"}:
             task.set_defaults({name: draw(st.lists(text, max_size=3))})
         elif port.types <= {"string", "null"} and "string" in port.types \
-                and "enum" not in str(port.schema):
+                and "enum" not in str(port.schema) and name != "function":
             task.set_defaults({name: draw(text)})
     if task.input_ports.open:  # pass-through ports: any name, any JSON
         extra = draw(st.dictionaries(text.filter(lambda k: k not in names), json_values,
                                      max_size=2))
         task.set_defaults(extra)
     return task
+
+
+def with_body(cls, body: TaskGraph, task_id: str, config: dict, draw) -> Task:
+    try:
+        return cls(body, id=task_id, **config)
+    except GraphError:  # a body port named like one of cls's own, or a While that cannot loop
+        return cls(TaskGraph([CgUpper(id=draw(ids))]), id=task_id, **config)
 
 
 @st.composite
@@ -151,11 +212,12 @@ def graphs(draw, depth: int = 0, max_tasks: int = 7):
             if not inputs:
                 break
             source = graph.get_task(draw(st.sampled_from(earlier)))
-            outputs = source.output_ports.names() or [draw(text)]
+            outputs = [*source.output_ports.names(), "error"]  # every task has an error port
             edge = (source.id, draw(st.sampled_from(outputs)), task.id,
                     draw(st.sampled_from(inputs)))
-            if graph.check_dataflow(*edge):
-                graph.connect(*edge)
+            transform = draw(st.none() | transforms)
+            if graph.check_dataflow(*edge, transform=transform):
+                graph.connect(*edge, transform=transform)
     return graph
 
 

@@ -30,6 +30,8 @@ EXPECTED = {
     "StaleJobError", "UnknownQueueError",
     "CodeError", "RefusedCodeError", "from_code", "to_code", "RunOwnedError",
     "TaskConfigError",
+    "Condition", "ConditionError", "ConditionEvalError", "Fallback", "If", "Map", "Reduce",
+    "TransformError", "While", "WhileLimitError",
 }
 
 

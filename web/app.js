@@ -6,8 +6,10 @@ import { mountDrawer, showPanel } from "./drawer.js";
 import { EngineClient, EngineStopped } from "./engine-client.js";
 import "./examples.js"; // the examples gallery (library pane)
 import { page } from "./page.js";
-import "./settings.js"; // cloud keys (Settings panel)
-import { watchRuns } from "./resume.js";
+import "./panels/cache.js"; import "./panels/logs.js"; import "./panels/queue.js"; // drawer panels
+import "./panels/settings.js"; // cloud keys and limits (Settings panel)
+import "./panels/models.js"; import "./panels/packages.js"; // Models and Packages panels
+import { watchRuns } from "./library.js"; // library pane: saved graphs, runs, import/export
 import { views } from "./views.js"; // the graph document: code and JSON views, canvas
 
 const EXAMPLE = `import asyncio
@@ -139,6 +141,7 @@ function drawEvent(event) {
   if (!event.task_id) {
     if (event.kind === "graph_progress" && event.progress != null) {
       $("run-status").textContent = `running… ${Math.round(event.progress * 100)}%`;
+      $("run-progress").value = event.progress;
     }
     return;
   }
@@ -167,9 +170,15 @@ function stoppedReport(error) {
   return { ok: false, aborted: true, error: error.message, run_id: current?.runId };
 }
 
-// `call` starts the run and answers its report (resume.js passes a resume).
-async function run(engine, call = () => engine.runCode($("code").value)) {
+// `call` starts the run and answers its report (library.js passes a resume).
+/** What the toolbar asks for: the Cache switch, plus a preview or a run-to-here target. */
+const runOptions = (extra = {}) => ({ cache: $("cache-enabled").checked, ...extra });
+
+async function run(engine, call = () => engine.runCode(views.code.value, runOptions())) {
+  if (current) return; // one run at a time: Ctrl+Enter during a run does nothing
   $("run").disabled = true;
+  $("preview").disabled = true;
+  $("run-progress").value = 0;
   $("abort").disabled = false;
   showError("");
   $("outputs").textContent = "";
@@ -199,6 +208,7 @@ async function run(engine, call = () => engine.runCode($("code").value)) {
     }
     $("outputs").textContent = JSON.stringify(report.outputs || {}, null, 2);
     if (!report.ok && !report.aborted) showError(report.traceback || report.error);
+    if (report.ok) $("run-progress").value = 1;
     $("run-status").textContent = report.ok ? `done in ${report.elapsed_ms} ms`
       : report.aborted ? "aborted: resume it from Unfinished runs"
       : `failed: ${report.error}`;
@@ -213,6 +223,7 @@ async function run(engine, call = () => engine.runCode($("code").value)) {
     current = null;
     engine.clearInterrupt();
     $("run").disabled = false;
+    $("preview").disabled = false;
     $("abort").disabled = true;
     runs?.changed();
   }
@@ -237,43 +248,11 @@ async function abort(engine) {
 
 const readyText = (info) => `engine ready: taskloom ${info.taskloom}, Python ${info.python}`;
 
-async function refreshGraphs(engine) {
-  const { names } = await engine.request("list_graphs");
-  const list = $("graphs");
-  list.replaceChildren();
-  for (const name of names) {
-    const item = document.createElement("li");
-    item.dataset.name = name;
-    const label = document.createElement("span");
-    label.textContent = name;
-    const load = document.createElement("button");
-    load.textContent = "Load";
-    load.className = "load";
-    load.onclick = async () => {
-      const answer = await engine.request("load_graph", name);
-      if (!answer.ok) return showError(answer.error);
-      $("code").value = answer.graph.code;
-      views.openSaved(answer.graph.code, name);
-      $("graph-name").value = name;
-    };
-    const remove = document.createElement("button");
-    remove.textContent = "Delete";
-    remove.className = "delete";
-    remove.onclick = async () => {
-      await engine.deleteGraph(name);
-      await refreshGraphs(engine);
-    };
-    item.append(label, load, remove);
-    list.append(item);
-  }
-  document.body.dataset.savedGraphs = String(names.length);
-}
-
-let runs = null; // the Unfinished runs list (resume.js)
+let runs = null; // the run history and Unfinished runs (library.js)
 
 async function main() {
   mountDrawer();
-  $("code").value = EXAMPLE;
+  views.code.value = EXAMPLE;
   window.taskloom.example = EXAMPLE;
   window.taskloom.events = [];
   const viaPyScript = new URLSearchParams(location.search).get("engine") !== "module";
@@ -290,15 +269,24 @@ async function main() {
   window.taskloom.engine = engine;
   window.taskloom.info = info;
   $("engine-status").textContent = readyText(info);
-  for (const id of ["run", "save"]) $(id).disabled = false;
+  $("run").disabled = false;
   $("run").onclick = () => run(engine);
   $("abort").onclick = () => abort(engine);
-  $("save").onclick = async () => {
-    const answer = await engine.request("save_graph", $("graph-name").value, $("code").value);
-    if (!answer.ok) return showError(answer.error);
-    await refreshGraphs(engine);
-  };
-  await refreshGraphs(engine);
+  $("preview").disabled = false;
+  $("preview").onclick = () => run(engine,
+    () => engine.runCode(views.code.value, runOptions({ preview: true })));
+  page.on("run-to-here", ({ detail: taskId }) => run(engine,
+    () => engine.runCode(views.code.value, runOptions({ target: taskId }))));
+  // Capture phase: before the code editor's own Mod-Enter / Escape bindings.
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey) && !$("run").disabled) {
+      event.preventDefault();
+      run(engine);
+    } else if (event.key === "Escape" && current && !$("abort").disabled) {
+      event.preventDefault();
+      abort(engine);
+    }
+  }, { capture: true });
   runs = watchRuns(engine, run);
   await runs.refresh();
   await views.start(engine); // reopens the autosaved document

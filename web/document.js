@@ -34,7 +34,10 @@ function openDatabase() {
   return request(opening);
 }
 
-const emptyRun = () => ({ runId: null, statuses: {}, progress: {}, messages: {} });
+// cached: task ids whose output came from the cache; errors: task id -> its task_error;
+// items: task id -> {item index: its last message}, for an expanded array (expansion.py).
+const emptyRun = () => ({ runId: null, statuses: {}, progress: {}, messages: {}, cached: {},
+                          errors: {}, items: {} });
 // Snapshots kept for undo: enough for a long session, small next to one model's weights.
 const HISTORY_LIMIT = 200;
 
@@ -91,6 +94,14 @@ export class DocumentStore {
     return this.save();
   }
 
+  /** The document was kept under `name` (saved by name, or its saved copy renamed): it is
+   * named so, replacing it loses nothing, and its undo history stays. */
+  keptAs(name) {
+    this.state = { ...this.state, name, edited: false };
+    this.#changed("document");
+    return this.save();
+  }
+
   get canUndo() {
     return this.past.length > 0;
   }
@@ -143,6 +154,13 @@ export class DocumentStore {
       const progress = event.kind === "task_complete" ? 1 : event.progress;
       if (progress != null) run.progress[event.task_id] = progress;
       if (event.error || event.message) run.messages[event.task_id] = event.error || event.message;
+      if (event.kind === "task_cache_hit") run.cached[event.task_id] = true;
+      if (event.kind === "task_error" && event.error) run.errors[event.task_id] = event.error;
+      const item = event.details?.item;
+      if (Number.isInteger(item)) {
+        const items = (run.items[event.task_id] ??= {});
+        items[item] = event.message ?? items[item] ?? "";
+      }
     } else {
       return;
     }

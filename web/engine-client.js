@@ -79,9 +79,13 @@ async function startPyScriptEngine(onEvent, timings) {
 
 /** Every method BrowserEngine answers (its @endpoint methods), by their Python names. */
 export const ENGINE_METHODS = Object.freeze([
-  "abort_run", "check_dataflow", "configure_cloud", "delete_graph", "describe_types",
-  "discard_run", "engine_info", "from_code", "list_graphs", "load_graph", "open_graph",
-  "record_abort", "resume_run", "run_code", "save_graph", "to_code", "unfinished_runs",
+  "abort_job", "abort_run", "abort_run_jobs", "add_package", "cache_stats", "check_dataflow",
+  "check_task_input", "clear_cache", "configure_cloud", "delete_graph", "describe_types",
+  "discard_run", "download_model", "duplicate_graph", "engine_info", "from_code",
+  "install_from_pypi", "label_run", "list_graphs", "list_jobs", "list_models",
+  "list_packages", "list_runs", "load_graph", "open_graph", "preview_task", "provider_limits",
+  "record_abort", "remove_package", "rename_graph", "restore_graph", "resume_run", "run_code",
+  "run_report", "save_graph", "set_provider_limits", "to_code", "unfinished_runs",
 ]);
 
 /** A reply the engine marked `ok: false`, from a typed method. */
@@ -93,6 +97,18 @@ export class EngineError extends Error {
 }
 
 export class EngineClient {
+  #startHooks = [];
+
+  /**
+   * Calls `hook(client)` each time an engine is up: the first start and every restart
+   * after an Abort. What a fresh engine holds only in memory (the cloud keys, the
+   * provider limits) is sent again from there.
+   */
+  whenStarted(hook) {
+    this.#startHooks.push(hook);
+    if (this.backend) queueMicrotask(() => hook(this));
+  }
+
   constructor({ viaPyScript, onEvent, timings }) {
     this.viaPyScript = viaPyScript;
     this.onEvent = onEvent;
@@ -115,6 +131,7 @@ export class EngineClient {
     backend.interrupt = self.crossOriginIsolated ? new Int32Array(new SharedArrayBuffer(4)) : null;
     if (backend.interrupt) await backend.call("set_interrupt_buffer", backend.interrupt);
     this.backend = backend;
+    for (const hook of this.#startHooks) queueMicrotask(() => hook(this));
     return backend;
   }
 
@@ -139,8 +156,16 @@ export class EngineClient {
   // -- the protocol, typed. Run-shaped replies stay whole (a failed run is a report). --
   /** @returns {Promise<{taskloom: string, python: string, platform: string, timeline: number[]}>} */
   engineInfo() { return this.request("engine_info"); }
-  /** @param {string} code Workflow code @param {string=} resume a run id @returns {Promise<object>} a run report */
-  runCode(code, resume) { return this.request("run_code", code, ...(resume ? [resume] : [])); }
+  /**
+   * Runs Workflow code. @param {string} code
+   * @param {{resume?: string, cache?: boolean, target?: string, preview?: boolean}} options
+   *   resume a run id; cache off neither reuses nor keeps outputs; target runs only that task
+   *   and what it needs; preview runs the reactive previews, unrecorded
+   * @returns {Promise<object>} a run report
+   */
+  runCode(code, { resume = null, ...options } = {}) {
+    return this.request("run_code", code, resume, options);
+  }
   /** @param {string} runId @returns {Promise<object>} a run report */
   resumeRun(runId) { return this.request("resume_run", runId); }
   /** @returns {Promise<{ok: boolean}>} */
@@ -151,9 +176,19 @@ export class EngineClient {
   recordAbort(runId, reason) { return this.request("record_abort", runId, reason); }
   /** @returns {Promise<{names: string[]}>} */
   listGraphs() { return this.#ok("list_graphs"); }
-  saveGraph(name, code) { return this.#ok("save_graph", name, code); }
+  /** @param {object|string} document {mode, graph, code}, or plain code */
+  saveGraph(name, document) { return this.#ok("save_graph", name, document); }
   loadGraph(name) { return this.#ok("load_graph", name); }
+  /** @returns {Promise<{graph: object|null}>} what it held, for restoreGraph (Undo) */
   deleteGraph(name) { return this.#ok("delete_graph", name); }
+  renameGraph(name, newName) { return this.#ok("rename_graph", name, newName); }
+  duplicateGraph(name, newName) { return this.#ok("duplicate_graph", name, ...(newName ? [newName] : [])); }
+  restoreGraph(record) { return this.#ok("restore_graph", record); }
+  /** @returns {Promise<{runs: object[]}>} the run history, newest first */
+  listRuns(limit = 50) { return this.#ok("list_runs", limit); }
+  /** @returns {Promise<object>} a past run, shaped like a run report (a failed run is ok: false) */
+  runReport(runId) { return this.request("run_report", runId); }
+  labelRun(runId, name) { return this.request("label_run", runId, name); }
   /** @param {object} settings keys and base URLs per provider */
   configureCloud(settings) { return this.#ok("configure_cloud", JSON.stringify(settings)); }
   /** @returns {Promise<{types: object[]}>} registry.describe() */
@@ -165,9 +200,45 @@ export class EngineClient {
   /** A graph checked as the runner loads it. @returns {Promise<{ok: boolean, graph?: object, code?: string, error?: string}>} */
   openGraph(graphJson) { return this.request("open_graph", graphJson); }
   /** @returns {Promise<{ok: boolean, reason?: string}>} whether the edge may be drawn */
+  /**
+   * Every model the engine can run (local and cloud).
+   * @returns {Promise<{ok: boolean, models: {id: string, provider: string, task: string[], local: boolean, cached: boolean|null, size_bytes: number|null, stored?: string|null, key_set?: boolean}[]}>}
+   * `task` lists every task type the model serves: filter with `m.task.includes(type)`.
+   */
+  listModels() { return this.#ok("list_models"); }
+  /** @returns {Promise<{ok: boolean, limits: Object<string, {requests_per_minute: number, max_concurrent: number, default: object}>}>} */
+  providerLimits() { return this.#ok("provider_limits"); }
+  /** @param {object} limits {provider: {requests_per_minute, max_concurrent}} */
+  setProviderLimits(limits) { return this.request("set_provider_limits", JSON.stringify(limits)); }
+  /** @returns {Promise<{ok: boolean, packages: object[]}>} the kept wheels */
+  listPackages() { return this.#ok("list_packages"); }
+  /** @param {string} filename @param {string} base64 the wheel's bytes */
+  addPackage(filename, base64) { return this.request("add_package", filename, base64); }
+  removePackage(filename) { return this.request("remove_package", filename); }
+  installFromPyPI(requirement) { return this.request("install_from_pypi", requirement); }
+  /** Runs DownloadModel; progress arrives as `model_download` events. @returns {Promise<{ok: boolean, model?: string, error?: string}>} */
+  downloadModel(modelId, url) { return this.request("download_model", modelId, url || null); }
   checkDataflow(graph, source, sourcePort, target, targetPort) {
     return this.request("check_dataflow", JSON.stringify(graph), source, sourcePort, target, targetPort);
   }
+  /** The inspector's values for a task type, checked by pydantic. @returns {Promise<{ok: boolean, errors: {field: string, message: string}[], error?: string}>} */
+  checkTaskInput(type, input, config) {
+    return this.request("check_task_input", type, JSON.stringify(input),
+                        ...(config ? [JSON.stringify(config)] : []));
+  }
+  /** A type's reactive preview on those values. @returns {Promise<{ok: boolean, reactive?: boolean, output?: object, errors?: object[], error?: string}>} */
+  previewTask(type, input) { return this.request("preview_task", type, JSON.stringify(input)); }
+  // -- the Queue, Cache and Logs panels (web/panels/) --
+  /** @returns {Promise<{now: number, queues: {name: string, total: number, jobs: object[]}[]}>} */
+  listJobs() { return this.#ok("list_jobs"); }
+  /** @returns {Promise<{job: object, run_aborted: boolean}>} */
+  abortJob(queue, jobId) { return this.#ok("abort_job", queue, jobId); }
+  /** @returns {Promise<{aborted: number, run_aborted: boolean}>} */
+  abortRunJobs(runId) { return this.#ok("abort_run_jobs", runId); }
+  /** @returns {Promise<{count: number, size: number, entries: object[]}>} */
+  cacheStats() { return this.#ok("cache_stats"); }
+  /** @param {number=} olderThan seconds @returns {Promise<{cleared: number}>} */
+  clearCache(olderThan) { return this.#ok("clear_cache", ...(olderThan == null ? [] : [olderThan])); }
 
   /**
    * Stops the run whose call is `run` (a promise); answers how: "asked",

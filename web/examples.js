@@ -120,7 +120,22 @@ wf.similarity(id="compare")
 `,
 };
 
-/** The gallery: one button per example; opening one asks first if edits would be lost. */
+/** What each example shows, in a line: the gallery says it under the title. */
+export const DESCRIPTIONS = {
+  "Embed and compare sentences":
+    "Embeds three sentences with MiniLM and scores how alike each pair is.",
+  "Generate text": "Continues a prompt with GlassLLM, a tiny local language model.",
+  "Rewrite a text with two prompts": "One text, two prompts: a rewrite for each.",
+  "Summarise a text": "Picks the two most central sentences of a passage, in their order.",
+  "Answer a question": "Finds the sentence that best answers a question, with its score.",
+  "Download a model, then use it":
+    "Copies a model into the browser's cache with byte progress, then embeds with it.",
+  "Document → paragraphs → rewrite ×2 → embed → compare":
+    "The design's pipeline: split a document, rewrite each paragraph twice, embed, compare.",
+};
+
+/** The gallery: a button per example with its title and what it does; opening one asks
+ * first if edits would be lost (views.openExample). Every example runs offline. */
 function addGallery() {
   const gallery = document.getElementById("examples");
   if (!gallery) return;
@@ -130,7 +145,13 @@ function addGallery() {
     open.type = "button";
     open.className = "example";
     open.dataset.example = name;
-    open.textContent = name;
+    const title = document.createElement("span");
+    title.className = "example-title";
+    title.textContent = name;
+    const description = document.createElement("span");
+    description.className = "example-description";
+    description.textContent = DESCRIPTIONS[name] || "";
+    open.append(title, description);
     open.onclick = () => views.openExample(name, EXAMPLES[name]);
     item.append(open);
     gallery.append(item);

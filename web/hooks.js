@@ -18,10 +18,22 @@ window.taskloom = {
   engine: null,
   /** @type {object|null} the graph document store (web/document.js) */
   document: null,
+  /** @type {object|null} the canvas (bundles/canvas.js): viewport(), fitView(), select(ids) */
+  canvas: null,
+  /** @type {() => string} the code view's text (its editor is CodeMirror; #code is its content) */
+  codeText: () => "",
+  /** @type {() => number} the code view's caret, a character offset */
+  codeCaret: () => 0,
+  /** @type {() => string} the JSON view's text (#graph-json) */
+  jsonText: () => "",
   /** @type {string} the code box's first example */
   example: "",
   /** @type {Object<string, string>} the examples gallery by name (web/examples.js) */
   examples: {},
   /** @type {boolean} the service worker has precached the site */
   offlineReady: false,
+  /** @type {object[]|null} the Models panel's last list_models answer (web/panels/models.js) */
+  models: null,
+  /** @type {object[]|null} the Packages panel's kept wheels (web/panels/packages.js) */
+  packages: null,
 };

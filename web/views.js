@@ -4,9 +4,10 @@
 // the engine over with `views.start(engine)` and forwards run events; every
 // other view reaches the document only through the store.
 
-import { mountCanvas } from "./canvas.js";
+import { drawPalette as listTypes } from "./palette.js";
 import { DocumentStore, GRAPH, TRUSTED } from "./document.js";
 import { mountEditor } from "./editor.js";
+import { createCodeEditor } from "./code-editor.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -24,6 +25,8 @@ const MODE_HINT = {
 const store = new DocumentStore();
 const types = new Map(); // type name -> its describe_types entry (palette, ports, inspector)
 let canvasView = null;
+let codeView = null; // the code view's editor (code-editor.js)
+let jsonView = null; // the JSON view's
 let editor = null;
 let engineUp;
 const engineReady = new Promise((resolve) => { engineUp = resolve; });
@@ -51,29 +54,23 @@ function showCodeError(answer) {
     else delete box.dataset[key];
   }
   $("keep-trusted").hidden = !answer?.refused;
-  if (answer?.line != null) selectPosition($("code"), answer.line, answer.column ?? 1);
-}
-
-/** Puts the caret where the error is (line and column count from 1). */
-function selectPosition(textarea, line, column) {
-  const lines = textarea.value.split("\n");
-  let offset = 0;
-  for (let i = 0; i < Math.min(line - 1, lines.length); i++) offset += lines[i].length + 1;
-  offset += Math.max(0, column - 1);
-  textarea.focus();
-  textarea.setSelectionRange(offset, offset);
+  if (answer?.line != null) codeView.showError(answer.error, answer.line, answer.column);
+  else codeView.clearError();
 }
 
 function showJsonError(text) {
   $("json-error").textContent = text || "";
+  // JSON's own errors say where: "line 3 column 5 (char 20)".
+  const where = /line (\d+) column (\d+)/.exec(text || "");
+  if (where) jsonView.showError(text, Number(where[1]), Number(where[2]));
+  else jsonView.clearError();
 }
 
 function render(state, what) {
-  const code = $("code");
   if (what === "document") {
-    if (code.value !== state.draft) code.value = state.draft;
-    $("graph-json").value = state.graph ? JSON.stringify(state.graph, null, 2) : "";
-    $("graph-json").placeholder = state.graph ? "" : "trusted Python has no graph JSON: " +
+    codeView.value = state.draft;
+    jsonView.value = state.graph ? JSON.stringify(state.graph, null, 2) : "";
+    $("panel-json").dataset.empty = state.graph ? "" : "trusted Python has no graph JSON: " +
       "paste a graph's JSON here and Apply it to open that graph";
     $("document-mode").textContent = MODE_TEXT[state.mode];
     $("document-mode").dataset.mode = state.mode;
@@ -106,7 +103,7 @@ async function openCode(code, { name = "", edited = false } = {}) {
 }
 
 async function applyCode() {
-  const draft = $("code").value;
+  const draft = codeView.value;
   const parsed = await call("from_code", draft);
   if (!parsed.ok) {
     showCodeError(parsed);
@@ -127,12 +124,12 @@ async function applyCode() {
 
 async function keepTrusted() {
   showCodeError(null);
-  await store.open({ mode: TRUSTED, code: $("code").value, name: store.state.name,
+  await store.open({ mode: TRUSTED, code: codeView.value, name: store.state.name,
                      edited: true });
 }
 
 async function applyJson() {
-  const opened = await call("open_graph", $("graph-json").value);
+  const opened = await call("open_graph", jsonView.value);
   if (!opened.ok) {
     showJsonError(opened.error);
     document.body.dataset.jsonApplied = "refused";
@@ -149,27 +146,7 @@ async function drawPalette() {
   const listed = (await call("describe_types")).types;
   types.clear();
   for (const type of listed) types.set(type.type, type);
-  const byCategory = new Map();
-  for (const type of listed) {
-    if (!byCategory.has(type.category)) byCategory.set(type.category, []);
-    byCategory.get(type.category).push(type);
-  }
-  const items = $("palette-items");
-  items.replaceChildren();
-  for (const [category, members] of [...byCategory].sort(([a], [b]) => a.localeCompare(b))) {
-    const group = element("div", { class: "palette-group" });
-    group.append(element("h3", {}, category));
-    const list = element("ul");
-    for (const type of members) {
-      const item = element("li", { "data-task-type": type.type, title: type.description || "" },
-                           type.title || type.type);
-      editor.wirePaletteItem(item);
-      list.append(item);
-    }
-    group.append(list);
-    items.append(group);
-  }
-  document.body.dataset.paletteTypes = String(listed.length);
+  listTypes(listed, { add: (type) => editor.actions.add(type) });
   canvasView.redraw(); // now with each task's ports
 }
 
@@ -188,7 +165,7 @@ export const views = {
       console.warn("could not read the autosaved document:", error);
     }
     if (!restored) {
-      await openCode($("code").value).catch(
+      await openCode(codeView.value).catch(
         (error) => console.warn("could not open the code box as the document:", error));
     }
     for (const id of ["apply-code", "apply-json"]) $(id).disabled = false;
@@ -203,7 +180,7 @@ export const views = {
       "lost unless you save them under a name first.")) {
       return false;
     }
-    $("code").value = code; // at once: the rest waits for the engine
+    codeView.value = code; // at once: the rest waits for the engine
     showCodeError(null);
     await openCode(code, { name });
     document.body.dataset.exampleOpened = name;
@@ -227,15 +204,20 @@ export const views = {
 };
 
 function mount() {
-  const code = $("code");
-  if (!code) return;
+  if (!$("code")) return;
+  codeView = createCodeEditor($("code"), {
+    language: "python", onInput: (text) => store.setDraft(text) });
+  jsonView = createCodeEditor($("graph-json"), { language: "json" });
+  views.code = codeView;
+  window.taskloom.codeText = () => codeView.value;
+  window.taskloom.jsonText = () => jsonView.value;
+  window.taskloom.codeCaret = () => codeView.view.state.selection.main.head;
   const canvas = $("canvas");
   store.subscribe(render);
-  canvasView = mountCanvas(store, canvas, { describe: (type) => types.get(type) });
   editor = mountEditor({ store, canvas, call, describe: (type) => types.get(type) });
+  canvasView = editor.canvas; // React Flow (bundles/canvas.js), wired by editor.js
   $("inspector-form").addEventListener("submit", (event) => event.preventDefault());
   render(store.state, "document");
-  code.addEventListener("input", () => store.setDraft(code.value));
   $("apply-code").onclick = () => applyCode();
   $("keep-trusted").onclick = () => keepTrusted();
   $("apply-json").onclick = () => applyJson();

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 from .cache import MemoryOutputRepository, TaskOutputRepository, cache_key, canonical_json
 from .codegen import from_code, to_code
 from .compound import GraphAsTask
+from .conditions import Condition, ConditionError, ConditionEvalError
 from .dataflow import Dataflow
 from .errors import (
     AiError,
@@ -99,6 +100,8 @@ from .storage import Store, open_store
 from .storage.models import ModelRecord
 from .task import AbortSignal, Task, TaskContext, TaskStatus
 from .tasks import DebugLog, Lambda
+from .tasks.control import Fallback, If, Map, Reduce, While, WhileLimitError
+from .transforms import TransformError
 from .workflow import Workflow
 
 __version__ = "0.1.0"
@@ -144,6 +147,9 @@ __all__ = [
     "CodeError",
     "CompositeLimiter",
     "ConcurrencyLimiter",
+    "Condition",
+    "ConditionError",
+    "ConditionEvalError",
     "ContextLengthError",
     "CorruptRecordError",
     "CycleError",
@@ -157,9 +163,11 @@ __all__ = [
     "Event",
     "EventEmitter",
     "EventKind",
+    "Fallback",
     "Format",
     "GraphAsTask",
     "GraphError",
+    "If",
     "Job",
     "JobFailedError",
     "JobPermanentError",
@@ -168,6 +176,7 @@ __all__ = [
     "JobRetryableError",
     "JobStatus",
     "Lambda",
+    "Map",
     "MemoryOutputRepository",
     "MissingInputError",
     "ModelNotFoundError",
@@ -178,6 +187,7 @@ __all__ = [
     "QueueError",
     "RateLimiter",
     "RecordNotFoundError",
+    "Reduce",
     "RefusedCodeError",
     "RunAbortedError",
     "RunOwnedError",
@@ -213,10 +223,13 @@ __all__ = [
     "TextRewriter",
     "TextSummary",
     "TextTranslation",
+    "TransformError",
     "UnknownFunctionError",
     "UnknownModelError",
     "UnknownQueueError",
     "UnknownTaskTypeError",
+    "While",
+    "WhileLimitError",
     "Worker",
     "Workflow",
     "WorkflowError",

@@ -9,7 +9,9 @@ chains, and relies on auto-connect wherever it reproduces the graph's edges
 exactly; ``rename``, ``connect`` and ``after`` say the rest. Branches that
 leave one task and meet again in the next become ``parallel(...)``, and a
 ``GraphAsTask``'s body is a Workflow of its own, written before the task that
-uses it. Defaults and metadata are Python literals. Which code comes out
+uses it (a Fallback's ``alternatives`` are a list of them). An edge with a
+transform is written ``rename(out, in, transform=[...])`` or ``connect(...,
+transform=[...])``. Defaults and metadata are Python literals. Which code comes out
 depends only on the graph (``==``), never on the order it was built in.
 
 ``from_code`` reads code as data: it walks the syntax tree and performs the
@@ -55,7 +57,8 @@ _INDENT = "    "
 #: Builder methods from_code performs, besides the task methods of registered types.
 _BUILDER_METHODS = {"rename", "connect", "after", "parallel", "add_task", "pop", "reset"}
 #: Keys of a task's JSON entry that to_code writes, and what it ignores.
-_ENTRY_KEYS = {"id", "type", "defaults", "config", "metadata", "subgraph", "function"}
+_ENTRY_KEYS = {"id", "type", "defaults", "config", "metadata", "subgraph", "function",
+               "alternatives"}
 _IGNORED_KEYS = {"note"}  # Lambda's explanation that its callable is unregistered
 _CONFIG_ORDER = ("title", "cacheable", "timeout", "queue")
 _WORKFLOW = "Workflow"
@@ -92,7 +95,8 @@ class _Step:
 
     task_id: str
     anchor: list[str] | None  # after(*anchor) first; None: continue from the previous task
-    staged: list[tuple[str | None, str, str]]  # rename (None) or connect (source id)
+    # rename (None) or connect (source id): (source, output, input, transform or None)
+    staged: list[tuple[str | None, str, str, Any]]
     before: list[str]  # the previous tasks it connects from
 
 
@@ -180,28 +184,33 @@ class _Writer:
             previous = [task_id]
         return steps
 
-    def _choose(self, scratch: Workflow, task: Any, want: dict[str, list[tuple[str, str]]],
-                previous: list[str]) -> tuple[list[str] | None, list[tuple[str | None, str, str]]]:
+    def _choose(self, scratch: Workflow, task: Any, want: dict[str, list[tuple[str, str, Any]]],
+                previous: list[str],
+                ) -> tuple[list[str] | None, list[tuple[str | None, str, str, Any]]]:
         explicit = set(task.defaults)
-        sources = list(dict.fromkeys(s for flows in want.values() for s, _ in flows))
+        sources = list(dict.fromkeys(s for flows in want.values() for s, *_ in flows))
 
-        def made(before: list[str], staged: list[tuple[str | None, str, str]]) -> Any:
+        def made(before: list[str], staged: list[tuple[str | None, str, str, Any]]) -> Any:
             scratch._previous, scratch._renames = before, staged
             try:
                 flows = scratch._connections(task, explicit)
             except TaskloomError:
                 return None
-            got: dict[str, list[tuple[str, str]]] = {}
+            transforms = scratch._transforms
+            got: dict[str, list[tuple[str, str, Any]]] = {}
             for d in flows:
-                got.setdefault(d.target_port, []).append((d.source_task_id, d.source_port))
+                steps = transforms.get(d)
+                got.setdefault(d.target_port, []).append(
+                    (d.source_task_id, d.source_port, list(steps) if steps else None))
             return got
 
-        def staging(before: list[str], ports: list[str]) -> list[tuple[str | None, str, str]]:
+        def staging(before: list[str], ports: list[str],
+                    ) -> list[tuple[str | None, str, str, Any]]:
             out = []
             for port in ports:
-                for source, out_port in want[port]:
+                for source, out_port, steps in want[port]:
                     single = len(before) == 1 and before[0] == source
-                    out.append((None if single else source, out_port, port))
+                    out.append((None if single else source, out_port, port, steps))
             return out
 
         anchors: list[list[str] | None] = []
@@ -283,12 +292,13 @@ class _Writer:
         links = []
         if step.anchor is not None:
             links.append(_Link("after", [(None, t) for t in step.anchor]))
-        for source, out_port, in_port in step.staged:
+        for source, out_port, in_port, steps in step.staged:
+            extra = [("transform", steps)] if steps else []
             if source is None:
-                links.append(_Link("rename", [(None, out_port), (None, in_port)]))
+                links.append(_Link("rename", [(None, out_port), (None, in_port), *extra]))
             else:
                 links.append(_Link("connect", [(None, source), (None, out_port),
-                                               (None, in_port)]))
+                                               (None, in_port), *extra]))
         return links + self._task_links(graph, step, out)
 
     def _task_links(self, graph: TaskGraph, step: _Step, out: list[Any]) -> list[_Link]:
@@ -321,6 +331,13 @@ class _Writer:
             name, lines = self._body(task)
             out.append(_Block(lines))
             args.append(("subgraph", _Raw(name)))
+        if "alternatives" in entry:  # a Fallback's bodies, one Workflow each
+            names = []
+            for n, body in enumerate(task.alternatives):
+                name, lines = self._body(task, body, f"alt{n}")
+                out.append(_Block(lines))
+                names.append(_Raw(name))
+            args.append(("alternatives", names))
         defaults = entry.get("defaults") or {}
         order = [k for k in declared if k in defaults] + sorted(k for k in defaults
                                                                  if k not in declared)
@@ -352,22 +369,24 @@ class _Writer:
                 return method
         return "add_task"
 
-    def _body(self, task: Any) -> tuple[str, list[str]]:
-        if id(task) in self.bodies:
-            return self.bodies[id(task)]
+    def _body(self, task: Any, graph: TaskGraph | None = None,
+              label: str = "body") -> tuple[str, list[str]]:
+        graph = task.subgraph if graph is None else graph
+        if id(graph) in self.bodies:
+            return self.bodies[id(graph)]
         base = re.sub(r"\W", "_", task.id, flags=re.ASCII).strip("_") or "task"
         if base[0].isdigit():
             base = f"t_{base}"
-        name, n = f"{base}_body", 2
+        name, n = f"{base}_{label}", 2
         while name in self.names or keyword.iskeyword(name):
-            name, n = f"{base}_body_{n}", n + 1
+            name, n = f"{base}_{label}_{n}", n + 1
         self.names.add(name)
         saved, self.lines = self.lines, []
-        self.workflow(task.subgraph, name)
+        self.workflow(graph, name)
         body, self.lines = self.lines, saved
         while body and body[0] == "":
             body.pop(0)
-        self.bodies[id(task)] = name, body
+        self.bodies[id(graph)] = name, body
         return name, body
 
 
@@ -482,11 +501,14 @@ def _width(text: str) -> int:
     return len(text) + sum(1 for ch in text if ord(ch) > 127)
 
 
-def _incoming(graph: TaskGraph, task: Any) -> dict[str, list[tuple[str, str]]]:
-    """The edges into ``task`` by port, ports in declaration order then by name."""
-    by_port: dict[str, list[tuple[str, str]]] = {}
+def _incoming(graph: TaskGraph, task: Any) -> dict[str, list[tuple[str, str, Any]]]:
+    """The edges into ``task`` by port (source, output, transform or None), ports in
+    declaration order then by name."""
+    by_port: dict[str, list[tuple[str, str, Any]]] = {}
     for d in graph.dataflows_into(task.id):
-        by_port.setdefault(d.target_port, []).append((d.source_task_id, d.source_port))
+        steps = graph.transform_of(d)
+        by_port.setdefault(d.target_port, []).append(
+            (d.source_task_id, d.source_port, [dict(x) for x in steps] if steps else None))
     declared = _port_order(task)
     order = [p for p in declared if p in by_port] + sorted(p for p in by_port
                                                            if p not in declared)
@@ -496,7 +518,8 @@ def _incoming(graph: TaskGraph, task: Any) -> dict[str, list[tuple[str, str]]]:
 def _port_order(task: Any) -> list[str]:
     # A GraphAsTask's ports follow its body's insertion order, which == ignores.
     names = task.input_ports.names()
-    return sorted(names) if isinstance(task, GraphAsTask) else names
+    derived = isinstance(task, GraphAsTask) or getattr(task, "alternatives", None)
+    return sorted(names) if derived else names
 
 
 def _has_unfed_required(graph: TaskGraph) -> bool:
@@ -786,9 +809,14 @@ class _Reader:
         for key, value in kwargs.items():
             if isinstance(value, Workflow):
                 if key != "subgraph":
-                    raise self.refuse(node, f"a Workflow can be passed only as subgraph=, "
-                                            f"not {key}=")
+                    raise self.refuse(node, f"a Workflow can be passed only as subgraph= "
+                                            f"(or in alternatives=[...]), not {key}=")
                 self.bodies.add(id(value))
+            elif isinstance(value, list) and any(isinstance(v, Workflow) for v in value):
+                if key != "alternatives" or not all(isinstance(v, Workflow) for v in value):
+                    raise self.refuse(node, "a list of Workflows can be passed only as "
+                                            "alternatives=[...]")
+                self.bodies.update(id(v) for v in value)
         if any(not isinstance(a, str) for a in args):
             raise self.refuse(node, f".{name}(...) takes strings as positional arguments")
         if name == "add_task":
@@ -824,6 +852,9 @@ class _Reader:
                 continue  # a Lambda names a registered function, as in JSON
             if key == "subgraph" and isinstance(kwargs[key], Workflow):
                 continue
+            if key == "alternatives" and isinstance(kwargs[key], list) \
+                    and all(isinstance(v, Workflow) for v in kwargs[key]):
+                continue  # a Fallback's bodies
             raise self.refuse(node, f"{cls.__name__}(...) argument {key}= cannot be set from "
                                     "workflow code (only ports, settings, fn= naming a "
                                     "registered function and subgraph=)")

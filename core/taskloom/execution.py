@@ -25,6 +25,7 @@ from .errors import (
 )
 from .events import EventKind
 from .task import TaskContext
+from .transforms import apply_transform
 
 if TYPE_CHECKING:
     from .graph import TaskGraph
@@ -53,20 +54,27 @@ class TaskExecutor:
         if not dataflows:
             return values
         outputs, modes = self.result.outputs, self.graph._modes
+        transforms = self.graph._transforms
         fed_lists: set[str] = set()
         by_name = task.input_ports.by_name
         for dataflow in dataflows:
-            source = outputs[dataflow.source_task_id]
-            if dataflow.source_port not in source:
-                continue  # an optional output left empty; defaults or a missing-input error
+            source = outputs.get(dataflow.source_task_id)
+            if source is None or dataflow.source_port not in source:
+                # An optional output left empty, or a skipped branch into a task that
+                # joins branches: defaults or a missing-input error.
+                continue
             value = source[dataflow.source_port]
+            if transforms and dataflow in transforms:
+                value = apply_transform(value, transforms[dataflow], f"dataflow {dataflow}",
+                                        task.id)
             port_name = dataflow.target_port
             port = by_name.get(port_name)
             if port is not None and port.is_list:
                 if port_name not in fed_lists:
                     fed_lists.add(port_name)
                     values[port_name] = []
-                if modes[dataflow] == "item":
+                if modes[dataflow] == "item" or not isinstance(value, list):
+                    # (an untyped output into a list input: one item unless it is a list)
                     values[port_name].append(value)
                 else:
                     values[port_name].extend(value)
@@ -153,7 +161,9 @@ def validate_output(task: Task, raw: Any) -> dict[str, Any]:
     except ValidationError as exc:
         raise TaskOutputError(_message(exc, f"task {task.id!r} ({task.type}) returned output",
                                        "that is invalid"), task.id) from None
-    return model.__pydantic_serializer__.to_python(checked, mode="json")
+    # A task with branch ports (If) fills one of them: the others stay absent, not null.
+    return model.__pydantic_serializer__.to_python(
+        checked, mode="json", exclude_unset=bool(getattr(task, "branch_ports", None)))
 
 
 def _message(exc: ValidationError, prefix: str, verdict: str) -> str:

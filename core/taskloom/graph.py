@@ -17,6 +17,7 @@ import math
 from collections.abc import Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -37,6 +38,7 @@ from .errors import (
     format_validation_error,
 )
 from .ports import connection_mode, describe
+from .transforms import check_transform
 
 if TYPE_CHECKING:
     import networkx
@@ -45,6 +47,10 @@ if TYPE_CHECKING:
     from .task import Task
 
 SCHEMA_VERSION = 1
+
+#: Every task's extra output: a dataflow from it carries the task's error
+#: ``{type, message, task_id}`` when the task fails, and the run goes on down it.
+ERROR_PORT = "error"
 
 #: Graph JSON nested deeper than this is refused when loaded. pydantic, the
 #: stores' JSON encoders and a GraphAsTask's copy of its subgraph all recurse on
@@ -75,6 +81,8 @@ class TaskGraph:
         self._tasks: dict[str, Task] = {}
         self._inputs: dict[str, list[Dataflow]] = {}
         self._modes: dict[Dataflow, str] = {}
+        #: Edge transforms (transforms.py), for the dataflows that have one.
+        self._transforms: dict[Dataflow, tuple[dict[str, Any], ...]] = {}
         #: Free-form data that travels with the graph (e.g. node positions on the page).
         self.metadata: dict[str, Any] = dict(metadata or {})
         self.add_tasks(tasks)
@@ -131,31 +139,44 @@ class TaskGraph:
 
     # -- dataflows -------------------------------------------------------------------
 
-    def add_dataflow(self, dataflow: Dataflow | tuple[str, str, str, str]) -> Dataflow:
+    def add_dataflow(self, dataflow: Dataflow | tuple[str, str, str, str],
+                     transform: list[dict[str, Any]] | None = None) -> Dataflow:
+        """Add ``dataflow``; ``transform`` (see transforms.py) changes its value on the way."""
         dataflow = Dataflow(*dataflow)
-        mode = self._validate_dataflow(dataflow)
+        steps = None if transform is None else check_transform(transform, f"dataflow {dataflow}")
+        mode = self._validate_dataflow(dataflow, steps)
         self._g.add_edge(dataflow.source_task_id, dataflow.target_task_id, key=dataflow)
         self._inputs[dataflow.target_task_id].append(dataflow)
         self._modes[dataflow] = mode
+        if steps:
+            self._transforms[dataflow] = steps
         return dataflow
 
     def connect(self, source_task_id: str, source_port: str, target_task_id: str,
-                target_port: str) -> Dataflow:
+                target_port: str, transform: list[dict[str, Any]] | None = None) -> Dataflow:
         return self.add_dataflow(Dataflow(source_task_id, source_port, target_task_id,
-                                          target_port))
+                                          target_port), transform)
+
+    def transform_of(self, dataflow: Dataflow) -> tuple[dict[str, Any], ...]:
+        """The dataflow's transform steps; empty when it passes its value as it is."""
+        return self._transforms.get(dataflow, ())
 
     def check_dataflow(self, source_task_id: str, source_port: str, target_task_id: str,
-                       target_port: str) -> DataflowCheck:
+                       target_port: str, transform: list[dict[str, Any]] | None = None,
+                       ) -> DataflowCheck:
         """Whether this dataflow could be added, and if not why: what a canvas asks
         before it draws an edge. The rule is add_dataflow's own; nothing changes."""
         dataflow = Dataflow(source_task_id, source_port, target_task_id, target_port)
         try:
-            mode = self._validate_dataflow(dataflow)
+            steps = None if transform is None else check_transform(transform,
+                                                                   f"dataflow {dataflow}")
+            mode = self._validate_dataflow(dataflow, steps)
         except GraphError as exc:
             return DataflowCheck(False, None, str(exc), type(exc).__name__)
         return DataflowCheck(True, mode)
 
-    def _validate_dataflow(self, dataflow: Dataflow) -> str:
+    def _validate_dataflow(self, dataflow: Dataflow,
+                           steps: tuple[dict[str, Any], ...] | None = None) -> str:
         """Raise if ``dataflow`` cannot be added; else return its connection mode."""
         src_id, src_port, tgt_id, tgt_port = dataflow
         for task_id in (src_id, tgt_id):
@@ -164,6 +185,8 @@ class TaskGraph:
                     f"dataflow {dataflow} is dangling: the graph has no task {task_id!r}")
         source, target = self._tasks[src_id], self._tasks[tgt_id]
         out_port = source.output_ports.get(src_port)
+        if out_port is None and src_port == ERROR_PORT:
+            out_port = _error_port()
         if out_port is None:
             raise PortError(f"dataflow {dataflow}: task {src_id!r} ({source.type}) has no "
                             f"output port {src_port!r}; its outputs are: "
@@ -173,7 +196,11 @@ class TaskGraph:
             raise PortError(f"dataflow {dataflow}: task {tgt_id!r} ({target.type}) has no "
                             f"input port {tgt_port!r}; its inputs are: "
                             f"{', '.join(target.input_ports.names()) or 'none'}")
-        mode = connection_mode(out_port, in_port)
+        if steps:
+            # What a transform yields is known only at run time: it is checked then.
+            mode = "item" if in_port.is_list else "value"
+        else:
+            mode = connection_mode(out_port, in_port)
         if mode is None:
             raise PortTypeError(
                 f"dataflow {dataflow}: output {src_port!r} of {src_id!r} is "
@@ -204,6 +231,7 @@ class TaskGraph:
         self._g.remove_edge(dataflow.source_task_id, dataflow.target_task_id, key=dataflow)
         self._inputs[dataflow.target_task_id].remove(dataflow)
         del self._modes[dataflow]
+        self._transforms.pop(dataflow, None)
 
     def connection_mode(self, dataflow: Dataflow) -> str:
         return self._modes[dataflow]
@@ -277,12 +305,19 @@ class TaskGraph:
         doc = {
             "schema_version": SCHEMA_VERSION,
             "tasks": [task.to_json() for task in self._tasks.values()],
-            "dataflows": [d.to_json() for d in self._modes],
+            "dataflows": [self._dataflow_json(d) for d in self._modes],
         }
         if self.metadata:
             doc["metadata"] = self.metadata
         _ensure_json(doc)
         return doc
+
+    def _dataflow_json(self, dataflow: Dataflow) -> dict[str, Any]:
+        entry = dataflow.to_json()
+        steps = self._transforms.get(dataflow)
+        if steps:
+            entry["transform"] = [dict(step) for step in steps]
+        return entry
 
     def to_json_string(self, indent: int | None = 2) -> str:
         return json.dumps(self.to_json(), indent=indent, allow_nan=False)
@@ -322,7 +357,7 @@ class TaskGraph:
         graph.add_tasks(_task_from_entry(entry, registry) for entry in parsed.tasks)
         for d in parsed.dataflows:
             graph.add_dataflow(Dataflow(d.source_task_id, d.source_port, d.target_task_id,
-                                        d.target_port))
+                                        d.target_port), d.transform)
         return graph
 
     def to_dependency_json(self) -> list[dict[str, Any]]:
@@ -333,6 +368,8 @@ class TaskGraph:
             deps: dict[str, Any] = {}
             for d in self._inputs[task.id]:
                 ref = {"id": d.source_task_id, "output": d.source_port}
+                if d in self._transforms:
+                    ref["transform"] = [dict(step) for step in self._transforms[d]]
                 port = task.input_ports.get(d.target_port)
                 if port is not None and port.is_list:
                     deps.setdefault(d.target_port, []).append(ref)
@@ -364,8 +401,11 @@ class TaskGraph:
                     if not isinstance(ref, dict) or "id" not in ref or "output" not in ref:
                         raise SerializationError(
                             f"dependency {port!r} of item {n} must be {{id, output}}")
-                    dataflows.append({"source_task_id": ref["id"], "source_port": ref["output"],
-                                      "target_task_id": item.get("id"), "target_port": port})
+                    flow = {"source_task_id": ref["id"], "source_port": ref["output"],
+                            "target_task_id": item.get("id"), "target_port": port}
+                    if "transform" in ref:
+                        flow["transform"] = ref["transform"]
+                    dataflows.append(flow)
         return cls.from_json({"schema_version": SCHEMA_VERSION, "tasks": entries,
                               "dataflows": dataflows}, registry)
 
@@ -408,6 +448,16 @@ class DataflowCheck:
         return {"ok": self.ok, "mode": self.mode, "reason": self.reason, "error": self.error}
 
 
+@cache
+def _error_port() -> Any:
+    from pydantic import create_model
+
+    from .ports import ports_of
+
+    model = create_model("ErrorOutput", error=(dict[str, Any], ...))
+    return ports_of(model).by_name[ERROR_PORT]
+
+
 def _canonical(doc: dict[str, Any]) -> dict[str, Any]:
     tasks = []
     for entry in sorted(doc.get("tasks", []), key=lambda e: e["id"]):
@@ -437,6 +487,7 @@ class _DataflowEntry(BaseModel):
     source_port: str
     target_task_id: str
     target_port: str
+    transform: Any = None  # checked by add_dataflow, which names the dataflow
 
 
 class _GraphDocument(BaseModel):

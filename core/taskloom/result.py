@@ -22,6 +22,8 @@ class RunResult:
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     statuses: dict[str, TaskStatus] = field(default_factory=dict)
     errors: dict[str, TaskloomError] = field(default_factory=dict)
+    #: Errors of failed tasks whose ``error`` port is connected: routed, so not run failures.
+    handled: dict[str, TaskloomError] = field(default_factory=dict)
     cache_hits: set[str] = field(default_factory=set)
     started_at: float = 0.0
     finished_at: float = 0.0

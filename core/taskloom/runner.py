@@ -13,6 +13,15 @@ marks everything downstream ``skipped`` and raises the failing task's error
 ``continue_on_error=True`` independent branches finish and ``run()`` returns,
 each failed task's error in ``result.errors``.
 
+Branches: a task fed from an output port that its source left empty on
+purpose (an ``If``'s ``then``/``otherwise``, declared in ``branch_ports``)
+is skipped, not failed, with what only it feeds; a task that
+``joins_branches`` (Fallback over data) runs if any of its inputs came.
+Every task also has an ``error`` port: when a task whose error port feeds a
+dataflow fails, its error ``{type, message, task_id}`` goes down that edge,
+its other outputs count as not taken, and the failure is in
+``result.handled``, not ``result.errors``: the run can still complete.
+
 With a ``store`` a run is recorded and owned: its runner holds the run's
 owner lease while it runs, and ``resume`` refuses a run whose owner is alive
 (:class:`~taskloom.errors.RunOwnedError`).
@@ -39,12 +48,14 @@ from .errors import (
 from .events import Event, EventEmitter, EventKind
 from .execution import TaskExecutor, missing_input
 from .expansion import expanded_ports, run_expanded
+from .graph import ERROR_PORT
 from .recording import RunRecorder
 from .result import RunResult
 from .storage.runs import DEFAULT_LEASE
 from .task import AbortSignal, TaskContext, TaskStatus
 
 if TYPE_CHECKING:
+    from .dataflow import Dataflow
     from .graph import TaskGraph
     from .storage.runs import RunOwner
     from .task import Task
@@ -60,6 +71,9 @@ _GRAPH_PROGRESS = EventKind.GRAPH_PROGRESS
 # per-task path reads these a handful of times per task.
 _PENDING, _PROCESSING = TaskStatus.PENDING, TaskStatus.PROCESSING
 _COMPLETED, _FAILED = TaskStatus.COMPLETED, TaskStatus.FAILED
+_SKIPPED = TaskStatus.SKIPPED
+#: Separates a task id from a step number in the run record's checkpoint rows.
+CHECKPOINT_SEPARATOR = "\x1f"
 #: Seconds a run's owner lease lasts unless renewed; the runner renews it every third.
 DEFAULT_OWNER_LEASE = DEFAULT_LEASE
 
@@ -96,6 +110,9 @@ class TaskGraphRunner:
         self.services = dict(services or {})
         if store is not None:
             self.services.setdefault("store", store)
+        if output_repository is not None:
+            # Bodies (GraphAsTask, Map, While, …) run their inner tasks with the same cache.
+            self.services.setdefault("output_repository", output_repository)
         self.logger = logger or log
         self.events = EventEmitter()
         self.owner_lease = owner_lease
@@ -122,6 +139,10 @@ class TaskGraphRunner:
         self._reactive = False
         self._recorder: RunRecorder | None = None
         self._executor: TaskExecutor | None = None
+        # Tasks fed from a branch port (If's, or an error port): decided, not just readied.
+        self._gated: set[str] = set()
+        # Tasks whose error port feeds a dataflow.
+        self._gated_sources: set[str] = set()
 
     # -- public ------------------------------------------------------------------------
 
@@ -160,10 +181,12 @@ class TaskGraphRunner:
             statuses[task_id] = TaskStatus.PENDING
         self._remaining = self.graph.predecessor_counts()
         self._successors = self.graph.successor_lists()
+        self._gated, self._gated_sources = _gated_tasks(self.graph)
         self._emit(EventKind.GRAPH_START, details={"tasks": len(statuses)})
 
         loop = asyncio.get_running_loop()
         self._done = loop.create_future()
+        saved: dict[str, dict[str, Any]] = {}
         for task_id, output in (outputs or {}).items():
             if task_id in statuses:
                 result.outputs[task_id] = output
@@ -171,8 +194,17 @@ class TaskGraphRunner:
                 self._finished += 1
                 for succ in self._successors[task_id]:
                     self._remaining[succ] -= 1
-        self._ready.extend(t for t in self.graph.task_ids()
-                           if self._remaining[t] == 0 and statuses[t] is TaskStatus.PENDING)
+            elif CHECKPOINT_SEPARATOR in task_id:
+                saved[task_id] = output
+        if self._recorder is not None:
+            # Map and While record each finished item/iteration here, and read them on resume.
+            self.services["checkpoints"] = Checkpoints(self.run_id, self._recorder, saved)
+        for t in self.graph.task_ids():
+            if self._remaining[t] == 0 and statuses[t] is TaskStatus.PENDING:
+                if t in self._gated and self.graph._inputs[t]:
+                    self._decide(t)
+                else:
+                    self._ready.append(t)
         # A fixed pool of worker coroutines pulls ready tasks: no asyncio.Task per
         # graph task, and a chain runs without a trip through the event loop.
         pending = len(statuses) - self._finished
@@ -257,6 +289,7 @@ class TaskGraphRunner:
         if recorder is None:
             return
         self.services.pop("on_job", None)
+        self.services.pop("checkpoints", None)
         result = self.result
         if self._stopping is not None and self._first_error is None:
             status, error = "aborted", self._stopping
@@ -313,12 +346,15 @@ class TaskGraphRunner:
         self._finished += 1
         statuses = self.result.statuses
         status = statuses[task_id]
-        if status is _COMPLETED:
-            remaining, ready = self._remaining, self._ready
+        if status is _COMPLETED or (status is _FAILED and task_id in self.result.handled):
+            remaining, ready, gated = self._remaining, self._ready, self._gated
             for succ in self._successors[task_id]:
                 remaining[succ] -= 1
                 if remaining[succ] == 0 and statuses[succ] is _PENDING:
-                    ready.append(succ)
+                    if gated and succ in gated:
+                        self._decide(succ)
+                    else:
+                        ready.append(succ)
             if len(ready) > 1 and self._waiters:
                 # This worker takes one; idle ones take the rest.
                 self._wake(len(ready) - 1)
@@ -338,6 +374,45 @@ class TaskGraphRunner:
         if self._done is not None and not self._done.done():
             self._done.set_result(None)
             self._wake_all()
+
+    def _inactive(self, dataflow: Dataflow) -> bool:
+        """Whether ``dataflow`` carries nothing because its branch was not taken."""
+        source = dataflow.source_task_id
+        status = self.result.statuses[source]
+        if status is _SKIPPED:
+            return True
+        if status is _FAILED:  # a handled failure: only its error port carries a value
+            return dataflow.source_port != ERROR_PORT
+        if dataflow.source_port in self.result.outputs.get(source, ()):
+            return False
+        return _is_branch_port(self.graph._tasks[source], dataflow.source_port)
+
+    def _decide(self, task_id: str) -> None:
+        """All of ``task_id``'s upstream tasks are done: run it, or skip it (and what
+        only it feeds) when a branch into it was not taken.
+
+        A task that joins branches (``joins_branches``, as Fallback over data does)
+        runs when any of its inputs' branches was taken."""
+        statuses, graph = self.result.statuses, self.graph
+        stack = [task_id]
+        while stack:
+            current = stack.pop()
+            flows = graph._inputs[current]
+            inactive = [d for d in flows if self._inactive(d)]
+            joins = getattr(graph._tasks[current], "joins_branches", False)
+            if not inactive or (joins and len(inactive) < len(flows)):
+                self._ready.append(current)
+                continue
+            statuses[current] = _SKIPPED
+            self._finished += 1
+            self._emit(EventKind.TASK_SKIPPED, current,
+                       message=f"skipped: branch not taken ({inactive[0]})")
+            for succ in self._successors[current]:
+                # Whatever it feeds now has a dead input: decide it too when its turn comes.
+                self._gated.add(succ)
+                self._remaining[succ] -= 1
+                if self._remaining[succ] == 0 and statuses[succ] is _PENDING:
+                    stack.append(succ)
 
     def _skip_downstream(self, task_id: str) -> None:
         statuses = self.result.statuses
@@ -431,6 +506,15 @@ class TaskGraphRunner:
         if isinstance(error, TaskError) and error.task_id is None:
             error.task_id = task.id
         self.result.statuses[task.id] = TaskStatus.FAILED
+        if task.id in self._gated_sources and not self._reactive:
+            # Its error port is connected: the error goes down that edge and the run goes on.
+            self.result.handled[task.id] = error
+            self.result.outputs[task.id] = {ERROR_PORT: {
+                "type": type(error.__cause__ or error).__name__, "message": str(error),
+                "task_id": task.id}}
+            self._emit(EventKind.TASK_ERROR, task.id, error=str(error),
+                       details={"handled": True})
+            return
         self.result.errors[task.id] = error
         if self._first_error is None:
             self._first_error = error
@@ -462,3 +546,55 @@ class TaskGraphRunner:
 
     def _emit(self, kind: EventKind, task_id: str | None = None, **fields: Any) -> None:
         self.events.send(kind, self.run_id, task_id, **fields)
+
+
+def _is_branch_port(task: Task, port: str) -> bool:
+    if port == ERROR_PORT:
+        return ERROR_PORT not in task.output_ports.by_name
+    return port in getattr(task, "branch_ports", ())
+
+
+def _gated_tasks(graph: TaskGraph) -> tuple[set[str], set[str]]:
+    """Tasks fed by a branch port, and the tasks whose error port is connected."""
+    gated, routed = set(), set()
+    tasks = graph._tasks
+    for d in graph._modes:
+        source = tasks[d.source_task_id]
+        if _is_branch_port(source, d.source_port):
+            gated.add(d.target_task_id)
+            if d.source_port == ERROR_PORT:
+                routed.add(d.source_task_id)
+    # When a routed task fails, its other outputs carry nothing: what they feed is decided too.
+    gated.update(d.target_task_id for d in graph._modes if d.source_task_id in routed)
+    return gated, routed
+
+
+class Checkpoints:
+    """Steps of long tasks (a Map's items, a While's iterations), kept in the run record.
+
+    A step is a row of the run's record under ``<task>\x1f<step>``; the runner
+    passes those of a resumed run back here, so the task continues after its
+    last recorded step. Inner runs (a Map's body) share their outer run's
+    checkpoints, under their own run id.
+    """
+
+    def __init__(self, run_id: str, recorder: RunRecorder,
+                 saved: dict[str, dict[str, Any]]) -> None:
+        self.run_id = run_id
+        self._recorder = recorder
+        self._saved = saved
+
+    def _prefix(self, run_id: str, task_id: str) -> str:
+        inner = run_id[len(self.run_id) + 1:] if run_id.startswith(self.run_id + "/") else ""
+        return f"{inner}/{task_id}{CHECKPOINT_SEPARATOR}" if inner \
+            else f"{task_id}{CHECKPOINT_SEPARATOR}"
+
+    def saved(self, run_id: str, task_id: str) -> dict[str, dict[str, Any]]:
+        """The recorded steps of ``task_id`` (in run ``run_id``), by step name."""
+        prefix = self._prefix(run_id, task_id)
+        return {key[len(prefix):]: value for key, value in self._saved.items()
+                if key.startswith(prefix)}
+
+    def save(self, run_id: str, task_id: str, step: str, data: dict[str, Any]) -> None:
+        self._recorder._stage(self._prefix(run_id, task_id) + step,
+                              {"status": "completed", "output": data})

@@ -37,7 +37,7 @@ from typing import Any
 from .dataflow import Dataflow
 from .errors import TaskloomError, WorkflowError
 from .events import Event, EventEmitter, EventKind
-from .graph import TaskGraph
+from .graph import ERROR_PORT, TaskGraph
 from .ports import Port, connection_mode
 from .registry import TaskRegistry
 from .registry import registry as default_registry
@@ -62,8 +62,10 @@ class Workflow:
         self.last_result: RunResult | None = None
         self._previous: list[str] = []
         # Staged for the next task: (source task id, or None for the previous ones,
-        # output, input), in call order.
-        self._renames: list[tuple[str | None, str, str]] = []
+        # output, input, transform or None), in call order.
+        self._renames: list[tuple[str | None, str, str, Any]] = []
+        # The transforms of the dataflows the last _connections() call made.
+        self._transforms: dict[Dataflow, Any] = {}
         self._history: list[tuple[str, list[str]]] = []
         self._runner: TaskGraphRunner | None = None
 
@@ -110,7 +112,7 @@ class Workflow:
         graph.add_task(instance)
         try:
             for dataflow in dataflows:
-                graph.add_dataflow(dataflow)
+                graph.add_dataflow(dataflow, self._transforms.get(dataflow))
         except TaskloomError:
             graph.remove_task(instance.id)
             raise
@@ -119,15 +121,18 @@ class Workflow:
         self._renames = []
         return self
 
-    def rename(self, source_port: str, target_port: str) -> Workflow:
-        """Connect ``source_port`` of the previous task to ``target_port`` of the next one."""
+    def rename(self, source_port: str, target_port: str, *,
+               transform: list[dict[str, Any]] | None = None) -> Workflow:
+        """Connect ``source_port`` of the previous task to ``target_port`` of the next one
+        (through ``transform``, transforms.py, if given)."""
         if not self._previous:
             raise WorkflowError("rename() needs a previous task to connect from; "
                                 "connect(task_id, output, input) names the source instead")
-        self._renames.append((None, source_port, target_port))
+        self._renames.append((None, source_port, target_port, transform))
         return self
 
-    def connect(self, source_task_id: str, source_port: str, target_port: str) -> Workflow:
+    def connect(self, source_task_id: str, source_port: str, target_port: str, *,
+                transform: list[dict[str, Any]] | None = None) -> Workflow:
         """Connect ``source_port`` of the earlier task ``source_task_id`` to
         ``target_port`` of the next task.
 
@@ -138,7 +143,7 @@ class Workflow:
             raise WorkflowError(f"connect({source_task_id!r}, {source_port!r}, "
                                 f"{target_port!r}): the workflow has no task "
                                 f"{source_task_id!r} yet")
-        self._renames.append((source_task_id, source_port, target_port))
+        self._renames.append((source_task_id, source_port, target_port, transform))
         return self
 
     def after(self, *task_ids: str) -> Workflow:
@@ -233,7 +238,7 @@ class Workflow:
                       if n not in ("self", "defaults") and p.kind in
                       (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} | _INSTANCE_SETTINGS
         ports = cls.Input.model_fields
-        ctor = {k: v.graph if isinstance(v, Workflow) else v  # a nested builder's graph
+        ctor = {k: _graph_of(v)  # a nested builder's graph (or a list of them)
                 for k, v in kwargs.items() if k in ctor_names and k not in ports}
         defaults = {k: v for k, v in kwargs.items() if k not in ctor}
         if "id" in ctor and ctor["id"] in self.graph:
@@ -243,19 +248,25 @@ class Workflow:
     def _connections(self, task: Task, explicit: set[str]) -> list[Dataflow]:
         previous = [self.graph.get_task(t) for t in self._previous]
         dataflows: list[Dataflow] = []
+        self._transforms = transforms = {}
         fed: set[str] = set()
-        for source_id, source_port, target_port in self._renames:
+        for source_id, source_port, target_port, *rest in self._renames:
+            transform = rest[0] if rest else None
             call = (f"rename({source_port!r}, {target_port!r})" if source_id is None else
                     f"connect({source_id!r}, {source_port!r}, {target_port!r})")
             pool = previous if source_id is None else [self.graph.get_task(source_id)]
-            sources = [p for p in pool if p.output_ports.get(source_port) is not None]
+            sources = [p for p in pool if p.output_ports.get(source_port) is not None
+                       or source_port == ERROR_PORT]
             if not sources:
                 which = "the previous task" if source_id is None else f"task {source_id!r}"
                 raise WorkflowError(f"{call}: {which} has no output {source_port!r}")
             if task.input_ports.get(target_port) is None:
                 raise WorkflowError(f"{call}: task {task.id!r} ({task.type}) has no input "
                                     f"{target_port!r}")
-            dataflows += [Dataflow(p.id, source_port, task.id, target_port) for p in sources]
+            made = [Dataflow(p.id, source_port, task.id, target_port) for p in sources]
+            if transform is not None:
+                transforms.update(dict.fromkeys(made, transform))
+            dataflows += made
             fed.add(target_port)
         inputs = task.input_ports
         for port in inputs:
@@ -311,3 +322,11 @@ class Workflow:
                     if out.format and out.format.split(":")[0] == base
                     and connection_mode(out, port) is not None]
         return []
+
+
+def _graph_of(value: Any) -> Any:
+    if isinstance(value, Workflow):
+        return value.graph
+    if isinstance(value, list) and value and all(isinstance(v, Workflow) for v in value):
+        return [v.graph for v in value]
+    return value

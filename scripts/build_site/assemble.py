@@ -14,6 +14,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -137,7 +138,8 @@ def build_site(
     wheel_files = [fetch_wheel(w, cache, recipe) for w in recipe.wheels]
     wheel_files.append(build_taskloom_wheel(cache))
 
-    staging = site.with_name(site.name + ".staging")
+    # Per process: builds started side by side (several test runs) must not share one.
+    staging = site.with_name(f"{site.name}.staging-{os.getpid()}")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     for package in recipe.npm:
@@ -176,7 +178,7 @@ def build_site(
     prune_cache(cache / "taskloom-wheel", keep=8)
     prune_cache(cache / "compiled", keep=len(wheel_files) + 16)
 
-    old = site.with_name(site.name + ".old")
+    old = site.with_name(f"{site.name}.old-{os.getpid()}")
     shutil.rmtree(old, ignore_errors=True)
     if site.exists():
         site.rename(old)

@@ -54,3 +54,15 @@ class SiteServer:
         if self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=10)
+
+
+def set_code(page, code: str) -> None:
+    """Types ``code`` into the code view (its drawer tab first: a failed run shows Run)."""
+    page.click("#tab-code")
+    page.fill("#code", code)
+
+
+def set_json(page, text: str) -> None:
+    """Types ``text`` into the JSON view (its drawer tab first)."""
+    page.click("#tab-json")
+    page.fill("#graph-json", text)

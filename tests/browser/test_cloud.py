@@ -14,7 +14,7 @@ import time
 import pytest
 from tests.ai.cloud.fake_api import ANTHROPIC_MESSAGES, OPENAI_CHAT, FakeApi, Reply
 
-from .site import RUN_MS
+from .site import RUN_MS, set_code
 
 pytestmark = pytest.mark.browser
 
@@ -43,7 +43,18 @@ def base_urls(api: FakeApi) -> dict[str, str]:
 
 
 def save_settings(page, keys: dict[str, str], urls: dict[str, str]) -> None:
-    """Types keys and base URLs into the panel and waits until the worker has them."""
+    """Types keys and base URLs into the panel and waits until the worker has them.
+    A vendor without a key in ``keys`` has its saved key forgotten (an empty key field
+    keeps the saved key)."""
+    shown = page.get_attribute("body", "data-panel")
+    page.click("#tab-settings")  # the drawer shows one panel at a time
+    for vendor in VENDORS:
+        if not keys.get(vendor) and page.get_attribute(
+                f"#cloud-{vendor}-key-state", "data-key-set") == "true":
+            page.evaluate("delete document.body.dataset.cloudSettings")
+            page.click(f"#cloud-{vendor}-forget")
+            page.wait_for_selector("body[data-cloud-settings=applied]", state="attached",
+                                   timeout=RUN_MS)
     for vendor in VENDORS:
         page.fill(f"#cloud-{vendor}-key", keys.get(vendor, ""))
         page.fill(f"#cloud-{vendor}-base-url", urls.get(vendor, ""))
@@ -51,11 +62,13 @@ def save_settings(page, keys: dict[str, str], urls: dict[str, str]) -> None:
     page.click("#cloud-save")
     page.wait_for_selector("body[data-cloud-settings=applied]", state="attached",
                            timeout=RUN_MS)
+    if shown and shown != "settings":
+        page.click(f"#tab-{shown}")
 
 
 def start_run(page, code: str) -> None:
     page.evaluate("delete document.body.dataset.runState")
-    page.fill("#code", code)
+    set_code(page, code)
     page.click("#run")
 
 
@@ -303,7 +316,7 @@ def test_the_key_appears_nowhere_the_page_writes(cloud_page, api, console):
     page = cloud_page
     page.fill("#graph-name", "leak-check")
     code = LEAK_CHECK.format(model=MODELS["anthropic"])
-    page.fill("#code", code)
+    set_code(page, code)
     page.click("#save")
     page.wait_for_selector("#graphs li[data-name=leak-check]", state="attached",
                            timeout=RUN_MS)

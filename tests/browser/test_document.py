@@ -9,7 +9,7 @@ import json
 import pytest
 
 from .conftest import open_app
-from .site import RUN_MS
+from .site import RUN_MS, set_code, set_json
 
 pytestmark = pytest.mark.browser
 
@@ -61,21 +61,19 @@ def edges(page) -> list[tuple[str, str, str, str]]:
 
 
 def json_view(page) -> dict:
-    return json.loads(page.input_value("#graph-json"))
+    return json.loads(page.evaluate("window.taskloom.jsonText()"))
 
 
 def apply_code(page, code: str) -> None:
     page.evaluate("delete document.body.dataset.codeApplied")
-    page.fill("#code", code)
+    set_code(page, code)
     page.click("#apply-code")
     page.wait_for_selector("body[data-code-applied]", state="attached", timeout=RUN_MS)
 
 
 def apply_json(page, text: str) -> str:
     page.evaluate("delete document.body.dataset.jsonApplied")
-    if page.get_attribute("#json-view", "open") is None:
-        page.click("#json-view summary")  # the JSON view opens like any disclosure
-    page.fill("#graph-json", text)
+    set_json(page, text)
     page.click("#apply-json")
     page.wait_for_selector("body[data-json-applied]", state="attached", timeout=RUN_MS)
     return page.get_attribute("body", "data-json-applied")
@@ -91,7 +89,7 @@ def test_an_example_opens_as_a_graph_on_the_canvas(app):
     assert page.get_attribute("#document-mode", "data-mode") == "graph"
     assert "safe to share" in page.inner_text("#document-mode")
     # The code view shows the graph's code; the JSON view the same document.
-    assert 'wf.text_embedding(' in page.input_value("#code")
+    assert 'wf.text_embedding(' in page.evaluate("window.taskloom.codeText()")
     document = json_view(page)
     assert [t["id"] for t in document["tasks"]] == ["embed", "compare"]
     assert document["tasks"][0]["defaults"]["text"][0] == "A man is eating food."
@@ -107,7 +105,7 @@ def test_an_example_that_defines_its_own_tasks_opens_as_trusted_code(app):
     assert page.get_attribute("#document-mode", "data-mode") == "trusted"
     assert "runs as written" in page.inner_text("#document-mode")
     # Kept exactly as written (it runs with run_code), and not drawn as a graph.
-    assert page.input_value("#code") == page.evaluate(
+    assert page.evaluate("window.taskloom.codeText()") == page.evaluate(
         "name => window.taskloom.examples[name]", pipeline)
     assert nodes(page) == {}
 
@@ -125,7 +123,7 @@ def test_editing_code_and_applying_updates_the_canvas_and_the_json_view(app):
     assert document["tasks"][0]["defaults"] == {"vectors": [[1.0, 0.0], [0.0, 1.0]]}
     # The code view now shows the document's own code (to_code), which chains the two.
     assert 'wf.similarity(id="compare", vectors=[[1.0, 0.0], [0.0, 1.0]]).debug_log(id="log")' \
-        in page.input_value("#code")
+        in page.evaluate("window.taskloom.codeText()")
     assert page.is_hidden("#code-error")
 
 
@@ -146,8 +144,8 @@ def test_a_refused_construct_shows_its_line_and_column_and_changes_nothing(app):
     assert page.get_attribute("#document-mode", "data-mode") == "graph"
     # The refused text is still in the code box, caret at the error, and it may be kept
     # as the user's trusted code instead.
-    assert page.input_value("#code") == REFUSED
-    caret = page.evaluate("document.getElementById('code').selectionStart")
+    assert page.evaluate("window.taskloom.codeText()") == REFUSED
+    caret = page.evaluate("window.taskloom.codeCaret()")
     assert REFUSED[caret:].startswith("import os")
     assert page.is_visible("#keep-trusted")
     page.click("#keep-trusted")
@@ -182,7 +180,7 @@ def test_json_apply_refuses_bad_documents_with_the_engine_reason(app):
     assert apply_json(page, json.dumps(renamed)) == "applied"
     assert nodes(page) == {"embed": "TextEmbedding", "pairs": "Similarity"}
     assert edges(page) == [("embed", "vector", "pairs", "vectors")]
-    assert 'wf.similarity(id="pairs")' in page.input_value("#code")
+    assert 'wf.similarity(id="pairs")' in page.evaluate("window.taskloom.codeText()")
     assert page.inner_text("#json-error") == ""
 
 
@@ -193,7 +191,7 @@ def test_picking_an_example_asks_before_it_replaces_edits(app):
     asked = []
     page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
     page.click('#examples [data-example="Generate text"]')
-    page.wait_for_function("document.getElementById('examples').value === ''")
+    page.wait_for_function("document.body.dataset.exampleOpened !== 'Generate text'")
     assert asked and "replaces the current document" in asked[0]
     assert nodes(page) == {"compare": "Similarity", "log": "DebugLog"}  # kept
     open_example(page, "Generate text")  # says yes this time
@@ -205,14 +203,14 @@ def test_the_document_and_unapplied_edits_survive_a_reload(page, server):
     open_example(page, EMBED)
     apply_code(page, EDITED)
     draft = EDITED + "# not applied yet\n"
-    page.fill("#code", draft)
+    set_code(page, draft)
     page.wait_for_function("n => document.body.dataset.documentSaved === String(n)",
                            arg=len(draft))
     page.reload()
     open_app(page, server.url)
     assert nodes(page) == {"compare": "Similarity", "log": "DebugLog"}
     assert json_view(page)["tasks"][1]["type"] == "DebugLog"
-    assert page.input_value("#code") == draft
+    assert page.evaluate("window.taskloom.codeText()") == draft
     assert page.is_visible("#code-pending")  # the draft still waits for Apply
 
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from .conftest import open_app
-from .site import RUN_MS
+from .site import RUN_MS, set_code
 
 pytestmark = pytest.mark.browser
 
@@ -67,7 +67,7 @@ LOADED_PYSCRIPT = """performance.getEntriesByType("resource")
 
 
 def run_code(page, code: str) -> dict:
-    page.fill("#code", code)
+    set_code(page, code)
     page.click("#run")
     page.wait_for_selector("body[data-run-state=completed], body[data-run-state=failed]",
                            state="attached", timeout=RUN_MS)
@@ -95,7 +95,7 @@ def test_page_loads_and_engine_gets_ready(app):
 
 def test_example_graph_runs_and_shows_outputs(app):
     page = app
-    page.fill("#code", page.evaluate("window.taskloom.example"))
+    set_code(page, page.evaluate("window.taskloom.example"))
     page.click("#run")
     page.wait_for_selector("body[data-run-state=completed]", state="attached", timeout=RUN_MS)
     report = page.evaluate("window.taskloom.lastRun")
@@ -112,7 +112,7 @@ def test_example_graph_runs_and_shows_outputs(app):
 
 def test_progress_streams_while_the_graph_runs(app):
     page = app
-    page.fill("#code", SLOW_GRAPH)
+    set_code(page, SLOW_GRAPH)
     page.click("#run")
     # A row that is still processing yet already shows progress: events reach
     # the page during the run, not only at its end.
@@ -133,7 +133,7 @@ def test_progress_streams_while_the_graph_runs(app):
 
 def test_page_stays_responsive_during_a_busy_run(app):
     page = app
-    page.fill("#code", BUSY_GRAPH)
+    set_code(page, BUSY_GRAPH)
     page.click("#run")
     page.wait_for_selector("tr[data-task-id=busy][data-status=processing]", state="attached",
                            timeout=RUN_MS)
@@ -182,11 +182,11 @@ wf.add_task(Fails, id="fails")
 
 def test_save_reload_list_load_and_delete_graphs(page, server):
     open_app(page, server.url)
-    page.fill("#code", SLOW_GRAPH)
+    set_code(page, SLOW_GRAPH)
     page.fill("#graph-name", "slow one")
     page.click("#save")
     page.wait_for_selector("#graphs li[data-name='slow one']", state="attached")
-    page.fill("#code", BUSY_GRAPH)
+    set_code(page, BUSY_GRAPH)
     page.fill("#graph-name", "busy one")
     page.click("#save")
     page.wait_for_selector("#graphs li[data-name='busy one']", state="attached")
@@ -197,7 +197,7 @@ def test_save_reload_list_load_and_delete_graphs(page, server):
     assert names == ["busy one", "slow one"]
     page.click("#graphs li[data-name='slow one'] button.load")
     page.wait_for_function("document.getElementById('code').value.includes('class Steps')")
-    assert page.input_value("#code").strip() == SLOW_GRAPH.strip()
+    assert page.evaluate("window.taskloom.codeText()").strip() == SLOW_GRAPH.strip()
 
     page.click("#graphs li[data-name='busy one'] button.delete")
     page.wait_for_selector("#graphs li[data-name='busy one']", state="detached")
@@ -211,8 +211,9 @@ def test_saving_without_a_name_is_refused(app):
     page = app
     page.fill("#graph-name", "   ")
     page.click("#save")
-    page.wait_for_selector("#error:not([hidden])", state="attached")
-    assert "needs a name" in page.inner_text("#error")
+    page.wait_for_selector("#library-error:not([hidden])", state="attached")
+    assert "needs a name" in page.inner_text("#library-error")
+    assert page.get_attribute("#graph-name", "aria-invalid") == "true"
     assert page.get_attribute("body", "data-saved-graphs") == "0"
 
 
@@ -277,7 +278,7 @@ def test_idb_wrapper_in_the_worker(app):
 
 def test_abort_stops_a_running_graph(app):
     page = app
-    page.fill("#code", SLOW_GRAPH.replace("n: int = 40", "n: int = 400"))
+    set_code(page, SLOW_GRAPH.replace("n: int = 40", "n: int = 400"))
     page.click("#run")
     page.wait_for_selector("tr[data-task-id=steps][data-progress]", state="attached",
                            timeout=RUN_MS)

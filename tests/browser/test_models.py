@@ -151,7 +151,7 @@ def test_examples_menu_runs_the_design_pipeline(app):
     names = app.evaluate("Object.keys(window.taskloom.examples)")
     pipeline = next(name for name in names if name.startswith("Document"))
     app.click(f'#examples [data-example="{pipeline}"]')
-    assert "SplitParagraphs" in app.input_value("#code")
+    assert "SplitParagraphs" in app.evaluate("window.taskloom.codeText()")
     app.click("#run")
     app.wait_for_selector("body[data-run-state=completed], body[data-run-state=failed]",
                           state="attached", timeout=RUN_MS)

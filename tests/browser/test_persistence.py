@@ -11,7 +11,7 @@ import json
 import pytest
 
 from .conftest import open_app
-from .site import RUN_MS
+from .site import RUN_MS, set_code
 from .test_journeys import run_code
 
 pytestmark = pytest.mark.browser
@@ -123,7 +123,7 @@ def event_kinds(page, task_id: str) -> list[str]:
 
 def test_saved_graphs_live_in_the_task_graph_repository(app, server):
     page = app
-    page.fill("#code", TWO_STEPS)
+    set_code(page, TWO_STEPS)
     page.fill("#graph-name", "two steps")
     page.click("#save")
     page.wait_for_selector("#graphs li[data-name='two steps']", state="attached")
@@ -158,7 +158,7 @@ def test_cached_outputs_hit_after_a_reload(app, server):
 
 def test_a_run_interrupted_by_a_reload_resumes_and_finishes(app, server):
     page = app
-    page.fill("#code", TWO_STEPS)
+    set_code(page, TWO_STEPS)
     page.click("#run")
     page.wait_for_selector("tr[data-task-id=slow][data-status=processing][data-progress]",
                            state="attached", timeout=RUN_MS)

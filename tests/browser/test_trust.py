@@ -9,13 +9,12 @@ nobody retrieved, a refused completion or a lost lease.
 
 from __future__ import annotations
 
-import json
 import uuid
 
 import pytest
 
 from .conftest import new_page, open_app
-from .site import RUN_MS
+from .site import RUN_MS, set_code
 
 pytestmark = pytest.mark.browser
 
@@ -142,7 +141,7 @@ def listed(page, run_id: str) -> str:
 
 
 def abort_after_it_starts(page, code: str) -> str:
-    page.fill("#code", code)
+    set_code(page, code)
     page.click("#run")
     page.wait_for_selector("tr[data-task-id=spin][data-status=processing]", state="attached",
                            timeout=RUN_MS)
@@ -169,7 +168,7 @@ def test_abort_stops_code_that_never_awaits(page, server, engine):
                                   state="attached", timeout=RUN_MS)
     assert item.query_selector("button.resume") is not None
     # The engine is free again: the next run starts and finishes.
-    page.fill("#code", page.evaluate("window.taskloom.example"))
+    set_code(page, page.evaluate("window.taskloom.example"))
     page.click("#run")
     assert finished(page) == "completed"
 
@@ -185,7 +184,7 @@ def test_abort_restarts_an_engine_whose_code_swallows_the_interrupt(page, server
                                   state="attached", timeout=RUN_MS)
     assert item.query_selector("button.resume") is not None
     assert "restarted" in item.inner_text()
-    page.fill("#code", page.evaluate("window.taskloom.example"))
+    set_code(page, page.evaluate("window.taskloom.example"))
     page.click("#run")  # waits for the fresh engine
     assert finished(page) == "completed"
     assert page.evaluate("window.taskloom.lastRun.outputs.describe") == {"text": "the sum is 210"}
@@ -194,7 +193,7 @@ def test_abort_restarts_an_engine_whose_code_swallows_the_interrupt(page, server
 def test_a_run_has_one_owner_across_tabs(context, server):
     first = open_app(new_page(context), server.url)
     second = open_app(new_page(context), server.url)
-    first.fill("#code", SLOW)
+    set_code(first, SLOW)
     first.click("#run")
     first.wait_for_selector("tr[data-task-id=slow][data-progress]", state="attached",
                             timeout=RUN_MS)
@@ -231,7 +230,7 @@ def test_a_run_has_one_owner_across_tabs(context, server):
 def test_a_live_run_is_shown_as_running_and_refreshes_when_it_ends(context, server):
     first = open_app(new_page(context), server.url)
     second = open_app(new_page(context), server.url)
-    first.fill("#code", SLOW.replace("steps: int = 400", "steps: int = 60"))
+    set_code(first, SLOW.replace("steps: int = 400", "steps: int = 60"))
     first.click("#run")
     run_id = run_id_of_current_run(first)
     # The first tab says so on its BroadcastChannel: the second redraws its list.
@@ -244,7 +243,7 @@ def test_a_live_run_is_shown_as_running_and_refreshes_when_it_ends(context, serv
 
 def test_discard_forgets_a_failed_run(page, server):
     open_app(page, server.url)
-    page.fill("#code", SLOW.replace('return {"value": input.n}',
+    set_code(page, SLOW.replace('return {"value": input.n}',
                                     'raise RuntimeError("broken on purpose")'))
     page.click("#run")
     run_id = run_id_of_current_run(page)
@@ -285,7 +284,7 @@ def test_resuming_an_ai_run_after_a_reload_never_fails(page, server):
     open_app(page, server.url)
     run_ids = []
     for attempt in range(10):
-        page.fill("#code", pipeline(page))
+        set_code(page, pipeline(page))
         page.click("#run")
         run_id = run_id_of_current_run(page)
         run_ids.append(run_id)
@@ -305,7 +304,7 @@ def test_resuming_an_ai_run_after_a_reload_never_fails(page, server):
         page.wait_for_selector(listed(page, run_id), state="detached", timeout=RUN_MS)
 
     # A reload is not the jobs' fault: none of them lost an attempt to it.
-    page.fill("#code", JOB_ATTEMPTS)
+    set_code(page, JOB_ATTEMPTS)
     page.click("#run")
     assert finished(page) == "completed"
     jobs = page.evaluate("window.taskloom.lastRun.outputs.report.jobs").values()
@@ -316,7 +315,7 @@ def test_resuming_an_ai_run_after_a_reload_never_fails(page, server):
 
 def test_the_embed_example_leaves_a_clean_console(page, server, offline_guard):
     open_app(page, server.url)
-    page.fill("#code", page.evaluate("window.taskloom.examples['Embed and compare sentences']"))
+    set_code(page, page.evaluate("window.taskloom.examples['Embed and compare sentences']"))
     page.click("#run")
     assert finished(page) == "completed"
     # Collect the engine's garbage now: a future that failed unseen is reported

@@ -26,10 +26,11 @@ import taskloom
 from taskloom.errors import RunAbortedError, TaskloomError, WorkflowError
 from taskloom.task import Task
 
-from . import fasttext_provider
+from . import fasttext_provider, panels
 from .page_store import CODE_MODULE, PageRuns
 from .saved_graphs import SavedGraphs
 from .transformers_provider import install as install_local_models
+
 
 def endpoint(method: Callable[..., Any]) -> Callable[..., Any]:
     """Marks a BrowserEngine method as one the page may call through :meth:`BrowserEngine.call`."""
@@ -108,6 +109,31 @@ def _error_report(error: BaseException) -> dict[str, Any]:
         report["statuses"] = {k: str(v) for k, v in getattr(partial, "statuses", {}).items()}
         report["outputs"] = getattr(partial, "outputs", {})
     return report
+
+
+def _keep_only_upstream_of(graph: Any, target: str) -> None:
+    """Run to here: drops every task that ``target`` does not need."""
+    if target not in graph:
+        raise WorkflowError(f"cannot run to {target!r}: the graph has no task with that id")
+    keep = {target, *graph.upstream(target, transitive=True)}
+    for task_id in [t for t in graph.task_ids() if t not in keep]:
+        graph.remove_task(task_id)
+
+
+class _Preview:
+    """The toolbar's Preview: every task's ``run_reactive``, with nothing recorded or cached."""
+
+    def __init__(self, graph: Any) -> None:
+        from taskloom.runner import TaskGraphRunner
+
+        self.runner = TaskGraphRunner(graph)
+        self.events = self.runner.events
+
+    async def run(self) -> Any:
+        return await self.runner.run(reactive=True)
+
+    def abort(self, reason: str = "aborted") -> None:
+        self.runner.abort(reason)
 
 
 #: Why a run stopped when the user pressed Abort.
@@ -211,23 +237,42 @@ class BrowserEngine:
         """OpenAI/Anthropic keys and base URLs from the page's settings (web/settings.js)."""
         from .cloud import BrowserCloud
 
-        return BrowserCloud.install().configure(settings_json)
+        answer = BrowserCloud.install().configure(settings_json)
+        self._cloud_answer = answer  # list_models tells which vendors have a key (never the key)
+        return answer
 
     def _forward(self, event: Any) -> None:
         payload = event.to_dict() if hasattr(event, "to_dict") else {"event": repr(event)}
         self._emit(to_json(payload))
 
     @endpoint
-    async def run_code(self, code: str, resume: str | None = None) -> str:
-        """Executes the code box, then runs its Workflow; answers a JSON report."""
+    @panels.captures_output  # print() and logs of the run: the Logs panel
+    async def run_code(self, code: str, resume: str | None = None,
+                       options: dict[str, Any] | None = None) -> str:
+        """Executes the code box, then runs its Workflow; answers a JSON report.
+
+        ``options`` (from the page's toolbar): ``cache`` (default true) reuses and keeps
+        outputs; ``target`` runs only that task and what it needs ("run to here");
+        ``preview`` runs every task's reactive preview instead: no side effects, not
+        recorded, not cached.
+        """
+        options = dict(options or {})
         started = time.perf_counter()
         try:
+            await self._user_packages().ensure_installed()  # the Packages panel's wheels
             self._executing = True
             try:
                 namespace = await execute(code)
             finally:
                 self._executing = False
-            workflow = await self._runs.prepare(find_workflow(namespace), code, resume)
+            found = find_workflow(namespace)
+            if options.get("target"):
+                _keep_only_upstream_of(found.graph, options["target"])
+            if options.get("preview"):
+                workflow: Any = _Preview(found.graph)
+            else:
+                workflow = await self._runs.prepare(found, code, resume,
+                                                    cache=options.get("cache", True))
             unsubscribe = _subscribe(workflow, self._forward)
             self._running = workflow
             try:
@@ -256,9 +301,10 @@ class BrowserEngine:
         return to_json({"ok": True})
 
     @endpoint
-    async def save_graph(self, name: str, code: str) -> str:
+    async def save_graph(self, name: str, document: Any) -> str:
+        """Keeps the page's document ({mode, graph, code}, or plain code) by name."""
         try:
-            record = await self._saved.save(name, code)
+            record = await self._saved.save(name, document)
         except (TaskloomError, ValueError) as error:
             return to_json({"ok": False, "error": str(error)})
         return to_json({"ok": True, "graph": record})
@@ -273,12 +319,13 @@ class BrowserEngine:
 
     @endpoint
     async def delete_graph(self, name: str) -> str:
-        await self._saved.delete(name)
-        return to_json({"ok": True})
+        """Forgets a saved graph; answers what it held, for restore_graph (Undo)."""
+        return to_json({"ok": True, "graph": await self._saved.delete(name)})
 
     @endpoint
     async def list_graphs(self) -> str:
-        return to_json({"ok": True, "names": await self._saved.names()})
+        return to_json({"ok": True, "names": await self._saved.names(),
+                        "graphs": await self._saved.summaries()})
 
     @endpoint
     async def unfinished_runs(self) -> str:
@@ -371,3 +418,185 @@ class BrowserEngine:
         except TaskloomError as error:
             return to_json({"ok": False, "error": f"{type(error).__name__}: {error}"})
         return to_json({"ok": True, "graph": graph.to_json(), "code": code})
+
+    # -- the inspector (issue 13, web/inspector.js): logic in inspection.py --
+
+    @endpoint
+    def check_task_input(self, type_name: str, input_json: str,
+                         config_json: str | None = None) -> str:
+        """The inspector's values for a task, checked by pydantic: ``{ok, errors: [{field,
+        message}]}`` with each problem at its field's path (``"k"``, ``"config.timeout"``)."""
+        from .inspection import check_task_input
+
+        return to_json(check_task_input(type_name, input_json, config_json))
+
+    @endpoint
+    async def preview_task(self, type_name: str, input_json: str) -> str:
+        """The type's reactive preview (``run_reactive``, no side effects) on those values:
+        ``{ok, reactive, output}``; ``reactive`` is false for a type with none."""
+        from .inspection import preview_task
+
+        return to_json(await preview_task(type_name, input_json))
+
+    # -- models, settings and packages (web/panels/models.js, settings.js, packages.js) --
+
+    @endpoint
+    async def list_models(self) -> str:
+        """Every model this engine can run: ``{ok, models: [{id, provider, task, local,
+        cached, size_bytes, …}]}`` (taskloom.browser.model_catalog)."""
+        from taskloom.ai.catalog import catalog
+        from taskloom.ai.providers import providers
+
+        from . import model_catalog
+
+        probe = getattr(self, "_model_probe", None)
+        if probe is None:
+            probe = self._model_probe = (model_catalog.BrowserProbe()
+                                         if sys.platform == "emscripten"
+                                         else model_catalog.FolderProbe(catalog))
+        answer = json.loads(getattr(self, "_cloud_answer", None) or "{}")
+        keys = {vendor: bool(state.get("api_key_set") or state.get("base_url"))
+                for vendor, state in answer.items() if isinstance(state, dict)}
+        models = await model_catalog.list_models(catalog, providers, probe, keys)
+        return to_json({"ok": True, "models": models})
+
+    @endpoint
+    async def download_model(self, model_id: str, url: str | None = None) -> str:
+        """Runs a DownloadModel task; its progress goes out as ``model_download`` events."""
+        from . import model_catalog
+
+        return to_json(await model_catalog.download(model_id, url, self._emit))
+
+    @endpoint
+    def provider_limits(self) -> str:
+        """The cloud queues' limits: ``{ok, limits: {provider: {requests_per_minute,
+        max_concurrent, default}}}`` (taskloom.browser.cloud_limits)."""
+        from . import cloud_limits
+
+        return to_json({"ok": True, "limits": cloud_limits.describe()})
+
+    @endpoint
+    def set_provider_limits(self, limits_json: str) -> str:
+        """Applies the Settings panel's limits to the cloud queues, now and later."""
+        from . import cloud_limits
+
+        try:
+            return to_json({"ok": True, "limits": cloud_limits.configure(json.loads(limits_json))})
+        except ValueError as error:  # bad JSON or a bad number: the panel shows which
+            return to_json({"ok": False, "error": str(error)})
+
+    def _user_packages(self) -> Any:
+        from . import packages
+
+        if getattr(self, "_packages", None) is None:
+            self._packages = packages.for_this_runtime()
+        return self._packages
+
+    async def _packages_call(self, work: Any) -> str:
+        from .packages import PackageError
+
+        try:
+            answer = await work
+        except (PackageError, TaskloomError) as error:
+            return to_json({"ok": False, "error": str(error)})
+        return to_json({"ok": True, **answer,
+                        "packages": await self._user_packages().list()})
+
+    @endpoint
+    async def list_packages(self) -> str:
+        """The kept wheels (installed at the engine's start): ``{ok, packages: [{filename,
+        name, version, size, state, error?}]}``."""
+        return await self._packages_call(asyncio.sleep(0, {}))
+
+    @endpoint
+    async def add_package(self, filename: str, data_base64: str) -> str:
+        """Checks, installs and keeps a pure-Python wheel (its bytes in base64)."""
+        return await self._packages_call(self._add_package(filename, data_base64))
+
+    async def _add_package(self, filename: str, data_base64: str) -> dict[str, Any]:
+        return {"package": await self._user_packages().add(filename, data_base64)}
+
+    @endpoint
+    async def remove_package(self, filename: str) -> str:
+        """Forgets a kept wheel: the next engine start does not install it."""
+        return await self._packages_call(self._remove_package(filename))
+
+    async def _remove_package(self, filename: str) -> dict[str, Any]:
+        await self._user_packages().remove(filename)
+        return {}
+
+    @endpoint
+    async def install_from_pypi(self, requirement: str) -> str:
+        """micropip from PyPI: only online, only when the user presses the button."""
+        return await self._packages_call(self._user_packages().install_from_pypi(requirement))
+
+    # -- the drawer's Queue, Cache and Logs panels (web/panels/; logic in panels.py) --
+
+    @endpoint
+    async def list_jobs(self) -> str:
+        """Every registered queue's jobs: state, attempts, progress, run_after."""
+        return await panels.list_jobs()
+
+    @endpoint
+    async def abort_job(self, queue: str, job_id: str) -> str:
+        """Aborts one job (and its run, when this engine runs it)."""
+        return await panels.abort_job(self._running, queue, job_id)
+
+    @endpoint
+    async def abort_run_jobs(self, run_id: str) -> str:
+        """Aborts every unfinished job of a run (and the run, when this engine runs it)."""
+        return await panels.abort_run_jobs(self._running, run_id)
+
+    @endpoint
+    async def cache_stats(self) -> str:
+        """The output cache: count, size, newest entries."""
+        return await panels.cache_stats(self._runs.page.store)
+
+    @endpoint
+    async def clear_cache(self, older_than: float | None = None) -> str:
+        """Clears the output cache (or its entries older than ``older_than`` seconds)."""
+        return await panels.clear_cache(self._runs.page.store, older_than)
+
+    # -- the library pane (issue 13): saved graphs and run history --
+
+    @endpoint
+    async def rename_graph(self, name: str, new_name: str) -> str:
+        return await self._saved_answer(self._saved.rename(name, new_name))
+
+    @endpoint
+    async def duplicate_graph(self, name: str, new_name: str | None = None) -> str:
+        return await self._saved_answer(self._saved.duplicate(name, new_name))
+
+    @endpoint
+    async def restore_graph(self, record: Any) -> str:
+        """Undo of delete_graph: writes back the record it answered."""
+        return await self._saved_answer(self._saved.restore(record))
+
+    async def _saved_answer(self, change: Any) -> str:
+        try:
+            record = await change
+        except (TaskloomError, ValueError) as error:
+            return to_json({"ok": False, "error": str(error)})
+        return to_json({"ok": True, "graph": record})
+
+    @endpoint
+    async def list_runs(self, limit: int = 50) -> str:
+        """The run history, newest first: start, duration, status, graph name."""
+        try:
+            return to_json({"ok": True, "runs": await self._runs.history(limit)})
+        except ValueError as error:
+            return to_json({"ok": False, "error": str(error)})
+
+    @endpoint
+    async def run_report(self, run_id: str) -> str:
+        """A past run's statuses, outputs and errors, to reopen it in the page."""
+        try:
+            return to_json(await self._runs.report(run_id))
+        except TaskloomError as error:
+            return to_json({"ok": False, "error": f"{type(error).__name__}: {error}",
+                            "missing": True})
+
+    @endpoint
+    async def label_run(self, run_id: str, name: str) -> str:
+        """Names the graph a run ran (the page's document name), for the run history."""
+        return to_json({"ok": await self._runs.label(run_id, name)})

@@ -116,6 +116,20 @@ class CodeKeyedOutputs:
         return getattr(self._outputs, name)
 
 
+class _NoCache:
+    """The toolbar's Cache switch off: no output is reused and none is kept
+    (a run with a store otherwise caches in the store's outputs)."""
+
+    async def get_output(self, key: str) -> None:
+        return None
+
+    async def put_output(self, key: str, output: dict[str, Any]) -> None:
+        return None
+
+
+NO_CACHE = _NoCache()
+
+
 def _code_box_types(graph: Any) -> set[str]:
     return {task.type for task in graph.tasks if type(task).__module__ == CODE_MODULE}
 
@@ -182,8 +196,10 @@ class PageRuns:
         names = await web_locks.held_names(web_locks.RUN_LOCK)
         return {name.removeprefix(web_locks.RUN_LOCK) for name in names} - self._owned.keys()
 
-    async def prepare(self, workflow: Any, code: str, resume: str | None = None) -> _Run:
-        """The run to start for ``workflow``, built from ``code``; ``resume``: a run id."""
+    async def prepare(self, workflow: Any, code: str, resume: str | None = None, *,
+                      cache: bool = True) -> _Run:
+        """The run to start for ``workflow``, built from ``code``; ``resume``: a run id.
+        ``cache=False`` neither reuses nor keeps outputs (the toolbar's Cache switch)."""
         self.page.install_queues()
         store = self.page.store
         run_id = resume or uuid.uuid4().hex
@@ -192,7 +208,8 @@ class PageRuns:
             if resume is None:
                 await store.backend.put(RUN_CODE, run_id,
                                         {"code": code, "started_at": time.time()})
-                outputs = CodeKeyedOutputs(store.outputs, code, _code_box_types(workflow.graph))
+                outputs = (CodeKeyedOutputs(store.outputs, code, _code_box_types(workflow.graph))
+                           if cache else NO_CACHE)
                 return _Run(workflow, lambda: workflow.run(store=store, run_id=run_id,
                                                            output_repository=outputs),
                             lambda: self._disown(run_id))
@@ -261,3 +278,65 @@ class PageRuns:
             return False
         await store.runs.set_status(run_id, "aborted", error=reason)
         return True
+
+    # -- run history (the library pane's Runs list) ------------------------------------
+
+    async def label(self, run_id: str, name: str) -> bool:
+        """Names the graph a run ran (the page's document name); the first name stays, so a
+        resume from another document keeps the run's own. False if there is no such run."""
+        backend = self.page.store.backend
+        saved = await backend.get(RUN_CODE, run_id)
+        if not isinstance(saved, dict):
+            return False
+        if saved.get("name") is None:
+            await backend.put(RUN_CODE, run_id, {**saved, "name": str(name)})
+        return True
+
+    async def history(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Every run of the store, newest first, at most ``limit``: start, duration, status,
+        graph name, and whether the page can resume it (its code was kept)."""
+        if not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be a positive whole number, not {limit!r}")
+        store = self.page.store
+        codes = {entry.key: entry.value for entry in await store.backend.scan(RUN_CODE)}
+        elsewhere = await self._locked_elsewhere()
+        listed = []
+        for run in (await store.runs.list())[:limit]:
+            saved = codes.get(run.run_id)
+            listed.append(self._entry(run, saved if isinstance(saved, dict) else None, elsewhere))
+        return listed
+
+    def _entry(self, run: Any, saved: dict[str, Any] | None, elsewhere: set[str]) -> dict:
+        owner = ("this tab" if run.run_id in self._owned
+                 else "another tab" if run.run_id in elsewhere else None)
+        # From its start to its last recorded change: for a finished run, how long it took.
+        duration = (run.updated_at - run.created_at).total_seconds() * 1000
+        return {
+            "run_id": run.run_id, "status": run.status, "error": run.error,
+            "created_at": run.created_at.isoformat(), "updated_at": run.updated_at.isoformat(),
+            "duration_ms": round(max(duration, 0.0), 1),
+            "name": (saved or {}).get("name"), "owner": owner,
+            "unfinished": run.status in UNFINISHED and saved is not None,
+        }
+
+    async def report(self, run_id: str) -> dict[str, Any]:
+        """A past run as the page shows a run's report: its tasks' statuses, outputs and
+        errors, with the code it ran (RecordNotFoundError if there is no such run)."""
+        store = self.page.store
+        record = await store.runs.get(run_id)
+        saved = await store.backend.get(RUN_CODE, run_id)
+        saved = saved if isinstance(saved, dict) else None
+        task_ids = [task["id"] for task in record.graph.get("tasks", []) if "id" in task]
+        task_ids += [task_id for task_id in record.tasks if task_id not in task_ids]
+        entry = self._entry(record, saved, await self._locked_elsewhere())
+        return {
+            **entry,
+            "ok": record.status == "completed",
+            "aborted": record.status == "aborted",
+            "statuses": {task_id: record.task_status(task_id) for task_id in task_ids},
+            "outputs": record.completed_outputs(),
+            "errors": {task_id: task.error for task_id, task in record.tasks.items()
+                       if task.error},
+            "code": saved.get("code") if saved else None,
+            "graph": record.graph,
+        }

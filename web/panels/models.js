@@ -1,0 +1,237 @@
+// The Models panel: every model the engine can run (list_models), with its size and
+// whether its files are stored in this browser, a download with progress (the
+// DownloadModel task, as a graph would run it: progress comes back as
+// `model_download` events), the cloud models with whether Settings gave them a key,
+// and what the local models run on (WebGPU is detected; taskloom's local models run
+// on ONNX Runtime's WebAssembly backend either way, see web/models.js).
+import { page } from "../page.js";
+
+const $ = (id) => document.getElementById(id);
+const STORED = {
+  downloads: "stored (downloaded)",
+  site: "stored (offline copy of the site)",
+  disk: "on disk",
+  package: "in its package",
+};
+
+function element(tag, props = {}, ...children) {
+  const node = Object.assign(document.createElement(tag), props);
+  node.append(...children);
+  return node;
+}
+
+export function formatBytes(bytes) {
+  if (bytes == null) return "unknown";
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ["KB", "MB", "GB"];
+  let value = bytes / 1024;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}
+
+function buildPanel() {
+  const root = $("panel-models");
+  root.classList.add("models-panel");
+  root.innerHTML = `
+    <section class="panel-section" aria-labelledby="models-heading">
+      <div class="panel-bar">
+        <h2 id="models-heading">Local models</h2>
+        <button type="button" id="models-refresh">Refresh</button>
+        <span id="models-backend" class="panel-status"></span>
+      </div>
+      <table id="models-local">
+        <thead><tr><th scope="col">Model</th><th scope="col">Tasks</th><th scope="col">Size</th>
+          <th scope="col">In this browser</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
+        <tbody></tbody>
+      </table>
+      <form id="model-download-form" class="panel-bar" novalidate>
+        <label>Model id <input id="model-download-id" required spellcheck="false"
+          placeholder="onnx:owner/name:q8" size="30"></label>
+        <label>From <input id="model-download-url" spellcheck="false" size="30"
+          placeholder="a folder URL (default: Hugging Face)"></label>
+        <button type="submit" id="model-download">Download</button>
+      </form>
+      <div class="model-progress panel-bar">
+        <progress id="model-download-progress" max="1" value="0" hidden
+          aria-label="Download progress"></progress>
+        <span id="models-status" class="panel-status" role="status" aria-live="polite"></span>
+      </div>
+    </section>
+    <section class="panel-section" aria-labelledby="cloud-models-heading">
+      <h2 id="cloud-models-heading">Cloud models</h2>
+      <table id="models-cloud">
+        <thead><tr><th scope="col">Model</th><th scope="col">Tasks</th><th scope="col">API key</th></tr></thead>
+        <tbody></tbody>
+      </table>
+    </section>`;
+}
+
+// -- what the local models run on ------------------------------------------------------
+
+// Feature detection only: asking for an adapter would print a console warning on
+// every machine without a GPU, and the answer would not change what runs.
+function detectBackend() {
+  const out = $("models-backend");
+  const hasGpu = "gpu" in navigator;
+  // web/models.js loads every pipeline with device "wasm": the same numbers as CPython.
+  out.textContent = hasGpu
+    ? "WebGPU: this browser has it, but local models run on WebAssembly (wasm), "
+      + "so that their numbers equal CPython's."
+    : "WebGPU: not in this browser. Local models run on WebAssembly (wasm).";
+  out.dataset.webgpu = String(hasGpu);
+  out.dataset.device = "wasm";
+}
+
+// -- the list --------------------------------------------------------------------------
+
+let downloading = null; // the model id being fetched, or null
+
+function status(text, state = "") {
+  const out = $("models-status");
+  out.textContent = text;
+  out.classList.toggle("error", state === "error");
+  if (state) document.body.dataset.modelDownload = state;
+}
+
+// A site model's own folder, to fetch into the downloads cache (it then runs offline).
+function folderURL(model) {
+  const location = model.location || "";
+  if (/^[a-z]+:/i.test(location)) return location.endsWith("/") ? location : `${location}/`;
+  return location ? `models/${location.replace(/^\/+|\/+$/g, "")}/` : null;
+}
+
+function localRow(model) {
+  const row = element("tr");
+  row.dataset.modelId = model.id;
+  row.dataset.cached = String(model.cached);
+  const where = model.cached ? (STORED[model.stored] || "stored") : "not stored";
+  const action = element("td");
+  const url = model.provider === "onnx" ? folderURL(model) : null;
+  if (!model.cached && url) {
+    const button = element("button", { type: "button", className: "model-fetch",
+      textContent: "Download" });
+    button.setAttribute("aria-label", `Download ${model.id} into this browser`);
+    button.disabled = downloading !== null;
+    button.addEventListener("click", () => download(model.id, url));
+    action.append(button);
+  }
+  row.append(
+    element("th", { scope: "row", className: "model-id", textContent: model.id }),
+    element("td", { className: "model-tasks", textContent: model.task.join(", ") }),
+    element("td", { className: "model-size", textContent: formatBytes(model.size_bytes) }),
+    element("td", { className: "model-cached", textContent: where }),
+    action);
+  row.querySelector(".model-size").dataset.bytes = String(model.size_bytes ?? "");
+  return row;
+}
+
+function cloudRow(model) {
+  const row = element("tr");
+  row.dataset.modelId = model.id;
+  row.dataset.keySet = String(model.key_set);
+  const key = element("td", { className: "model-key" });
+  if (model.key_set) {
+    key.textContent = "key set";
+  } else {
+    const link = element("button", { type: "button", className: "link",
+      textContent: "no key: add one in Settings" });
+    link.addEventListener("click", () => page.showPanel("settings", { focus: true }));
+    key.append(link);
+  }
+  row.append(element("th", { scope: "row", className: "model-id", textContent: model.id }),
+    element("td", { className: "model-tasks", textContent: model.task.join(", ") }), key);
+  return row;
+}
+
+async function refresh() {
+  const engine = await page.ready;
+  let reply;
+  try {
+    reply = await engine.listModels();
+  } catch (error) {
+    return status(`cannot list the models: ${error.message}`, "error");
+  }
+  const models = reply.models;
+  $("models-local").tBodies[0].replaceChildren(...models.filter((m) => m.local).map(localRow));
+  $("models-cloud").tBodies[0].replaceChildren(...models.filter((m) => !m.local).map(cloudRow));
+  window.taskloom.models = models;
+  document.body.dataset.models = String(models.length);
+}
+
+// -- downloads -------------------------------------------------------------------------
+
+function onEvents({ detail: events }) {
+  for (const event of events) {
+    if (event.kind !== "model_download" || event.model !== downloading) continue;
+    const bar = $("model-download-progress");
+    if (event.progress != null) bar.value = event.progress;
+    if (event.message) status(`${downloading}: ${event.message}`);
+  }
+}
+
+async function download(modelId, url) {
+  if (downloading) return;
+  downloading = modelId;
+  const bar = $("model-download-progress");
+  bar.hidden = false;
+  bar.value = 0;
+  $("model-download").disabled = true;
+  for (const button of document.querySelectorAll(".model-fetch")) button.disabled = true;
+  status(`downloading ${modelId}…`, "running");
+  try {
+    const engine = await page.ready;
+    const reply = await engine.downloadModel(modelId, url);
+    if (reply.ok) {
+      bar.value = 1;
+      status(`${reply.model} is downloaded and stored in this browser`, "done");
+    } else {
+      status(`${modelId} was not downloaded: ${reply.error}`, "error");
+    }
+  } catch (error) {
+    status(`${modelId} was not downloaded: ${error.message}`, "error");
+  } finally {
+    downloading = null;
+    $("model-download").disabled = false;
+    await refresh();
+  }
+}
+
+function main() {
+  if (!$("panel-models")) return;
+  buildPanel();
+  detectBackend();
+  page.on("run-events", onEvents);
+  // A graph's own DownloadModel adds a model: the list follows if it is on screen.
+  page.on("run-end", () => {
+    if (document.body.dataset.panel === "models") refresh();
+  });
+  $("models-refresh").addEventListener("click", () => refresh());
+  $("model-download-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const id = $("model-download-id");
+    const modelId = id.value.trim();
+    if (!modelId) {
+      id.setAttribute("aria-invalid", "true");
+      return status("give the id to register the model as, e.g. onnx:owner/name:q8", "error");
+    }
+    id.removeAttribute("aria-invalid");
+    download(modelId, $("model-download-url").value.trim() || null);
+  });
+  // Listed when the panel is first shown, and again whenever the keys change.
+  document.addEventListener("taskloom:panel", ({ detail }) => {
+    if (detail === "models") refresh();
+  });
+  document.addEventListener("taskloom:cloud-keys", () => {
+    if (document.body.dataset.models !== undefined) refresh();
+  });
+}
+
+if (document.readyState === "loading") {
+  document.addEventListener("DOMContentLoaded", main);
+} else {
+  main();
+}
