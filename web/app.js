@@ -128,12 +128,12 @@ function flushEvents() {
   const batch = pendingEvents;
   pendingEvents = [];
   for (const event of batch) drawEvent(event);
+  views.runEvents(batch);
   page.emit("run-events", batch);
 }
 
 function drawEvent(event) {
   window.taskloom.events.push(event);
-  views.runEvent(event);
   if (current && event.kind === "graph_start") {
     current.runId = event.run_id;
     runs?.changed(); // its record and its Web Lock exist from here on

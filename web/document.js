@@ -142,8 +142,21 @@ export class DocumentStore {
     return this.save();
   }
 
+  /** A batch of run events (one animation frame's): applied in order, drawn once. */
+  runEvents(events) {
+    let changed = false;
+    for (const event of events) changed = this.#apply(event) || changed;
+    if (changed) this.#changed("run");
+  }
+
   runEvent(event) {
+    if (this.#apply(event)) this.#changed("run");
+  }
+
+  /** Applies one event to the run state; answers whether anything drawn changed. */
+  #apply(event) {
     const run = this.state.run;
+    if (event.kind === "log") return false; // the Logs panel's, not the canvas's
     if (event.kind === "graph_start") {
       this.state = { ...this.state, run: { ...emptyRun(), runId: event.run_id } };
     } else if (event.kind === "graph_abort") {
@@ -162,9 +175,9 @@ export class DocumentStore {
         items[item] = event.message ?? items[item] ?? "";
       }
     } else {
-      return;
+      return false;
     }
-    this.#changed("run");
+    return true;
   }
 
   /** The run's report: its final statuses win over any event that did not arrive. */

@@ -126,10 +126,6 @@ function emptyItem(kind, schema) {
   return "";
 }
 
-function getIn(value, path) {
-  return path.reduce((at, key) => (at == null ? undefined : at[key]), value);
-}
-
 /** `root` with the value at `path` replaced (undefined: removed from an object). */
 function setIn(root, path, value) {
   if (!path.length) return value;
@@ -229,7 +225,9 @@ export function mountInspector({ store, describe, commit, say = () => {} }) {
   const noPreview = new Set(); // types whose engine said they have no reactive preview
 
   // What the last run said, per task (kept across edits: the store forgets its run on each).
-  let run = { events: [], outputs: {}, statuses: {}, errors: {}, started: null, report: null };
+  const freshRun = (started = null) => ({ events: [], outputs: {}, statuses: {}, errors: {},
+                                           started, report: null });
+  let run = freshRun();
 
   const taskOf = (id) => store.state.graph?.tasks.find((task) => task.id === id);
   const current = () => taskOf(selected);
@@ -478,7 +476,9 @@ export function mountInspector({ store, describe, commit, say = () => {} }) {
   /** A field of any kind at `path` in the inputs (top level: path of one name). */
   function inputField({ path, label, schema, value, root, apply }) {
     const name = String(path[path.length - 1]);
-    const kind = kindOf(name, schema, value, root);
+    let kind = kindOf(name, schema, value, root);
+    // A one-line field would drop a value's line breaks.
+    if (kind === "string" && typeof value === "string" && value.includes("\n")) kind = "long";
     const key = path.join(".");
     if (SCALAR_KINDS.has(kind) || kind === "json") {
       const help = [schema.description, kind === "json" ? "JSON" : "",
@@ -511,12 +511,13 @@ export function mountInspector({ store, describe, commit, say = () => {} }) {
       box.append(element("p", { class: "hint" }, "A list: the task runs once per item."));
     }
     const list = element("ol", { class: "list-items" });
+    const noun = label.replace(/ \*$/, ""); // "required" belongs to the list, not its items
     items.forEach((item, index) => {
       const entry = element("li", { class: "list-item" });
       entry.append(inputField({ path: [...path, index], root, apply, schema: itemSchema,
-                                label: `${label} ${index + 1}`, value: item }));
+                                label: `${noun} ${index + 1}`, value: item }));
       const remove = element("button", { type: "button", class: "list-remove",
-                                         "aria-label": `remove ${label} ${index + 1}` },
+                                         "aria-label": `remove ${noun} ${index + 1}` },
                              "Remove");
       remove.dataset.focus = `input-${key}.${index}:remove`;
       remove.addEventListener("click", () => {
@@ -529,7 +530,7 @@ export function mountInspector({ store, describe, commit, say = () => {} }) {
       entry.append(remove);
       list.append(entry);
     });
-    const add = element("button", { type: "button", class: "list-add" }, `Add ${label}`);
+    const add = element("button", { type: "button", class: "list-add" }, `Add ${noun}`);
     add.dataset.focus = `input-${key}:add`;
     add.addEventListener("click", () => {
       const next = [...items, emptyItem(itemKind, itemSchema)];
@@ -747,8 +748,7 @@ export function mountInspector({ store, describe, commit, say = () => {} }) {
     let touched = false;
     for (const event of events) {
       if (event.kind === "graph_start") {
-        run = { events: [], outputs: {}, statuses: {}, errors: {}, started: event.time,
-                report: null };
+        run = freshRun(event.time);
       }
       run.events.push(event);
       const id = event.task_id;
@@ -781,7 +781,7 @@ export function mountInspector({ store, describe, commit, say = () => {} }) {
 
   pageReady.then((page) => {
     page.on("run-start", () => {
-      run = { events: [], outputs: {}, statuses: {}, errors: {}, started: null, report: null };
+      run = freshRun();
       renderRun();
     });
     page.on("run-events", ({ detail }) => onEvents(detail));
@@ -807,8 +807,15 @@ export function mountInspector({ store, describe, commit, say = () => {} }) {
   }
 
   // An undo, a redo or an edit elsewhere changes the task under the form: follow it.
-  store.subscribe((_state, what) => {
-    if (what === "document" && shown) show(shown[0]);
+  store.subscribe((state, what) => {
+    if (what !== "document") return;
+    // A document opened as it is (an example, a saved graph) has not run: its tasks may
+    // share ids with the last run's, but not its outputs.
+    if (!state.edited) {
+      run = freshRun();
+      renderRun();
+    }
+    if (shown) show(shown[0]);
   });
 
   return { show, say };

@@ -194,8 +194,8 @@ export const views = {
       (error) => console.warn("could not open the saved graph as the document:", error));
   },
 
-  runEvent(event) {
-    store.runEvent(event);
+  runEvents(events) {
+    store.runEvents(events);
   },
 
   runEnded(report) {

@@ -161,9 +161,16 @@ def validate_output(task: Task, raw: Any) -> dict[str, Any]:
     except ValidationError as exc:
         raise TaskOutputError(_message(exc, f"task {task.id!r} ({task.type}) returned output",
                                        "that is invalid"), task.id) from None
+    cls = type(task)
+    branchy = _BRANCHY.get(cls)
+    if branchy is None:
+        branchy = _BRANCHY[cls] = bool(getattr(cls, "branch_ports", None))
     # A task with branch ports (If) fills one of them: the others stay absent, not null.
-    return model.__pydantic_serializer__.to_python(
-        checked, mode="json", exclude_unset=bool(getattr(task, "branch_ports", None)))
+    return model.__pydantic_serializer__.to_python(checked, mode="json", exclude_unset=branchy)
+
+
+#: Task class -> whether it declares branch ports (asked once per class, not per run).
+_BRANCHY: dict[type, bool] = {}
 
 
 def _message(exc: ValidationError, prefix: str, verdict: str) -> str:

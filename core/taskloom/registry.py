@@ -116,7 +116,10 @@ class TaskRegistry:
         by, ``category``, ``title``, ``description``, ``cacheable``, ``version``,
         the ``input_schema`` and ``output_schema`` (JSON Schema), ``formats``
         (port → semantic format, per side: what connects across names) and
-        ``open_inputs`` (True when any input name is accepted, as DebugLog's).
+        ``open_inputs`` (True when any input name is accepted, as DebugLog's),
+        ``branch_outputs`` (ports of which a run fills one, as If's) and
+        ``error_port`` (the output a failure goes down, or None if a port of
+        that name is the task's own).
         """
         from .ports import ports_of  # pydantic-only; kept off this module's import path
 
@@ -141,6 +144,10 @@ class TaskRegistry:
                     "outputs": {p.name: p.format for p in outputs if p.format},
                 },
                 "open_inputs": inputs.open,
+                # Outputs only one of which a run fills (If's): label them as branches.
+                "branch_outputs": sorted(getattr(cls, "branch_ports", ())),
+                # Every task's extra output: its error, when it fails (graph.ERROR_PORT).
+                "error_port": "error" if "error" not in outputs.by_name else None,
             })
         return out
 

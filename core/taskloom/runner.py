@@ -551,7 +551,14 @@ class TaskGraphRunner:
 def _is_branch_port(task: Task, port: str) -> bool:
     if port == ERROR_PORT:
         return ERROR_PORT not in task.output_ports.by_name
-    return port in getattr(task, "branch_ports", ())
+    ports = _BRANCH_PORTS.get(type(task))
+    if ports is None:
+        ports = _BRANCH_PORTS[type(task)] = frozenset(getattr(type(task), "branch_ports", ()))
+    return port in ports
+
+
+#: Task class -> its branch ports (looked up once per class: a run asks once per edge).
+_BRANCH_PORTS: dict[type, frozenset[str]] = {}
 
 
 def _gated_tasks(graph: TaskGraph) -> tuple[set[str], set[str]]:

@@ -56,10 +56,13 @@ class OfflineGuard:
         self.origins = set(origins)
         self.violations: list[str] = []
         self.hidden_errors: list[str] = []
+        self.console_errors: list[str] = []
 
     def console(self, message) -> None:
         if any(marker in message.text for marker in HIDDEN_ERRORS):
             self.hidden_errors.append(message.text)
+        elif message.type == "error":
+            self.console_errors.append(f"{message.text} ({message.location.get('url', '?')})")
 
     def allow(self, origin: str) -> None:
         self.origins.add(origin)
@@ -90,11 +93,14 @@ def new_page(browser_context):
 
 
 def assert_offline(guard: OfflineGuard) -> None:
-    """No request left the local server, and the console shows no hidden error."""
+    """No request left the local server, and the console shows no error (a test that
+    expects one takes it out of ``guard.console_errors`` itself)."""
     violations, guard.violations = guard.violations, []
     assert not violations, f"the page requested something other than the local server: {violations}"
     hidden, guard.hidden_errors = guard.hidden_errors, []
     assert not hidden, f"the console shows errors the engine swallowed: {hidden[:5]}"
+    errors, guard.console_errors = guard.console_errors, []
+    assert not errors, f"the console shows errors: {errors[:5]}"
 
 
 @pytest.fixture

@@ -70,10 +70,19 @@ def test_save_reload_and_open_asks_before_it_replaces_edits(app, server):
     open_app(page, server.url)
     open_example(page, "Generate text")
     make_dirty(page)
-    with page.expect_event("dialog") as asked:
-        page.click(saved(page, "embed pair") + " button.load")
-    assert "replaces the current document" in asked.value.message
-    asked.value.dismiss()
+    asked: list[str] = []
+
+    def refuse(dialog):
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.once("dialog", refuse)
+    page.click(saved(page, "embed pair") + " button.load")
+    for _ in range(200):  # the dialog comes once the engine has read the saved graph
+        if asked:
+            break
+        page.wait_for_timeout(50)
+    assert asked and "replaces the current document" in asked[0]
     assert document_name(page) == "Generate text"  # refused: nothing replaced
     assert page.get_attribute("body", "data-graph-opened") is None
 

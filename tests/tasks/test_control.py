@@ -473,6 +473,8 @@ def test_every_construct_is_described_for_the_palette():
         assert described[name]["description"], name
     assert set(described["If"]["output_schema"]["properties"]) == {"then", "otherwise"}
     assert "condition" in described["If"]["input_schema"]["required"]
+    assert described["If"]["branch_outputs"] == ["otherwise", "then"]
+    assert described["Map"]["branch_outputs"] == [] and described["Map"]["error_port"] == "error"
 
 
 def test_constructs_nest_and_round_trip():

@@ -104,7 +104,7 @@ async function refresh() {
 function askToClear() {
   const box = panel.querySelector("#cache-confirm");
   panel.querySelector("#cache-confirm-text").textContent =
-    `Remove all ${last.count} cached output${last.count === 1 ? "" : "s"} ` +
+    `Remove ${last.count === 1 ? "the one cached output" : `all ${last.count} cached outputs`} ` +
     `(${formatBytes(last.size)})? Tasks will run again the next time.`;
   box.hidden = false;
   panel.querySelector("#cache-clear").setAttribute("aria-expanded", "true");
