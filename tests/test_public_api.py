@@ -32,6 +32,7 @@ EXPECTED = {
     "TaskConfigError",
     "Condition", "ConditionError", "ConditionEvalError", "Fallback", "If", "Map", "Reduce",
     "TransformError", "While", "WhileLimitError",
+    "StreamClosedError", "Streaming", "TextStream",
 }
 
 

@@ -5,6 +5,8 @@
 import { mountDrawer, showPanel } from "./drawer.js";
 import { EngineClient, EngineStopped } from "./engine-client.js";
 import "./examples.js"; // the examples gallery (library pane)
+import "./files.js"; // the page's files in OPFS (library pane)
+import "./code-consent.js"; // asks before code from elsewhere runs
 import { page } from "./page.js";
 import "./panels/cache.js"; import "./panels/logs.js"; import "./panels/queue.js"; // drawer panels
 import "./panels/settings.js"; // cloud keys and limits (Settings panel)

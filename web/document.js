@@ -37,7 +37,7 @@ function openDatabase() {
 // cached: task ids whose output came from the cache; errors: task id -> its task_error;
 // items: task id -> {item index: its last message}, for an expanded array (expansion.py).
 const emptyRun = () => ({ runId: null, statuses: {}, progress: {}, messages: {}, cached: {},
-                          errors: {}, items: {} });
+                          errors: {}, items: {}, streams: {} });
 // Snapshots kept for undo: enough for a long session, small next to one model's weights.
 const HISTORY_LIMIT = 200;
 
@@ -46,8 +46,11 @@ export class DocumentStore {
     // `code` is the document's code (to_code of the graph, or the trusted
     // code); `draft` is what the code view holds, edited but not applied.
     // `edited`: changed since it was opened (an example, a saved graph).
+    // `foreign`: opened from elsewhere (an imported file), so its JavaScript and Lambda
+    // tasks run only once the user allows them (web/code-consent.js); `codeAllowed` is
+    // that answer, kept for this document only.
     this.state = { mode: TRUSTED, graph: null, code: "", draft: "", name: "", edited: false,
-                   run: emptyRun() };
+                   foreign: false, codeAllowed: false, run: emptyRun() };
     this.listeners = new Set();
     // Undo and redo: snapshots of the document ({mode, graph, code}) before and after the
     // current one. Every edit (canvas, inspector, Apply) goes through open(), so one place
@@ -80,7 +83,7 @@ export class DocumentStore {
 
   /** Replaces the document: a graph (with its code) or trusted code. `edited` is true when
    * the user's own edit made it (Apply), false when it was opened as it is. */
-  open({ mode, graph = null, code, name = "", edited = false }) {
+  open({ mode, graph = null, code, name = "", edited = false, foreign = false }) {
     if (edited) {
       this.past.push(this.#snapshot());
       if (this.past.length > HISTORY_LIMIT) this.past.shift();
@@ -88,8 +91,11 @@ export class DocumentStore {
       this.past = [];
     }
     this.future = [];
+    // An edit keeps the document's origin and answer; opening another starts afresh.
+    const origin = edited ? { foreign: this.state.foreign, codeAllowed: this.state.codeAllowed }
+      : { foreign, codeAllowed: false };
     this.state = { ...this.state, mode, graph: mode === GRAPH ? graph : null, code, draft: code,
-                   name, edited, run: emptyRun() };
+                   name, edited, ...origin, run: emptyRun() };
     this.#changed("document");
     return this.save();
   }
@@ -99,6 +105,12 @@ export class DocumentStore {
   keptAs(name) {
     this.state = { ...this.state, name, edited: false };
     this.#changed("document");
+    return this.save();
+  }
+
+  /** The user allowed this document's code tasks to run (web/code-consent.js). */
+  allowCode() {
+    this.state = { ...this.state, codeAllowed: true };
     return this.save();
   }
 
@@ -168,6 +180,10 @@ export class DocumentStore {
       if (progress != null) run.progress[event.task_id] = progress;
       if (event.error || event.message) run.messages[event.task_id] = event.error || event.message;
       if (event.kind === "task_cache_hit") run.cached[event.task_id] = true;
+      // A streaming port's text so far (task_stream deltas arrive in order): the canvas shows it.
+      if (event.kind === "task_stream") {
+        run.streams[event.task_id] = (run.streams[event.task_id] ?? "") + event.delta;
+      }
       if (event.kind === "task_error" && event.error) run.errors[event.task_id] = event.error;
       const item = event.details?.item;
       if (Number.isInteger(item)) {
@@ -196,8 +212,9 @@ export class DocumentStore {
 
   /** What the autosave keeps: the document and the unapplied draft, never the run. */
   #record() {
-    const { mode, graph, code, draft, name, edited } = this.state;
-    return { mode, graph, code, draft, name, edited, saved_at: Date.now() };
+    const { mode, graph, code, draft, name, edited, foreign, codeAllowed } = this.state;
+    return { mode, graph, code, draft, name, edited, foreign, codeAllowed,
+             saved_at: Date.now() };
   }
 
   /** Writes the latest state; writes asked for meanwhile coalesce into one more. */
@@ -243,9 +260,9 @@ export class DocumentStore {
       db.close();
     }
     if (!record) return false;
-    const { mode, graph, code, draft, name, edited } = record;
+    const { mode, graph, code, draft, name, edited, foreign, codeAllowed } = record;
     this.state = { ...this.state, mode, graph, code, draft, name: name || "", edited: !!edited,
-                   run: emptyRun() };
+                   foreign: !!foreign, codeAllowed: !!codeAllowed, run: emptyRun() };
     this.#changed("document");
     return true;
   }

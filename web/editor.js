@@ -9,7 +9,7 @@
 // #editor-status (a live region). A connection is asked of check_dataflow
 // first, so a refused one is never drawn.
 
-import { ANY_PORT, NODE_WIDTH, mountCanvas } from "./bundles/canvas.js";
+import { NODE_WIDTH, mountCanvas } from "./bundles/canvas.js";
 import { GRAPH } from "./document.js";
 import { mountInspector } from "./inspector.js";
 
@@ -93,8 +93,10 @@ export function mountEditor({ store, canvas: element, call, describe }) {
       const ui = at ?? nextFreeSpot(graph);
       graph.tasks.push({ id, type: typeName, defaults: {},
                          metadata: { ui: { x: Math.round(ui.x), y: Math.round(ui.y) } } });
-      canvas.select([id], { focus: true });
-      return commit(graph, `Added ${id} (${typeName}).`);
+      canvas.select([id], { focus: true }); // once it is drawn
+      const ok = await commit(graph, `Added ${id} (${typeName}).`);
+      if (!ok) canvas.select([]);
+      return ok;
     },
 
     /** Keeps where tasks were moved to, in their metadata ("ui": the node's top-left). */
@@ -166,8 +168,10 @@ export function mountEditor({ store, canvas: element, call, describe }) {
                                target_task_id: renamed.get(flow.target_task_id) });
       }
       const ids = [...renamed.values()];
-      canvas.select(ids, { focus: true });
-      return commit(graph, `Pasted ${ids.join(", ")}.`);
+      canvas.select(ids, { focus: true }); // once they are drawn
+      const ok = await commit(graph, `Pasted ${ids.join(", ")}.`);
+      if (!ok) canvas.select([]);
+      return ok;
     },
 
     /** The canvas's selection: the inspector shows the one selected task. */
@@ -227,5 +231,5 @@ export function mountEditor({ store, canvas: element, call, describe }) {
     }
   });
   window.taskloom.canvas = canvas;
-  return { actions, canvas, addTask: actions.add, anyPort: ANY_PORT };
+  return { actions, canvas };
 }

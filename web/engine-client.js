@@ -80,11 +80,13 @@ async function startPyScriptEngine(onEvent, timings) {
 /** Every method BrowserEngine answers (its @endpoint methods), by their Python names. */
 export const ENGINE_METHODS = Object.freeze([
   "abort_job", "abort_run", "abort_run_jobs", "add_package", "cache_stats", "check_dataflow",
-  "check_task_input", "clear_cache", "configure_cloud", "delete_graph", "describe_types",
+  "check_task_input", "clear_cache", "code_tasks", "configure_cloud", "delete_file",
+  "delete_graph", "describe_types",
   "discard_run", "download_model", "duplicate_graph", "engine_info", "from_code",
-  "install_from_pypi", "label_run", "list_graphs", "list_jobs", "list_models",
+  "install_from_pypi", "label_run", "list_files", "list_graphs", "list_jobs", "list_models",
   "list_packages", "list_runs", "load_graph", "open_graph", "preview_task", "provider_limits",
-  "record_abort", "remove_package", "rename_graph", "restore_graph", "resume_run", "run_code",
+  "put_file", "record_abort", "remove_package", "rename_graph", "restore_graph", "resume_run",
+  "run_code",
   "run_report", "save_graph", "set_provider_limits", "to_code", "unfinished_runs",
 ]);
 
@@ -163,7 +165,10 @@ export class EngineClient {
    *   and what it needs; preview runs the reactive previews, unrecorded
    * @returns {Promise<object>} a run report
    */
-  runCode(code, { resume = null, ...options } = {}) {
+  async runCode(code, { resume = null, ...options } = {}) {
+    // web/code-consent.js: code from elsewhere runs only once the user allows it.
+    const refused = await this.beforeRun?.(code, options);
+    if (refused) return refused;
     return this.request("run_code", code, resume, options);
   }
   /** @param {string} runId @returns {Promise<object>} a run report */
@@ -189,6 +194,12 @@ export class EngineClient {
   /** @returns {Promise<object>} a past run, shaped like a run report (a failed run is ok: false) */
   runReport(runId) { return this.request("run_report", runId); }
   labelRun(runId, name) { return this.request("label_run", runId, name); }
+  // The page's files (web/files.js): OPFS under the tasks' file root.
+  listFiles() { return this.#ok("list_files"); }
+  putFile(name, dataBase64) { return this.#ok("put_file", name, dataBase64); }
+  deleteFile(name) { return this.#ok("delete_file", name); }
+  /** @returns {Promise<{tasks: string[]}>} the JavaScript and Lambda tasks of graph code */
+  codeTasks(code) { return this.#ok("code_tasks", code); }
   /** @param {object} settings keys and base URLs per provider */
   configureCloud(settings) { return this.#ok("configure_cloud", JSON.stringify(settings)); }
   /** @returns {Promise<{types: object[]}>} registry.describe() */

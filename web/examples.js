@@ -71,47 +71,19 @@ wf.download_model(id="download", model="onnx:my-copy/all-MiniLM-L6-v2:q8",
 wf.text_embedding(id="embed", text="The downloaded model runs offline.")
 `,
 
-  "Document → paragraphs → rewrite ×2 → embed → compare": `from pydantic import BaseModel
+  "Document → paragraphs → rewrite ×2 → embed → compare": `from taskloom import Workflow
 
-from taskloom import Task, Workflow
-
-DOCUMENT = """Alice sat by the river with her sister, who was reading a book.
+wf = Workflow()
+wf.document_splitter(
+    id="split",
+    by="paragraph",
+    text="""Alice sat by the river with her sister, who was reading a book.
 
 The book had no pictures in it, and Alice grew tired of it.
 
 Then a White Rabbit with pink eyes ran close by her.
-"""
-
-
-class InlineDocument(Task):
-    """A document given inline (the built-in LoadDocument reads files and URLs)."""
-
-    class Input(BaseModel):
-        text: str
-
-    class Output(BaseModel):
-        text: str
-
-    async def run(self, input, ctx):
-        return {"text": input.text}
-
-
-class SplitParagraphs(Task):
-    """Splits a text at blank lines."""
-
-    class Input(BaseModel):
-        text: str
-
-    class Output(BaseModel):
-        text: list[str]
-
-    async def run(self, input, ctx):
-        return {"text": [p.strip() for p in input.text.split("\\n\\n") if p.strip()]}
-
-
-wf = Workflow()
-wf.add_task(InlineDocument, id="load", text=DOCUMENT)
-wf.add_task(SplitParagraphs, id="split")
+""",
+)
 # Three paragraphs x two prompts: six rewrites, each a job on the ai:onnx queue.
 wf.text_rewriter(id="rewrite", model="${GLASSLLM}", max_new_tokens=16,
                  prompt=["Tell it simply:", "Tell it as a story:"])

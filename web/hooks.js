@@ -36,4 +36,6 @@ window.taskloom = {
   models: null,
   /** @type {object[]|null} the Packages panel's kept wheels (web/panels/packages.js) */
   packages: null,
+  /** @type {object[]|null} the Files list: files under the page's file root, OPFS (web/files.js) */
+  files: null,
 };

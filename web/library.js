@@ -115,9 +115,9 @@ function mountChrome() {
                                 "aria-live": "polite" });
   const error = element("p", { id: "library-error", class: "library-error", role: "alert" });
   error.hidden = true;
+  // Always there and empty when idle: a live region that appears is not always announced.
   const toast = element("div", { id: "library-toast", class: "library-toast", role: "status",
                                  "aria-live": "polite" });
-  toast.hidden = true;
   saved.querySelector(".actions").after(actions);
   saved.append(status, error, toast);
   const overlay = element("div", { id: "drop-overlay", class: "drop-overlay", "aria-hidden": "true" },
@@ -266,7 +266,7 @@ async function remove(name) {
   clearTimeout(undoTimer);
   const undo = button("Undo", "undo-delete", `Undo deleting ${quoted(name)}`, async () => {
     clearTimeout(undoTimer);
-    toast.hidden = true;
+    closeToast(toast);
     const restored = await engine.request("restore_graph", record);
     if (!restored.ok) return fail(restored.error);
     await refreshGraphs();
@@ -275,12 +275,13 @@ async function remove(name) {
   });
   toast.replaceChildren(element("span", {}, `Deleted ${quoted(name)}.`), undo);
   toast.dataset.deleted = name;
-  toast.hidden = false;
   undo.focus(); // the item's own button is gone: keep the keyboard user's place
-  undoTimer = setTimeout(() => {
-    toast.hidden = true;
-    delete toast.dataset.deleted;
-  }, UNDO_MS);
+  undoTimer = setTimeout(() => closeToast(toast), UNDO_MS);
+}
+
+function closeToast(toast) {
+  toast.replaceChildren();
+  delete toast.dataset.deleted;
 }
 
 // -- export and import --------------------------------------------------------------------------
@@ -323,7 +324,8 @@ async function importFile(file) {
   }
   const name = file.name.replace(/(\.taskloom)?\.json$/i, "");
   if (!confirmReplace(`the imported graph ${quoted(name)}`)) return;
-  await store.open({ mode: GRAPH, graph: opened.graph, code: opened.code, name });
+  await store.open({ mode: GRAPH, graph: opened.graph, code: opened.code, name,
+                     foreign: true }); // its code tasks ask first (code-consent.js)
   $("graph-name").value = name;
   const count = opened.graph.tasks?.length ?? 0;
   say(`Imported ${quoted(name)}: ${count} task${count === 1 ? "" : "s"}.`);
@@ -355,6 +357,7 @@ function mountDrop() {
     event.preventDefault(); // the browser would open the file in place of the page
     depth = 0;
     over(false);
+    if (event.target.closest?.("[data-files-drop]")) return; // the Files list's (files.js)
     const files = [...event.dataTransfer.files];
     if (files.length !== 1) return fail("Drop one graph JSON file at a time.");
     importFile(files[0]);

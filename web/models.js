@@ -235,7 +235,7 @@ async function generate(modelId, dtype, prompt, options, onToken, stop) {
     const text = tokenizer.decode(generated, { skip_special_tokens: true });
     if (!text.endsWith("\ufffd")) shown += text.slice(shown.length);
     try {
-      onToken?.(generated.length, total);
+      onToken?.(generated.length, total, shown); // the text so far: Python streams it
     } catch {
       // the caller went away (its job was aborted); the interrupt stops us next
     }

@@ -35,7 +35,8 @@ export function drawPalette(types, { add }) {
     const group = element("div", { class: "palette-group", role: "group",
                                    "aria-labelledby": heading });
     group.append(element("h3", { id: heading }, category));
-    const list = element("ul");
+    // Its items are buttons (they add a task), so the list is only their layout.
+    const list = element("ul", { role: "none" });
     for (const type of members.sort((a, b) => (a.title || a.type).localeCompare(
       b.title || b.type))) {
       const description = type.description || "";

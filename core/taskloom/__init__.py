@@ -63,6 +63,7 @@ from .errors import (
     StaleJobError,
     StorageError,
     StoreUnavailableError,
+    StreamClosedError,
     TaskAbortedError,
     TaskConfigError,
     TaskError,
@@ -98,6 +99,7 @@ from .registry import TaskRegistry, register_function, register_task, registry
 from .runner import RunResult, TaskGraphRunner
 from .storage import Store, open_store
 from .storage.models import ModelRecord
+from .streams import Streaming, TextStream
 from .task import AbortSignal, Task, TaskContext, TaskStatus
 from .tasks import DebugLog, Lambda
 from .tasks.control import Fallback, If, Map, Reduce, While, WhileLimitError
@@ -199,6 +201,8 @@ __all__ = [
     "StorageError",
     "Store",
     "StoreUnavailableError",
+    "StreamClosedError",
+    "Streaming",
     "Task",
     "TaskAbortedError",
     "TaskConfigError",
@@ -221,6 +225,7 @@ __all__ = [
     "TextLanguageDetection",
     "TextQuestionAnswer",
     "TextRewriter",
+    "TextStream",
     "TextSummary",
     "TextTranslation",
     "TransformError",

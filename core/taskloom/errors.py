@@ -26,6 +26,7 @@
     │   ├── TaskFailedError         the task's own code raised (the cause is chained)
     │   ├── TaskTimeoutError        the task ran past its timeout
     │   ├── TaskAbortedError        the task was aborted (by abort() or a failing sibling)
+    │   ├── StreamClosedError       a stream read by a task ended before its producer completed
     │   ├── FileAccessError         a path outside the file root, missing or unreadable (has path)
     │   ├── DocumentError           a file that is binary or malformed for its format (has path)
     │   ├── SqlError                the database refused a statement; nothing was written
@@ -208,6 +209,10 @@ class TaskTimeoutError(TaskError, TimeoutError):
 
 class TaskAbortedError(TaskError):
     pass
+
+
+class StreamClosedError(TaskError):
+    """A streaming input's producer failed, was aborted or was skipped mid-stream."""
 
 
 class RunError(TaskloomError):

@@ -32,6 +32,8 @@ class EventKind(StrEnum):
     TASK_ABORT = "task_abort"
     TASK_CACHE_HIT = "task_cache_hit"
     TASK_SKIPPED = "task_skipped"
+    #: A delta of a streaming output port: details {port, delta, index}, in order.
+    TASK_STREAM = "task_stream"
 
 
 @dataclass(slots=True)
@@ -53,6 +55,8 @@ class Event:
             value = getattr(self, name)
             if value is not None:
                 out[name] = value
+        if self.kind is EventKind.TASK_STREAM and self.details is not None:
+            out.update(self.details)  # {task_id, port, delta, index} at the top, for the page
         return out
 
 

@@ -24,6 +24,7 @@ from .errors import (
     format_validation_error,
 )
 from .events import EventKind
+from .streams import TextStream
 from .task import TaskContext
 from .transforms import apply_transform
 
@@ -94,6 +95,17 @@ class TaskExecutor:
                 else dict(preview)
         repo = self.repository
         key = None
+        streaming = [v for v in values.values() if isinstance(v, TextStream) and not v.done]
+        if streaming and repo is not None and task.is_cacheable:
+            # Reading a stream still arriving: no key before its text is whole. Run, then
+            # keep the output under the whole input's key (if the streams completed).
+            output = await self._run_body(task, model, ctx)
+            if all(stream.done for stream in streaming):
+                whole = validate_input(task, {k: v.value if isinstance(v, TextStream) else v
+                                              for k, v in values.items()})
+                await repo.put_output(cache_key(task.type, task.version,
+                                                whole.model_dump(mode="json")), output)
+            return output
         if repo is not None and task.is_cacheable:
             key = cache_key(task.type, task.version, model.model_dump(mode="json"))
             hit = await repo.get_output(key)
@@ -101,6 +113,14 @@ class TaskExecutor:
                 self.result.cache_hits.add(task.id)
                 self._emit(EventKind.TASK_CACHE_HIT, task.id, output=hit)
                 return hit
+        output = await self._run_body(task, model, ctx)
+        if key is not None:
+            await repo.put_output(key, output)
+        return output
+
+    async def _run_body(self, task: Task, model: BaseModel, ctx: TaskContext,
+                        ) -> dict[str, Any]:
+        """The task's own ``run`` under its timeout, its output validated."""
         if task.timeout is not None:
             timeout = asyncio.timeout(task.timeout)
             try:
@@ -113,10 +133,7 @@ class TaskExecutor:
                                        f"{task.timeout} s", task.id) from None
         else:
             raw = await task.run(model, ctx)
-        output = validate_output(task, raw)
-        if key is not None:
-            await repo.put_output(key, output)
-        return output
+        return validate_output(task, raw)
 
 
 def missing_input(task: Task, values: dict[str, Any]) -> str | None:

@@ -42,6 +42,8 @@ class Port:
     #: JSON types the port admits, and those of its items; empty means anything.
     types: frozenset[str] = frozenset()
     item_types: frozenset[str] = frozenset()
+    #: True for a streaming port (``"stream": true`` in its schema; see streams.py).
+    stream: bool = False
 
     @property
     def accepts_any(self) -> bool:
@@ -109,6 +111,7 @@ def ports_of(model: type[BaseModel]) -> PortSet:
             expandable=item is None and bool(types) and "array" not in types,
             types=frozenset(types),
             item_types=frozenset(_types_of(item, defs)) if item is not None else frozenset(),
+            stream=prop.get("stream") is True,
         )
     open_ = model.model_config.get("extra") == "allow"
     return PortSet(schema, ports, open_)

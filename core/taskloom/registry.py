@@ -119,7 +119,8 @@ class TaskRegistry:
         ``open_inputs`` (True when any input name is accepted, as DebugLog's),
         ``branch_outputs`` (ports of which a run fills one, as If's) and
         ``error_port`` (the output a failure goes down, or None if a port of
-        that name is the task's own).
+        that name is the task's own) and ``stream_ports`` (per side, the ports
+        that stream text deltas).
         """
         from .ports import ports_of  # pydantic-only; kept off this module's import path
 
@@ -144,6 +145,11 @@ class TaskRegistry:
                     "outputs": {p.name: p.format for p in outputs if p.format},
                 },
                 "open_inputs": inputs.open,
+                # Ports that stream text deltas (``task_stream`` events; streams.py).
+                "stream_ports": {
+                    "inputs": [p.name for p in inputs if p.stream],
+                    "outputs": [p.name for p in outputs if p.stream],
+                },
                 # Outputs only one of which a run fills (If's): label them as branches.
                 "branch_outputs": sorted(getattr(cls, "branch_ports", ())),
                 # Every task's extra output: its error, when it fails (graph.ERROR_PORT).

@@ -39,7 +39,9 @@ from typing import TYPE_CHECKING, Any
 
 from .cache import TaskOutputRepository
 from .errors import (
+    PortError,
     RunAbortedError,
+    StreamClosedError,
     TaskAbortedError,
     TaskError,
     TaskFailedError,
@@ -52,13 +54,13 @@ from .graph import ERROR_PORT
 from .recording import RunRecorder
 from .result import RunResult
 from .storage.runs import DEFAULT_LEASE
-from .task import AbortSignal, TaskContext, TaskStatus
+from .streams import TextStream
+from .task import AbortSignal, Task, TaskContext, TaskStatus
 
 if TYPE_CHECKING:
     from .dataflow import Dataflow
     from .graph import TaskGraph
     from .storage.runs import RunOwner
-    from .task import Task
 
 __all__ = ["DEFAULT_CONCURRENCY", "RunResult", "TaskGraphRunner"]
 
@@ -143,6 +145,11 @@ class TaskGraphRunner:
         self._gated: set[str] = set()
         # Tasks whose error port feeds a dataflow.
         self._gated_sources: set[str] = set()
+        # Streaming: producer -> the consumers it releases when it starts, the
+        # (producer, consumer) pairs released, and the open streams by (task, port).
+        self._stream_consumers: dict[str, list[str]] = {}
+        self._released: set[tuple[str, str]] = set()
+        self._live: dict[tuple[str, str], TextStream] = {}
 
     # -- public ------------------------------------------------------------------------
 
@@ -182,6 +189,8 @@ class TaskGraphRunner:
         self._remaining = self.graph.predecessor_counts()
         self._successors = self.graph.successor_lists()
         self._gated, self._gated_sources = _gated_tasks(self.graph)
+        if not reactive:
+            self._stream_consumers = _stream_consumers(self.graph, self._gated)
         self._emit(EventKind.GRAPH_START, details={"tasks": len(statuses)})
 
         loop = asyncio.get_running_loop()
@@ -318,6 +327,8 @@ class TaskGraphRunner:
         while True:
             while ready and self._stopping is None:
                 task_id = ready.popleft()
+                if self.result.statuses[task_id] is not _PENDING:
+                    continue  # a stream consumer skipped while it waited (its producer failed)
                 current[me] = task_id
                 try:
                     await self._run_task(task_id)
@@ -348,7 +359,10 @@ class TaskGraphRunner:
         status = statuses[task_id]
         if status is _COMPLETED or (status is _FAILED and task_id in self.result.handled):
             remaining, ready, gated = self._remaining, self._ready, self._gated
+            released = self._released
             for succ in self._successors[task_id]:
+                if released and (task_id, succ) in released:
+                    continue  # it started when this task did (it reads this one's stream)
                 remaining[succ] -= 1
                 if remaining[succ] == 0 and statuses[succ] is _PENDING:
                     if gated and succ in gated:
@@ -474,9 +488,15 @@ class TaskGraphRunner:
                     self._emit(EventKind.TASK_SKIPPED, task_id, message="no preview input")
                 return
             expand = expanded_ports(task, values)
+            live = self._live
+            if live:
+                self._attach_streams(task_id, values)
             ctx = TaskContext(self.run_id, task_id, signal,
                               self._progress_reporter(task_id) if events_on else None,
-                              self.logger, self.services)
+                              self.logger, self.services,
+                              self._stream_reporter(task) if _stream_ports(task) else None)
+            if not expand and task_id in self._stream_consumers:
+                self._open_streams(task)
             if expand:
                 output = await run_expanded(executor.run_one, task, values, expand, ctx)
             else:
@@ -487,16 +507,21 @@ class TaskGraphRunner:
             error = TaskAbortedError(f"task {task_id!r} was aborted: {reason}", task_id)
             self.result.errors.setdefault(task_id, error)
             self._emit(EventKind.TASK_ABORT, task_id, message=reason)
+            self._close_streams(task_id, None, error)
             return
         except TaskloomError as exc:
             self._fail(task, exc)
+            self._close_streams(task_id, None, exc)
             return
         except Exception as exc:  # the task's own code raised
             error = TaskFailedError(f"task {task_id!r} ({task.type}) failed: "
                                     f"{type(exc).__name__}: {exc}", task_id)
             error.__cause__ = exc
             self._fail(task, error)
+            self._close_streams(task_id, None, error)
             return
+        if self._live:
+            self._close_streams(task_id, output, None)
         result.outputs[task_id] = output
         statuses[task_id] = _COMPLETED
         if events_on:
@@ -532,6 +557,68 @@ class TaskGraphRunner:
 
         return report
 
+    def _stream_reporter(self, task: Task):
+        ports = _stream_ports(task)
+        counts: dict[str, int] = {}
+        task_id = task.id
+
+        def report(port: str, delta: str) -> None:
+            if port not in ports:
+                raise PortError(
+                    f"task {task_id!r} ({task.type}) streamed to {port!r}, which is not a "
+                    f"streaming output port; its streaming outputs are: "
+                    f"{', '.join(ports) or 'none'}")
+            if not isinstance(delta, str):
+                raise TypeError(f"a stream delta is text, not {type(delta).__name__}")
+            index = counts.get(port, 0)
+            counts[port] = index + 1
+            stream = self._live.get((task_id, port))
+            if stream is not None:
+                stream.push(delta)
+            self._emit(EventKind.TASK_STREAM, task_id,
+                       details={"port": port, "delta": delta, "index": index})
+
+        return report
+
+    def _open_streams(self, task: Task) -> None:
+        """``task`` starts: open its streams and start the tasks that read them (once
+        nothing else holds them back)."""
+        task_id = task.id
+        for port in _stream_ports(task):
+            self._live[(task_id, port)] = TextStream(f"{task_id}.{port}")
+        statuses, remaining, ready = self.result.statuses, self._remaining, self._ready
+        for consumer in self._stream_consumers[task_id]:
+            self._released.add((task_id, consumer))
+            remaining[consumer] -= 1
+            if remaining[consumer] == 0 and statuses[consumer] is _PENDING:
+                ready.append(consumer)
+                self._wake(1)
+
+    def _attach_streams(self, task_id: str, values: dict[str, Any]) -> None:
+        """Give a released consumer its producers' open streams (a producer that is done
+        already gave its output through ``gather_inputs``)."""
+        outputs = self.result.outputs
+        for dataflow in self.graph._inputs[task_id]:
+            source = dataflow.source_task_id
+            stream = self._live.get((source, dataflow.source_port))
+            if stream is not None and source not in outputs \
+                    and (source, task_id) in self._released:
+                values[dataflow.target_port] = stream
+
+    def _close_streams(self, task_id: str, output: dict[str, Any] | None,
+                       error: BaseException | None) -> None:
+        live = self._live
+        if not live:
+            return
+        for key in [k for k in live if k[0] == task_id]:
+            stream = live.pop(key)
+            value = output.get(key[1]) if output is not None else None
+            if isinstance(value, str):
+                stream.finish(value)
+            else:
+                stream.fail(error or StreamClosedError(
+                    f"task {task_id!r} gave no text for {key[1]!r}", task_id))
+
     def _emit_graph_progress(self) -> None:
         total = len(self.result.statuses) or 1
         progress = self._progress
@@ -559,6 +646,54 @@ def _is_branch_port(task: Task, port: str) -> bool:
 
 #: Task class -> its branch ports (looked up once per class: a run asks once per edge).
 _BRANCH_PORTS: dict[type, frozenset[str]] = {}
+_TASK_OUTPUT_MODEL = Task.output_model  # the property a compound task overrides
+#: Task class (or, for a compound task, which derives its ports, its output model)
+#: -> its streaming output ports: asked once per task of a run, so kept cheap.
+_STREAM_PORTS: dict[type, tuple[str, ...]] = {}
+#: Classes whose instances derive their output model (GraphAsTask, Map, …).
+_DERIVED_PORTS: set[type] = set()
+
+
+def _stream_ports(task: Task) -> tuple[str, ...]:
+    cls = type(task)
+    ports = _STREAM_PORTS.get(cls)
+    if ports is not None:
+        return ports
+    key: type = cls
+    if cls in _DERIVED_PORTS or cls.output_model is not _TASK_OUTPUT_MODEL:
+        _DERIVED_PORTS.add(cls)
+        key = task.output_model
+        ports = _STREAM_PORTS.get(key)
+        if ports is not None:
+            return ports
+    ports = _STREAM_PORTS[key] = tuple(p.name for p in task.output_ports if p.stream)
+    return ports
+
+
+def _stream_consumers(graph: TaskGraph, gated: set[str]) -> dict[str, list[str]]:
+    """Producer -> the tasks that may start as soon as it starts: every edge between
+    them goes from a streaming output into a streaming input, untransformed.
+
+    A task fed from a branch is decided when its inputs are done, so it is left out."""
+    tasks, transforms = graph._tasks, graph._transforms
+    pairs: dict[tuple[str, str], bool] = {}
+    for d in graph._modes:
+        source_streams = _stream_ports(tasks[d.source_task_id])
+        if not source_streams:
+            continue  # the common case: nothing it gives streams
+        pair = (d.source_task_id, d.target_task_id)
+        streams = d.source_port in source_streams
+        if streams:
+            target_port = tasks[pair[1]].input_ports.by_name.get(d.target_port)
+            streams = (target_port is not None and target_port.stream
+                       and not target_port.is_list and not (transforms and d in transforms)
+                       and pair[1] not in gated)
+        pairs[pair] = pairs.get(pair, True) and streams
+    out: dict[str, list[str]] = {}
+    for (source, target), streams in pairs.items():
+        if streams:
+            out.setdefault(source, []).append(target)
+    return out
 
 
 def _gated_tasks(graph: TaskGraph) -> tuple[set[str], set[str]]:

@@ -34,6 +34,7 @@ from .errors import (
 )
 from .ports import PortSet, ports_of
 from .registry import registry
+from .streams import TextStream
 
 
 class TaskStatus(StrEnum):
@@ -102,7 +103,8 @@ class AbortSignal:
 class TaskContext:
     """What a running task can use besides its input."""
 
-    __slots__ = ("_on_progress", "logger", "run_id", "services", "signal", "task_id")
+    __slots__ = ("_on_progress", "_on_stream", "logger", "run_id", "services", "signal",
+                 "task_id")
 
     def __init__(
         self,
@@ -112,6 +114,7 @@ class TaskContext:
         on_progress: Callable[[float, str | None, dict[str, Any] | None], None] | None = None,
         logger: logging.Logger | None = None,
         services: dict[str, Any] | None = None,
+        on_stream: Callable[[str, str], None] | None = None,
     ):
         self.run_id = run_id
         self.task_id = task_id
@@ -120,12 +123,28 @@ class TaskContext:
         # Storage handles, queues, providers: whatever the runner was given.
         self.services = services or {}
         self._on_progress = on_progress
+        self._on_stream = on_stream
+
+    def stream(self, port: str, delta: str) -> None:
+        """Send ``delta``, the next piece of the streaming output ``port``'s text.
+
+        The deltas joined must be the text the task returns for ``port``: a
+        ``task_stream`` event goes out for each, and a downstream task that reads
+        the port as a :class:`~taskloom.streams.TextStream` gets it at once.
+        """
+        if self._on_stream is not None and delta:
+            self._on_stream(port, delta)
 
     def progress(self, fraction: float, message: str | None = None, **details: Any) -> None:
         """Report progress between 0 and 1, with an optional message."""
         if self._on_progress is not None:
             fraction = 0.0 if fraction < 0 else 1.0 if fraction > 1 else float(fraction)
             self._on_progress(fraction, message, details or None)
+
+
+def _plain(value: Any) -> Any:
+    # A TextStream input's default is kept as its text: defaults are graph JSON.
+    return value.value if isinstance(value, TextStream) else value
 
 
 def _default_title(name: str) -> str:
@@ -249,9 +268,9 @@ class Task:
         blank = model.model_construct()
         try:
             if isinstance(value, list) and port.expandable:
-                return [getattr(validator.validate_assignment(blank, name, item), name)
+                return [_plain(getattr(validator.validate_assignment(blank, name, item), name))
                         for item in value]
-            return getattr(validator.validate_assignment(blank, name, value), name)
+            return _plain(getattr(validator.validate_assignment(blank, name, value), name))
         except ValidationError as exc:
             raise TaskInputError(format_validation_error(
                 exc, where=f"task {self.id!r} ({self.type}): bad default for input {name!r}",

@@ -7,16 +7,18 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from .site import DOWNLOAD_CACHE, ROOT, SCRIPTS
 
 sys.path.insert(0, str(SCRIPTS))
-from build_site import assemble, downloads
+from build_site import assemble, bundles, downloads
 from build_site.lockfile import write_lock
 from build_site.recipe import BuildError, load_recipe
 
@@ -89,9 +91,16 @@ def test_a_warm_rebuild_downloads_nothing(tmp_path, monkeypatch, built_site):
     def no_network(*args, **kwargs):
         raise AssertionError(f"a warm rebuild ran {args[0]!r}")
 
-    # Only the downloads are forbidden: the taskloom wheel may be rebuilt if
-    # its sources changed since the session's build (they are being edited).
-    monkeypatch.setattr(downloads.subprocess, "run", no_network)
+    def no_npm(command, *args, **kwargs):
+        if Path(command[0]).name == "npm":
+            raise AssertionError(f"a warm rebuild ran {command!r}")
+        return subprocess.run(command, *args, **kwargs)  # esbuild bundles offline
+
+    # Only the downloads are forbidden (pip/npm fetches, npm ci): the taskloom wheel may be
+    # rebuilt if its sources changed since the session's build (they are being edited), and
+    # esbuild runs on the installed node_modules.
+    monkeypatch.setattr(downloads, "subprocess", SimpleNamespace(run=no_network))
+    monkeypatch.setattr(bundles, "subprocess", SimpleNamespace(run=no_npm))
     site = assemble.build_site(RECIPE, tmp_path / "site", DOWNLOAD_CACHE, force=True,
                                log=lambda _m: None)
     manifest = json.loads((site / "site-manifest.json").read_text())

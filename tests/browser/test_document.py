@@ -1,6 +1,6 @@
 """The page's document is the graph JSON: examples open on the canvas, the code and JSON
 views edit it through Apply, it survives a reload, and a run paints its statuses on the
-canvas's nodes (web/document.js, web/views.js, web/canvas.js)."""
+canvas's nodes (web/document.js, web/views.js, the canvas in web/bundles/canvas/)."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ SUITES = [
     "tests/test_runner.py", "tests/test_task.py", "tests/test_workflow.py",
     "tests/tasks/", "tests/test_codegen.py", "tests/test_check_dataflow.py",
     "tests/test_describe.py", "tests/test_conditions.py", "tests/test_transforms.py",
+    "tests/test_streams.py",
     "tests/storage/test_kv_contract.py", "tests/storage/test_graph_repository.py",
     "tests/storage/test_output_repository.py", "tests/storage/test_run_repository.py",
     "tests/queue/test_queue_storage_contract.py", "tests/queue/test_queue_limiters.py",

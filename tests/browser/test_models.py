@@ -151,7 +151,11 @@ def test_examples_menu_runs_the_design_pipeline(app):
     names = app.evaluate("Object.keys(window.taskloom.examples)")
     pipeline = next(name for name in names if name.startswith("Document"))
     app.click(f'#examples [data-example="{pipeline}"]')
-    assert "SplitParagraphs" in app.evaluate("window.taskloom.codeText()")
+    # Graph code: it opens on the canvas, one node per task.
+    for task_id in ("split", "rewrite", "embed", "compare"):
+        app.wait_for_selector(f'#canvas [data-task-id="{task_id}"]', timeout=RUN_MS)
+    assert app.get_attribute("body", "data-document-mode") == "graph"
+    assert "wf.document_splitter(" in app.evaluate("window.taskloom.codeText()")
     app.click("#run")
     app.wait_for_selector("body[data-run-state=completed], body[data-run-state=failed]",
                           state="attached", timeout=RUN_MS)

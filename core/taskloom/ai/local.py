@@ -31,12 +31,13 @@ The adapter protocol (``LocalAdapter``)::
             # context raises ContextLengthError (``context_length_error``)
             # unless ``truncate``; then it is cut with a ContextTruncatedWarning.
         async def generate(self, model, prompt: str, options: GenerationInput,
-                           on_token: Callable[[int], None]) -> str:
+                           on_token: Callable[[int, str], None]) -> str:
             # The text after ``prompt``; ``options`` is the task's validated
             # input (``tasks.GenerationInput``: max_new_tokens, temperature,
-            # top_k, seed, truncate). Call ``on_token(n)`` after the n-th
-            # token; stop between tokens when the awaiting task is cancelled
-            # (that is how an abort arrives).
+            # top_k, seed, truncate). Call ``on_token(n, text)`` after the n-th
+            # token, ``text`` the output so far (it is streamed); stop between
+            # tokens when the awaiting task is cancelled (that is how an abort
+            # arrives).
         async def translate(self, model, text: str, source: str, target: str) -> str:
             # ``text`` in language ``target``, line breaks kept. TextTranslation has
             # checked the pair against the record's ``metadata["pairs"]`` already.
@@ -197,8 +198,15 @@ class LocalProvider:
         options = call.input  # a GenerationInput: TextGeneration's or TextRewriter's
         total = options.max_new_tokens
 
-        def on_token(count: int) -> None:
+        sent = 0
+
+        def on_token(count: int, text: str | None = None) -> None:
+            nonlocal sent
             call.progress(count / total, f"{count}/{total} tokens")
+            if text is not None and len(text) > sent:
+                # The text grows as tokens decode to whole characters: stream what is new.
+                call.stream(text[sent:])
+                sent = len(text)
 
         return await self.adapter.generate(self.adapter.model(call), prompt, options, on_token)
 

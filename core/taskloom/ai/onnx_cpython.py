@@ -55,12 +55,18 @@ class OnnxCPython:
                                        truncate=truncate, dtype=model.dtype)
 
     async def generate(self, model: OnnxFolder, prompt: str, options: GenerationInput,
-                       on_token: Callable[[int], None]) -> str:
+                       on_token: Callable[[int, str], None]) -> str:
+        pieces: list[str] = []
+
+        def on_step(step: onnx_local.GenerationStep) -> None:
+            pieces.append(step.text)
+            on_token(step.index + 1, "".join(pieces))
+
         return await onnx_local.agenerate(
             prompt,
             model.path,
             options.max_new_tokens,
-            on_token=lambda step: on_token(step.index + 1),
+            on_token=on_step,
             temperature=options.temperature,
             top_k=options.top_k,
             seed=options.seed,

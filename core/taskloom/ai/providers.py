@@ -45,6 +45,9 @@ class ModelCall:
     path: Path | None = None
     signal: AbortSignal = field(default_factory=AbortSignal)
     progress: Callable[[float, str | None], None] = lambda fraction, message=None: None
+    #: Send the next piece of the streamed text (the task's streaming output port):
+    #: a generation calls it per token, a cloud call per chunk. A no-op elsewhere.
+    stream: Callable[[str], None] = lambda delta: None
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("taskloom.ai"))
 
 

@@ -57,6 +57,8 @@ class AiTask(JobQueueTask, register=False):
     category: ClassVar[str] = "ai"
     #: Which task type's records and run functions apply (default: the class's type).
     serves_as: ClassVar[str | None] = None
+    #: The output port that ``ModelCall.stream`` deltas go to (generation tasks).
+    stream_port: ClassVar[str | None] = None
     #: Where records and run functions are looked up; tests and runtimes may swap them.
     catalog: ClassVar[ModelCatalog] = catalog
     providers: ClassVar[ProviderRegistry] = providers
@@ -86,8 +88,14 @@ class AiTask(JobQueueTask, register=False):
     async def run(self, input: Any, ctx: TaskContext) -> Any:
         record = await self.resolve(input.model, ctx)
         self.check_input(input)
+        port = self.stream_port
+        streamed: list[str] = []
+        if port is not None:
+            ctx = _recording_stream(ctx, streamed)
         output = await self.submit(self.queue_for(record), {
             **input.model_dump(mode="json"), "model_record": record.to_json()}, ctx)
+        if port is not None:
+            _stream_rest(ctx, port, "".join(streamed), output.get(port))
         await self.after_job(record, output, ctx)
         return output
 
@@ -129,6 +137,8 @@ class AiTask(JobQueueTask, register=False):
             path=self.local_path(record),
             signal=ctx.signal,
             progress=lambda fraction, message=None: ctx.progress(fraction, message),
+            stream=(lambda delta: ctx.stream(port, delta)) if (port := self.stream_port)
+            else (lambda delta: None),
             logger=ctx.logger,
         )
         return await run(call)
@@ -154,6 +164,28 @@ def _model_error(exc: JobFailedError) -> Exception:
         if name in vars(error):  # only what the class itself declares
             setattr(error, name, value)
     return error
+
+
+def _recording_stream(ctx: TaskContext, streamed: list[str]) -> TaskContext:
+    """``ctx``, whose stream also keeps what went out (to stream the rest at the end)."""
+    def on_stream(port: str, delta: str) -> None:
+        streamed.append(delta)
+        ctx.stream(port, delta)
+
+    return TaskContext(ctx.run_id, ctx.task_id, ctx.signal, ctx._on_progress, ctx.logger,
+                       ctx.services, on_stream)
+
+
+def _stream_rest(ctx: TaskContext, port: str, sent: str, text: Any) -> None:
+    """Stream what the job's deltas did not say: all of it when none reached us (a
+    worker in another process, a job the queue had done already)."""
+    if not isinstance(text, str):
+        return
+    if text.startswith(sent):
+        ctx.stream(port, text[len(sent):])
+    else:
+        ctx.logger.warning("the streamed text of %r differs from its output; the output "
+                           "stands", port)
 
 
 def check_text(value: str, port: str) -> None:

@@ -32,6 +32,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 from ..errors import ModelInputError, ModelTaskError
 from ..ports import Format
 from ..storage.models import ModelRecord, split_model_id
+from ..streams import StreamingText
 from ..task import Task, TaskContext
 from .task import AiTask, ModelId, check_text, model_repository
 
@@ -67,11 +68,13 @@ class GenerationInput(BaseModel):
 class TextGeneration(AiTask):
     """Text that continues a prompt (greedy by default: temperature 0 is deterministic)."""
 
+    stream_port = "text"
+
     class Input(GenerationInput):
         prompt: str
 
     class Output(BaseModel):
-        text: str
+        text: StreamingText
 
     def check_input(self, input: Any) -> None:
         check_text(input.prompt, "prompt")
@@ -80,12 +83,14 @@ class TextGeneration(AiTask):
 class TextRewriter(AiTask):
     """The text rewritten as the prompt asks (a generation on "prompt, text")."""
 
+    stream_port = "text"
+
     class Input(GenerationInput):
         prompt: str
         text: str
 
     class Output(BaseModel):
-        text: str
+        text: StreamingText
 
     def check_input(self, input: Any) -> None:
         check_text(input.prompt, "prompt")
@@ -95,6 +100,8 @@ class TextRewriter(AiTask):
 class TextSummary(AiTask):
     """A short summary of the text (locally: its most central sentences)."""
 
+    stream_port = "text"
+
     class Input(BaseModel):
         model: ModelId
         text: str
@@ -102,7 +109,7 @@ class TextSummary(AiTask):
         truncate: bool = False
 
     class Output(BaseModel):
-        text: str
+        text: StreamingText
 
     def check_input(self, input: Any) -> None:
         check_text(input.text, "text")

@@ -27,6 +27,7 @@ from taskloom.errors import RunAbortedError, TaskloomError, WorkflowError
 from taskloom.task import Task
 
 from . import fasttext_provider, panels
+from .files import page_files
 from .page_store import CODE_MODULE, PageRuns
 from .saved_graphs import SavedGraphs
 from .transformers_provider import install as install_local_models
@@ -260,6 +261,7 @@ class BrowserEngine:
         started = time.perf_counter()
         try:
             await self._user_packages().ensure_installed()  # the Packages panel's wheels
+            await page_files.before_run()  # OPFS at /files is the file root (files.py)
             self._executing = True
             try:
                 namespace = await execute(code)
@@ -280,6 +282,7 @@ class BrowserEngine:
             finally:
                 self._running = None
                 unsubscribe()
+                await page_files.persist()  # what the run wrote outlives a reload
         except Exception as error:  # the user's code: report, never crash the worker
             report = _error_report(error)
         else:
@@ -339,7 +342,7 @@ class BrowserEngine:
             code = await self._runs.code_of(run_id)
         except TaskloomError as error:
             return to_json({"ok": False, "error": f"{type(error).__name__}: {error}"})
-        return await self.run_code(code, resume=run_id)
+        return await self.run_code(code, run_id)  # positional: captures_output passes *args
 
     @endpoint
     async def discard_run(self, run_id: str) -> str:
@@ -600,3 +603,41 @@ class BrowserEngine:
     async def label_run(self, run_id: str, name: str) -> str:
         """Names the graph a run ran (the page's document name), for the run history."""
         return to_json({"ok": await self._runs.label(run_id, name)})
+
+    # -- the page's files (issue 14, web/files.js): OPFS at /files, logic in files.py --
+
+    async def _files_answer(self, work: Any) -> str:
+        try:
+            await page_files.ensure_mounted()
+            answer = await work()
+            return to_json({"ok": True, **answer, "files": page_files.list()})
+        except TaskloomError as error:
+            return to_json({"ok": False, "error": str(error)})
+
+    @endpoint
+    async def list_files(self) -> str:
+        """The files under the page's file root: ``{ok, root, files: [{path, size, modified}]}``."""
+        return await self._files_answer(lambda: asyncio.sleep(0, {"root": str(page_files.root)}))
+
+    @endpoint
+    async def put_file(self, name: str, data_base64: str) -> str:
+        """Keeps a picked or dropped file (its bytes in base64) under the file root."""
+        return await self._files_answer(lambda: page_files.put(name, data_base64))
+
+    @endpoint
+    async def delete_file(self, name: str) -> str:
+        return await self._files_answer(lambda: page_files.delete(name))
+
+    @endpoint
+    def code_tasks(self, code: str) -> str:
+        """The JavaScript and Lambda tasks of graph code, read without running it: what the
+        page asks the user about before it runs a graph from elsewhere (web/code-consent.js).
+        Code that is not graph code answers ``graph: false`` (the user's own Python)."""
+        from taskloom.codegen import from_code
+        from taskloom.tasks.javascript import code_tasks
+
+        try:
+            graph = from_code(code)
+        except TaskloomError:
+            return to_json({"ok": True, "graph": False, "tasks": []})
+        return to_json({"ok": True, "graph": True, "tasks": code_tasks(graph)})

@@ -309,12 +309,14 @@ class PageRuns:
     def _entry(self, run: Any, saved: dict[str, Any] | None, elsewhere: set[str]) -> dict:
         owner = ("this tab" if run.run_id in self._owned
                  else "another tab" if run.run_id in elsewhere else None)
-        # From its start to its last recorded change: for a finished run, how long it took.
-        duration = (run.updated_at - run.created_at).total_seconds() * 1000
+        # From its start to the header's last change, which is its end once it has ended;
+        # a run still pending or processing (or cut short by a reload) has no duration yet.
+        duration = None if run.status in ("pending", "processing") \
+            else round(max((run.updated_at - run.created_at).total_seconds() * 1000, 0.0), 1)
         return {
             "run_id": run.run_id, "status": run.status, "error": run.error,
             "created_at": run.created_at.isoformat(), "updated_at": run.updated_at.isoformat(),
-            "duration_ms": round(max(duration, 0.0), 1),
+            "duration_ms": duration,
             "name": (saved or {}).get("name"), "owner": owner,
             "unfinished": run.status in UNFINISHED and saved is not None,
         }

@@ -216,7 +216,7 @@ class TransformersJs:
         return await embed_texts(*model, texts, truncate)
 
     async def generate(self, model: tuple[str, str], prompt: str, options: GenerationInput,
-                       on_token: Callable[[int], None]) -> str:
+                       on_token: Callable[[int, str], None]) -> str:
         from pyodide.ffi import create_proxy
 
         model_id, dtype = model
@@ -225,7 +225,8 @@ class TransformersJs:
                 "seed is ignored in the browser: Transformers.js samples with its own random "
                 "numbers")
         module = await transformers_js()
-        progress = create_proxy(lambda count, _total: on_token(count))
+        # web/models.js calls back with the text so far too: it is streamed.
+        progress = create_proxy(lambda count, _total, text=None: on_token(count, text))
         handle = module.startGeneration(model_id, dtype, prompt, _js_object({
             "max_new_tokens": options.max_new_tokens,
             "temperature": options.temperature,

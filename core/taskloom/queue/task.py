@@ -29,6 +29,7 @@ from ..errors import (
 from ..registry import TaskRegistry
 from ..registry import registry as default_registry
 from ..task import Task, TaskContext
+from . import streams
 from .job import Job
 from .queue import JobQueue, queues
 from .worker import Handler, JobContext
@@ -52,9 +53,14 @@ def task_type_handler(registry: TaskRegistry | None = None) -> Handler:
         task_ctx = TaskContext(run_id=job.run_id or "", task_id=task.id, signal=ctx.signal,
                                on_progress=lambda fraction, message, _d: ctx.progress(fraction,
                                                                                       message),
-                               logger=ctx.logger, services={"job": job, "job_context": ctx})
+                               logger=ctx.logger, services={"job": job, "job_context": ctx},
+                               on_stream=lambda port, delta: streams.publish(job.id, port,
+                                                                             delta))
         body = task.execute if isinstance(task, JobQueueTask) else task.run
-        result = await body(input, task_ctx)
+        try:
+            result = await body(input, task_ctx)
+        finally:
+            streams.ended(job.id)
         return _output_dict(task, result)
 
     return run_task_job
@@ -109,6 +115,8 @@ class JobQueueTask(Task, register=False):
                 await queue.abort(job.id)
 
         watcher = asyncio.create_task(abort_when_signalled())
+        # Deltas its body streams, when it runs in this process (queue/streams.py).
+        stop_listening = streams.listen(job.id, ctx.stream)
         try:
             return await queue.wait(
                 job.id, on_progress=lambda j: ctx.progress(j.progress, j.progress_message))
@@ -117,4 +125,5 @@ class JobQueueTask(Task, register=False):
                 await asyncio.shield(queue.abort(job.id))
             raise
         finally:
+            stop_listening()
             watcher.cancel()

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import sys
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -80,9 +81,15 @@ class JavaScript(Task):
                        for name, value in variables.items()}
         except (TypeError, ValueError) as exc:
             raise TaskInputError(f"the JavaScript input is not JSON: {exc}") from exc
-        # QuickJS blocks while it runs; its own time limit ends the thread's work.
-        result = await asyncio.to_thread(run_javascript, input.code, payload,
-                                         input.time_limit, input.memory_limit)
+        if sys.platform == "emscripten":  # the page: quickjs-emscripten in the worker
+            from ..browser.quickjs_provider import run_javascript_in_page
+
+            result = await run_javascript_in_page(input.code, payload, input.time_limit,
+                                                  input.memory_limit)
+        else:
+            # QuickJS blocks while it runs; its own time limit ends the thread's work.
+            result = await asyncio.to_thread(run_javascript, input.code, payload,
+                                             input.time_limit, input.memory_limit)
         return {"result": result}
 
 

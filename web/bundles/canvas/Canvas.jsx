@@ -240,9 +240,10 @@ export function Canvas({ store, describe, actions, api, typesVersion }) {
   }, [armed, nodes, actions, store]);
 
   const onFocus = useCallback((event) => {
-    // Tabbing to a task selects it (the inspector follows, arrow keys move it).
+    // Tabbing to a task selects it (the inspector follows, arrow keys move it); a click's
+    // focus is left to React Flow's own click selection (shift/ctrl-click adds to it).
     const node = event.target.closest?.(".react-flow__node.node");
-    if (!node || event.target !== node) return;
+    if (!node || event.target !== node || !node.matches(":focus-visible")) return;
     const id = node.dataset.id;
     setNodes((current) => current.some((n) => n.id === id && n.selected) ? current
       : current.map((n) => ({ ...n, selected: n.id === id })));

@@ -134,6 +134,29 @@ export function edgeState(source, target) {
   return "pending";
 }
 
+// A run repaints many times a second; the layout changes only with the graph or the sizes.
+const layouts = new WeakMap(); // graph -> {key, at}
+
+function layout(graph, sizes) {
+  const key = [...sizes].map(([id, size]) => `${id}:${size.width}x${size.height}`).join(",");
+  const cached = layouts.get(graph);
+  if (cached?.key === key) return cached.at;
+  const g = new dagre.graphlib.Graph({ multigraph: true });
+  g.setGraph({ rankdir: "LR", nodesep: 36, ranksep: 110, marginx: 16, marginy: 16 });
+  g.setDefaultEdgeLabel(() => ({}));
+  for (const task of graph.tasks) g.setNode(task.id, { ...sizes.get(task.id) });
+  graph.dataflows.forEach((f, i) => g.setEdge(f.source_task_id, f.target_task_id,
+                                               { width: 8 * edgeLabel(f).length, height: 14,
+                                                 labelpos: "c" }, String(i)));
+  dagre.layout(g);
+  const at = new Map(graph.tasks.map((task) => {
+    const { x, y } = g.node(task.id);
+    return [task.id, { x, y }];
+  }));
+  layouts.set(graph, { key, at });
+  return at;
+}
+
 /**
  * React Flow's nodes and edges for `graph`. `expanded`: the ids of open groups;
  * `describe(type)`: the type's describe_types entry.
@@ -162,19 +185,12 @@ export function build(graph, { run, describe, expanded }) {
     sizes.set(task.id, { width, height, top: HEADER + PORT_ROW * rows(ports) + NOTE });
   }
 
-  const g = new dagre.graphlib.Graph({ multigraph: true });
-  g.setGraph({ rankdir: "LR", nodesep: 36, ranksep: 110, marginx: 16, marginy: 16 });
-  g.setDefaultEdgeLabel(() => ({}));
-  for (const task of graph.tasks) g.setNode(task.id, { ...sizes.get(task.id) });
-  graph.dataflows.forEach((f, i) => g.setEdge(f.source_task_id, f.target_task_id,
-                                               { width: 8 * edgeLabel(f).length, height: 14,
-                                                 labelpos: "c" }, String(i)));
-  dagre.layout(g);
+  const laidOut = layout(graph, sizes);
 
   const nodes = [];
   for (const task of graph.tasks) {
     const size = sizes.get(task.id);
-    const laid = g.node(task.id);
+    const laid = laidOut.get(task.id);
     const position = placedAt(task) ?? { x: laid.x - size.width / 2, y: laid.y - size.height / 2 };
     const described = task.subgraph ? null : describe(task.type);
     const status = statusOf(run, task.id);

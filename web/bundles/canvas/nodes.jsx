@@ -17,7 +17,7 @@ function PortHandle({ task, port, direction }) {
     <div className={`port-row port-row-${direction}`}>
       <Handle
         type={isOut ? "source" : "target"} position={isOut ? Position.Right : Position.Left}
-        id={port.name} className={`port port-${direction}`} tabIndex={0}
+        id={port.name} className={`port port-${direction}`} tabIndex={0} role="button"
         data-port={port.name} data-direction={direction} data-task-id={task}
         data-armed={armed ? "true" : undefined}
         aria-label={`${isOut ? "output" : "input"} ${label} of ${task}: ${port.type}`}

@@ -84,10 +84,20 @@ def _generation_options(call: ModelCall) -> dict[str, Any]:
     temperature = getattr(call.input, "temperature", None)
     options: dict[str, Any] = {
         "model": _model_name(call.record), "stream": True, "signal": call.signal,
-        "on_text": progress_callback(call.progress, max_tokens), "max_tokens": max_tokens}
+        "on_text": _streaming(call, progress_callback(call.progress, max_tokens)),
+        "max_tokens": max_tokens}
     if temperature is not None:
         options["temperature"] = temperature
     return options
+
+
+def _streaming(call: ModelCall, report: Any) -> Any:
+    """An ``on_text`` that reports progress and streams each delta (``call.stream``)."""
+    def on_text(delta: str, text: str) -> None:
+        report(delta, text)
+        call.stream(delta)
+
+    return on_text
 
 
 def run_functions(base: CloudProvider) -> dict[str, RunFunction]:
