@@ -161,6 +161,27 @@ function drawEvent(event) {
   }
 }
 
+// The Run panel's raw outputs can be megabytes of vectors: written out only once the
+// panel is open, so that the end of a run never costs the page a long task.
+let unseenOutputs = null;
+
+function showOutputsWhenSeen(outputs) {
+  unseenOutputs = outputs;
+  if (!$("panel-run").hidden) writeOutputs();
+}
+
+function writeOutputs() {
+  if (unseenOutputs === null) return;
+  $("outputs").textContent = JSON.stringify(unseenOutputs, null, 2);
+  unseenOutputs = null;
+}
+
+page.on("show-outputs", ({ detail }) => showOutputsWhenSeen(detail)); // a reopened run's
+
+document.addEventListener("taskloom:panel", ({ detail }) => {
+  if (detail === "run") writeOutputs();
+});
+
 function showError(text) {
   if (text) showPanel("run"); // a failure's traceback is in the Run panel: bring it forward
   $("error").hidden = !text;
@@ -184,6 +205,7 @@ async function run(engine, call = () => engine.runCode(views.code.value, runOpti
   $("abort").disabled = false;
   showError("");
   $("outputs").textContent = "";
+  unseenOutputs = null;
   $("tasks").tBodies[0].replaceChildren();
   tasks.clear();
   window.taskloom.events = [];
@@ -208,7 +230,7 @@ async function run(engine, call = () => engine.runCode(views.code.value, runOpti
         if (row.dataset.status === "processing") setStatus(row, "aborted");
       }
     }
-    $("outputs").textContent = JSON.stringify(report.outputs || {}, null, 2);
+    showOutputsWhenSeen(report.outputs || {});
     if (!report.ok && !report.aborted) showError(report.traceback || report.error);
     if (report.ok) $("run-progress").value = 1;
     $("run-status").textContent = report.ok ? `done in ${report.elapsed_ms} ms`

@@ -404,7 +404,7 @@ function showReport(report) {
     return row;
   });
   $("tasks").tBodies[0].replaceChildren(...rows);
-  $("outputs").textContent = JSON.stringify(report.outputs || {}, null, 2);
+  page.emit("show-outputs", report.outputs || {}); // the Run panel writes them (app.js)
   $("error").hidden = !report.error;
   $("error").textContent = report.error || "";
   $("run-status").textContent = `run from ${when(report.created_at)}: ${report.status}` +

@@ -7,8 +7,8 @@
 //   page.on("run-events", ({ detail: events }) => …);       // a batch per animation frame
 //   page.on("run-start", …); page.on("run-end", ({ detail: report }) => …);
 //   page.store                                              // the DocumentStore (document.js)
+import { DocumentStore } from "./document.js";
 import { showPanel } from "./drawer.js";
-import { views } from "./views.js";
 
 let resolveReady;
 const bus = new EventTarget();
@@ -19,7 +19,7 @@ export const page = {
   /** Resolves with the engine once it is up and the document is open. */
   ready: new Promise((resolve) => { resolveReady = resolve; }),
   /** The graph document and the run state (web/document.js). */
-  store: views.store,
+  store: new DocumentStore(),
   showPanel,
   on(name, listener) {
     bus.addEventListener(name, listener);

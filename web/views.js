@@ -5,7 +5,8 @@
 // other view reaches the document only through the store.
 
 import { drawPalette as listTypes } from "./palette.js";
-import { DocumentStore, GRAPH, TRUSTED } from "./document.js";
+import { GRAPH, TRUSTED } from "./document.js";
+import { page } from "./page.js";
 import { mountEditor } from "./editor.js";
 import { createCodeEditor } from "./code-editor.js";
 
@@ -22,7 +23,7 @@ const MODE_HINT = {
     "written, so run only code you trust. The canvas draws graph code only.",
 };
 
-const store = new DocumentStore();
+const store = page.store; // the one document store, shared by every part of the page
 const types = new Map(); // type name -> its describe_types entry (palette, ports, inspector)
 let canvasView = null;
 let codeView = null; // the code view's editor (code-editor.js)
@@ -34,13 +35,6 @@ const engineReady = new Promise((resolve) => { engineUp = resolve; });
 async function call(method, ...args) {
   const ready = await engineReady;
   return ready.request(method, ...args);
-}
-
-function element(tag, attributes = {}, text = "") {
-  const made = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) made.setAttribute(key, value);
-  if (text) made.textContent = text;
-  return made;
 }
 
 // -- keeping the views in step with the store ----------------------------------------------

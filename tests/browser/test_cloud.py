@@ -175,6 +175,7 @@ def test_a_cloud_model_answers_through_the_page(cloud_page, api, vendor):
     assert request.body["stream"] is True  # the SDK's SSE stream, read through fetch
     sent_key = request.headers.get("x-api-key") or request.headers["authorization"]
     assert TEST_KEY in sent_key  # the key from the settings panel reached the vendor
+    cloud_page.click("#tab-run")  # the raw outputs are written once the Run panel opens
     assert json.loads(cloud_page.inner_text("#outputs"))["g"]["text"] == \
         "echo: hello from the page"
 

@@ -14,7 +14,6 @@ from .site import RUN_MS, set_code, set_json
 pytestmark = pytest.mark.browser
 
 EMBED = "Embed and compare sentences"
-PIPELINE_PREFIX = "Document"
 
 EDITED = '''from taskloom import Workflow
 
@@ -97,16 +96,18 @@ def test_an_example_opens_as_a_graph_on_the_canvas(app):
         assert node.get_attribute("data-status") == "pending"
 
 
-def test_an_example_that_defines_its_own_tasks_opens_as_trusted_code(app):
+def test_code_that_defines_its_own_tasks_opens_as_trusted_code(app):
     page = app
-    names = page.evaluate("Object.keys(window.taskloom.examples)")
-    pipeline = next(name for name in names if name.startswith(PIPELINE_PREFIX))
-    open_example(page, pipeline)
+    own_tasks = page.evaluate("window.taskloom.example")  # the page's first code: CountTo
+    assert "class CountTo(Task)" in own_tasks
+    page.once("dialog", lambda dialog: dialog.accept())  # over earlier tests' edits
+    page.evaluate("code => import('./views.js').then(({ views }) => "
+                  "views.openExample('own tasks', code))", own_tasks)
+    page.wait_for_selector("body[data-example-opened='own tasks']", state="attached")
     assert page.get_attribute("#document-mode", "data-mode") == "trusted"
     assert "runs as written" in page.inner_text("#document-mode")
     # Kept exactly as written (it runs with run_code), and not drawn as a graph.
-    assert page.evaluate("window.taskloom.codeText()") == page.evaluate(
-        "name => window.taskloom.examples[name]", pipeline)
+    assert page.evaluate("window.taskloom.codeText()") == own_tasks
     assert nodes(page) == {}
 
 

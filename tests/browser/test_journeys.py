@@ -102,6 +102,7 @@ def test_example_graph_runs_and_shows_outputs(app):
     assert report["ok"], report
     assert report["statuses"] == {"count": "completed", "describe": "completed"}
     assert report["outputs"]["describe"] == {"text": "the sum is 210"}
+    page.click("#tab-run")  # the raw outputs are written once the Run panel opens
     assert json.loads(page.inner_text("#outputs"))["count"] == {"total": 210}
     for task_id in ("count", "describe"):
         assert page.get_attribute(f"tr[data-task-id={task_id}]", "data-status") == "completed"
@@ -196,7 +197,7 @@ def test_save_reload_list_load_and_delete_graphs(page, server):
     names = page.eval_on_selector_all("#graphs li", "items => items.map(i => i.dataset.name)")
     assert names == ["busy one", "slow one"]
     page.click("#graphs li[data-name='slow one'] button.load")
-    page.wait_for_function("document.getElementById('code').value.includes('class Steps')")
+    page.wait_for_function("window.taskloom.codeText().includes('class Steps')")
     assert page.evaluate("window.taskloom.codeText()").strip() == SLOW_GRAPH.strip()
 
     page.click("#graphs li[data-name='busy one'] button.delete")

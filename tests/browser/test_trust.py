@@ -273,7 +273,7 @@ def pipeline(page) -> str:
     cached), long enough that its rewrites are still running when the page reloads."""
     code = page.evaluate("""Object.entries(window.taskloom.examples)
         .find(([name]) => name.startsWith("Document"))[1]""")
-    start = code.index('DOCUMENT = """') + len('DOCUMENT = """')
+    start = code.index('text="""') + len('text="""')
     end = code.index('"""', start)
     nonce = uuid.uuid4().hex[:8]
     paragraphs = [f"{SENTENCES[i % len(SENTENCES)]} (note {nonce}-{i})" for i in range(12)]

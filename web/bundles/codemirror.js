@@ -6,3 +6,5 @@ export { indentWithTab } from "@codemirror/commands";
 export { python } from "@codemirror/lang-python";
 export { json } from "@codemirror/lang-json";
 export { linter, lintGutter, setDiagnostics } from "@codemirror/lint";
+export { HighlightStyle, syntaxHighlighting } from "@codemirror/language";
+export { tags } from "@lezer/highlight";

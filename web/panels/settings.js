@@ -81,7 +81,7 @@ function buildPanel() {
     const forget = element("button", { type: "button", id: `cloud-${id}-forget`,
       textContent: "Forget key" });
     forget.dataset.vendor = id;
-    forget.setAttribute("aria-label", `Forget the ${title} key`);
+    forget.setAttribute("aria-label", `Forget key: ${title}`); // starts with its visible text
     fields.append(element("fieldset", { className: "cloud-vendor" },
       element("legend", { textContent: title }),
       element("label", {}, "API key ", key),

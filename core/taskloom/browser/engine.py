@@ -26,7 +26,7 @@ import taskloom
 from taskloom.errors import RunAbortedError, TaskloomError, WorkflowError
 from taskloom.task import Task
 
-from . import fasttext_provider, panels
+from . import fasttext_provider, panels, quickjs_provider
 from .files import page_files
 from .page_store import CODE_MODULE, PageRuns
 from .saved_graphs import SavedGraphs
@@ -170,6 +170,7 @@ class BrowserEngine:
         # Transformers.js runs the onnx models and fastText the language id (Pyodide only).
         if install_local_models():
             fasttext_provider.register()
+            quickjs_provider.install()
         if sys.platform == "emscripten":
             # The page's Abort writes SIGINT into Pyodide's interrupt buffer
             # when the engine does not answer: code that never awaits.

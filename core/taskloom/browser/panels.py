@@ -341,8 +341,8 @@ def captures_output(method: Callable[..., Any]) -> Callable[..., Any]:
     """Runs a BrowserEngine coroutine method inside :func:`capture_output` of its emit."""
 
     @functools.wraps(method)
-    async def captured(self: Any, *args: Any) -> Any:
+    async def captured(self: Any, *args: Any, **kwargs: Any) -> Any:
         with capture_output(self._emit):
-            return await method(self, *args)
+            return await method(self, *args, **kwargs)
 
     return captured

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from ..errors import JavaScriptError, TaskOutputError
+from ..tasks import javascript
 from ..tasks.javascript import _javascript_error
 from .transformers_provider import site_url
 
@@ -79,3 +80,8 @@ def result_of(answer: dict[str, Any], time_limit: float, memory_limit: int) -> A
     if "rejected" in answer:
         raise JavaScriptError(f"the JavaScript Promise rejected: {answer['rejected']}")
     raise _javascript_error(answer["error"], time_limit, memory_limit)
+
+
+def install() -> None:
+    """Makes the JavaScript task run on QuickJS in the worker (the BrowserEngine calls this)."""
+    javascript.use_page_runner(run_javascript_in_page)

@@ -39,6 +39,17 @@ from ..task import Task, TaskContext
 CODE_TYPES = frozenset({"JavaScript", "Lambda"})
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
+
+#: How JavaScript runs where threads do not exist (the page): the browser layer installs
+#: QuickJS in the engine's worker here (taskloom.browser.quickjs_provider.install); the core
+#: never imports the browser layer.
+_page_runner: Any = None
+
+
+def use_page_runner(runner: Any) -> None:
+    """Installs ``await runner(code, variables_json, time_limit, memory_limit)`` for the page."""
+    global _page_runner
+    _page_runner = runner
 # Words a port may not be named: JavaScript's reserved words and the globals code relies on.
 _RESERVED = frozenset({
     "break", "case", "catch", "class", "const", "continue", "debugger", "default", "delete",
@@ -82,10 +93,11 @@ class JavaScript(Task):
         except (TypeError, ValueError) as exc:
             raise TaskInputError(f"the JavaScript input is not JSON: {exc}") from exc
         if sys.platform == "emscripten":  # the page: quickjs-emscripten in the worker
-            from ..browser.quickjs_provider import run_javascript_in_page
-
-            result = await run_javascript_in_page(input.code, payload, input.time_limit,
-                                                  input.memory_limit)
+            if _page_runner is None:
+                raise JavaScriptError("JavaScript needs the page's QuickJS, which this engine "
+                                      "did not install (taskloom.browser.quickjs_provider)")
+            result = await _page_runner(input.code, payload, input.time_limit,
+                                        input.memory_limit)
         else:
             # QuickJS blocks while it runs; its own time limit ends the thread's work.
             result = await asyncio.to_thread(run_javascript, input.code, payload,
