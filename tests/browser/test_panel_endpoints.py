@@ -12,6 +12,7 @@ import zipfile
 
 import pytest
 
+from prerequisites import missing
 from taskloom.ai.catalog import ModelCatalog
 from taskloom.ai.cloud.limits import DEFAULT_LIMITS, provider_queue
 from taskloom.ai.providers import ProviderRegistry
@@ -68,7 +69,7 @@ async def test_list_models_has_the_shape_the_inspector_and_the_panel_read():
 async def test_a_variant_counts_only_its_own_weights():
     glassllm = MODELS / "glassllm"
     if not (glassllm / "onnx" / "model.onnx").is_file():
-        pytest.skip("dist/models/glassllm is not built (scripts/build-models)")
+        missing("dist/models/glassllm is not built (scripts/build-models)")
     engine, _ = make_engine()
     by_id = {m["id"]: m for m in (await call(engine, "list_models"))["models"]}
     assert by_id["onnx:glassllm:q8"]["size_bytes"] == folder_bytes(

@@ -13,6 +13,8 @@ import json
 
 import pytest
 
+from prerequisites import need_module
+
 from .conftest import open_app
 from .test_models import completed, run_graph
 
@@ -147,7 +149,7 @@ def in_page(app, code: str, ports: dict) -> dict:
 @pytest.mark.parametrize("code, ports", JAVASCRIPT_CASES,
                          ids=[code[:32] for code, _ in JAVASCRIPT_CASES])
 def test_javascript_runs_in_the_page_as_under_cpython(app, code, ports):
-    pytest.importorskip("quickjs", reason="pip install 'taskloom[javascript]'")
+    need_module("quickjs", "pip install 'taskloom[javascript]'")
     expected = in_cpython(code, ports)
     got = in_page(app, code, ports)
     if expected.get("result") == float("inf"):  # JSON cannot say Infinity: the report's null
