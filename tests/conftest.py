@@ -1,5 +1,21 @@
 import pytest
 
+try:
+    from hypothesis import settings
+except ImportError:  # a bare machine: the property tests say what is missing themselves
+    settings = None
+
+if settings is not None:
+    # Property tests (hypothesis) see the same examples on every run: a CI run cannot fail
+    # on an example that no earlier run met, and costs what the last one did. No example
+    # database: nothing is written into the working tree. `pytest --hypothesis-profile=
+    # explore` draws new, and more, examples when you go looking for bugs.
+    settings.register_profile("taskloom", derandomize=True, database=None, deadline=None,
+                              max_examples=40, print_blob=True)
+    settings.register_profile("explore", database=None, deadline=None, max_examples=400,
+                              print_blob=True)
+    settings.load_profile("taskloom")
+
 # The shared Postgres fixtures, and the per-test restore of the global registries.
 pytest_plugins = ("postgres_server", "isolation")
 

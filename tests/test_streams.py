@@ -11,12 +11,16 @@ from pydantic import BaseModel
 
 from taskloom import (
     EventKind,
+    Fallback,
+    GraphAsTask,
+    Map,
     MemoryOutputRepository,
     PortError,
     Task,
     TaskGraph,
     TaskGraphRunner,
     TaskStatus,
+    While,
     registry,
 )
 from taskloom.codegen import from_code, to_code
@@ -99,6 +103,52 @@ class StrmWrongPort(Task):
     async def run(self, input: Any, ctx: Any) -> dict[str, Any]:
         ctx.stream("plain", "nope")
         return {"text": "", "plain": ""}
+
+
+class StrmSpell(Task):
+    """Streams its word a letter at a time."""
+
+    class Input(BaseModel):
+        word: str
+
+    class Output(BaseModel):
+        text: StreamingText
+
+    async def run(self, input: Any, ctx: Any) -> dict[str, Any]:
+        for letter in input.word:
+            ctx.stream("text", letter)
+            await asyncio.sleep(0)  # let the other items interleave
+        return {"text": input.word}
+
+
+class StrmCount(Task):
+    """One step of a loop: streams the number it counts, and counts one up."""
+
+    class Input(BaseModel):
+        n: int
+
+    class Output(BaseModel):
+        n: int
+        said: StreamingText
+
+    async def run(self, input: Any, ctx: Any) -> dict[str, Any]:
+        ctx.stream("said", f"{input.n}")
+        ctx.stream("said", "!")
+        return {"n": input.n + 1, "said": f"{input.n}!"}
+
+
+class StrmBroken(Task):
+    """Streams a little, then fails."""
+
+    class Input(BaseModel):
+        word: str
+
+    class Output(BaseModel):
+        text: StreamingText
+
+    async def run(self, input: Any, ctx: Any) -> dict[str, Any]:
+        ctx.stream("text", "half")
+        raise RuntimeError("gave up")
 
 
 @pytest.fixture(autouse=True)
@@ -254,3 +304,119 @@ def test_text_stream_validates_and_serialises_as_text():
     assert model.model_dump(mode="json")["text"] == "abc"
     with pytest.raises(ValueError):
         StrmUpper.Input(text=3)
+
+
+# -- expanded tasks and inner runs ------------------------------------------------------
+
+
+def by_stream(deltas: list[dict[str, Any]], *keys: str) -> dict[tuple, list[dict[str, Any]]]:
+    """The deltas grouped by the details that name their stream."""
+    out: dict[tuple, list[dict[str, Any]]] = {}
+    for d in deltas:
+        out.setdefault(tuple(d.get(k) for k in keys), []).append(d)
+    return out
+
+
+async def test_each_item_of_an_expanded_task_streams_in_its_own_order():
+    graph = TaskGraph([StrmSpell("spell", {"word": ["ab", "cde", "f"]})])
+    result, events = await run(graph)
+    deltas = streamed(events, "spell")
+    items = by_stream(deltas, "port", "item")
+    assert sorted(items) == [("text", 0), ("text", 1), ("text", 2)]
+    for (_, item), mine in items.items():
+        assert [d["index"] for d in mine] == list(range(len(mine)))
+        assert "".join(d["delta"] for d in mine) == result["spell"]["text"][item]
+    # The items ran at once: their deltas interleave, each stream still in order.
+    assert [d["item"] for d in deltas[:2]] == [0, 1]
+    assert result["spell"]["text"] == ["ab", "cde", "f"]
+
+
+async def test_a_graph_as_task_streams_its_inner_tasks_naming_them():
+    body = TaskGraph([StrmSpell("first"), StrmSpell("second")])
+    body.connect("first", "text", "second", "word")
+    graph = TaskGraph([GraphAsTask(body, "inner", {"word": "hey"})])
+    result, events = await run(graph)
+    deltas = streamed(events, "inner")
+    # Not a port of its own ("first" feeds "second"): named by its inner task.
+    assert [(d["inner"], d["port"], d["delta"], d["index"]) for d in deltas
+            if "inner" in d] == [("first", "text", c, i) for i, c in enumerate("hey")]
+    # The sink's stream is the GraphAsTask's own output "text".
+    own = [d for d in deltas if "inner" not in d]
+    assert [(d["port"], d["delta"], d["index"]) for d in own] == \
+        [("text", c, i) for i, c in enumerate("hey")]
+    assert result["inner"]["text"] == "hey"
+    complete = position(events, EventKind.TASK_COMPLETE, "inner")
+    assert all(i < complete for i, e in enumerate(events) if e.kind is EventKind.TASK_STREAM)
+    assert {e.task_id for e in events if e.kind is EventKind.TASK_STREAM} == {"inner"}
+
+
+async def test_a_reader_gets_a_graph_as_tasks_stream_live():
+    GATES["g"] = asyncio.Event()
+    body = TaskGraph([StrmWords("gen", {"words": WORDS, "gate": "g"})])
+    graph = TaskGraph([GraphAsTask(body, "inner"), StrmUpper("upper", {"gate": "g"})])
+    graph.connect("inner", "text", "upper", "text")
+    # The inner producer waits until the outer reader has read its first delta: this
+    # completes only if the delta crossed out of the inner run while it ran.
+    result, events = await run(graph)
+    assert result["upper"] == {"text": "".join(WORDS).upper(), "deltas": WORDS}
+    assert position(events, EventKind.TASK_START, "upper") < \
+        position(events, EventKind.TASK_COMPLETE, "inner")
+
+
+async def test_map_items_stream_their_own_text_tagged_with_the_item():
+    inner = TaskGraph([StrmSpell("spell")])
+    outer_body = TaskGraph([GraphAsTask(inner, "nest")])
+    graph = TaskGraph([Map(TaskGraph([StrmSpell("spell")]), "each",
+                           {"word": ["ab", "cd", "efg"], "concurrency": 3}),
+                       Map(outer_body, "nested", {"word": ["xy", "z"]})])
+    result, events = await run(graph)
+    each = by_stream(streamed(events, "each"), "inner", "port", "item")
+    assert sorted(each) == [("spell", "text", n) for n in range(3)]
+    for (_, _, item), mine in each.items():
+        assert [d["index"] for d in mine] == list(range(len(mine)))
+        assert "".join(d["delta"] for d in mine) == result["each"]["text"][item]
+    # Through a GraphAsTask in the body: the inner path names both.
+    nested = by_stream(streamed(events, "nested"), "inner", "item")
+    assert {k: "".join(d["delta"] for d in v) for k, v in nested.items()} == {
+        ("nest", 0): "xy", ("nest", 1): "z"}
+
+
+async def test_while_iterations_and_fallback_alternatives_stream_tagged():
+    graph = TaskGraph([
+        While(TaskGraph([StrmCount("count")]), "loop", {"n": 0, "condition": "n < 3"}),
+        Fallback([TaskGraph([StrmBroken("broken")]), TaskGraph([StrmSpell("spell")])],
+                 "answer", {"word": "ok"}),
+    ])
+    result, events = await run(graph)
+    loop = by_stream(streamed(events, "loop"), "inner", "port", "iteration")
+    assert {k: "".join(d["delta"] for d in v) for k, v in loop.items()} == {
+        ("count", "said", 0): "0!", ("count", "said", 1): "1!", ("count", "said", 2): "2!"}
+    assert all([d["index"] for d in v] == [0, 1] for v in loop.values())
+    answer = by_stream(streamed(events, "answer"), "inner", "alternative")
+    # The failed alternative's half text and the one that answered: two streams.
+    assert {k: "".join(d["delta"] for d in v) for k, v in answer.items()} == {
+        ("broken", 0): "half", ("spell", 1): "ok"}
+    assert result["answer"] == {"text": "ok", "alternative": 1}
+    assert result["loop"]["iterations"] == 3
+
+
+async def test_an_expanded_graph_as_task_tags_both_the_item_and_the_inner_task():
+    body = TaskGraph([StrmSpell("first"), StrmSpell("second")])
+    body.connect("first", "text", "second", "word")
+    graph = TaskGraph([GraphAsTask(body, "inner", {"word": ["ab", "c"]})])
+    result, events = await run(graph)
+    streams = by_stream(streamed(events, "inner"), "inner", "port", "item")
+    assert {k: "".join(d["delta"] for d in v) for k, v in streams.items()} == {
+        ("first", "text", 0): "ab", ("first", "text", 1): "c",
+        (None, "text", 0): "ab", (None, "text", 1): "c"}
+    assert all([d["index"] for d in v] == list(range(len(v))) for v in streams.values())
+    assert result["inner"]["text"] == ["ab", "c"]
+
+
+async def test_a_cached_body_does_not_stream_again():
+    cache = MemoryOutputRepository()
+    graph = TaskGraph([Map(TaskGraph([StrmSpell("spell")]), "each", {"word": ["ab"]})])
+    _, first = await run(graph, output_repository=cache)
+    assert streamed(first, "each")
+    result, again = await run(graph, output_repository=cache)
+    assert streamed(again, "each") == [] and result["each"]["text"] == ["ab"]

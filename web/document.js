@@ -21,6 +21,18 @@ const STATUS_BY_KIND = {
   task_abort: "aborted", task_cache_hit: "completed", task_skipped: "skipped",
 };
 
+/** Where a task_stream delta's text is kept: the task's own key ("gen"), or one per
+ *  step and inner task ("each[2]", "loop#1", "fb@0", "wrap/inner"), so items that stream
+ *  at once never mix. */
+export function streamKey(event) {
+  let key = event.task_id;
+  if (Number.isInteger(event.item)) key += `[${event.item}]`;
+  if (Number.isInteger(event.iteration)) key += `#${event.iteration}`;
+  if (Number.isInteger(event.alternative)) key += `@${event.alternative}`;
+  if (event.inner) key += `/${event.inner}`;
+  return key;
+}
+
 function request(req) {
   return new Promise((resolve, reject) => {
     req.onsuccess = () => resolve(req.result);
@@ -181,8 +193,10 @@ export class DocumentStore {
       if (event.error || event.message) run.messages[event.task_id] = event.error || event.message;
       if (event.kind === "task_cache_hit") run.cached[event.task_id] = true;
       // A streaming port's text so far (task_stream deltas arrive in order): the canvas shows it.
+      // Each item, iteration, alternative and inner task is a stream of its own.
       if (event.kind === "task_stream") {
-        run.streams[event.task_id] = (run.streams[event.task_id] ?? "") + event.delta;
+        const key = streamKey(event);
+        run.streams[key] = (run.streams[key] ?? "") + event.delta;
       }
       if (event.kind === "task_error" && event.error) run.errors[event.task_id] = event.error;
       const item = event.details?.item;

@@ -79,7 +79,8 @@ async function startPyScriptEngine(onEvent, timings) {
 
 /** Every method BrowserEngine answers (its @endpoint methods), by their Python names. */
 export const ENGINE_METHODS = Object.freeze([
-  "abort_job", "abort_run", "abort_run_jobs", "add_package", "cache_stats", "check_dataflow",
+  "abort_download", "abort_job", "abort_run", "abort_run_jobs", "add_package", "cache_stats",
+  "check_dataflow",
   "check_task_input", "clear_cache", "code_tasks", "configure_cloud", "delete_file",
   "delete_graph", "describe_types",
   "discard_run", "download_model", "duplicate_graph", "engine_info", "from_code",
@@ -229,6 +230,8 @@ export class EngineClient {
   installFromPyPI(requirement) { return this.request("install_from_pypi", requirement); }
   /** Runs DownloadModel; progress arrives as `model_download` events. @returns {Promise<{ok: boolean, model?: string, error?: string}>} */
   downloadModel(modelId, url) { return this.request("download_model", modelId, url || null); }
+  /** Cancels downloadModel's download of `modelId` (its call answers `aborted: true`). @returns {Promise<{ok: boolean, error?: string}>} */
+  abortDownload(modelId) { return this.request("abort_download", modelId); }
   checkDataflow(graph, source, sourcePort, target, targetPort) {
     return this.request("check_dataflow", JSON.stringify(graph), source, sourcePort, target, targetPort);
   }

@@ -88,6 +88,25 @@ drop.addEventListener("drop", (event) => {
   add([...event.dataTransfer.files]);
 });
 
+/**
+ * An example's file (web/examples.js): fetched from the site's own copy of the repository's
+ * examples/ and kept under the same path, as a dropped file would be, so the example's
+ * relative path reads it here as `taskloom run` does from the repository root. A file of
+ * that name already in the list is the user's: it is kept, not replaced.
+ */
+export async function addExampleFile(path) {
+  const engine = await page.ready;
+  if ((await engine.listFiles()).files.some((file) => file.path === path)) {
+    say(`Kept ${path}: the example reads the copy in your files.`);
+    return;
+  }
+  const response = await fetch(path);
+  if (!response.ok) throw new Error(`cannot fetch ${path}: HTTP ${response.status}`);
+  const reply = await engine.putFile(path, base64Of(await response.arrayBuffer()));
+  show(reply.files);
+  say(`Added ${path}, the example's document.`);
+}
+
 /** Shows the list again (after a run that may have written files). */
 export async function refreshFiles() {
   try {

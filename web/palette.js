@@ -1,9 +1,9 @@
 // The palette (#palette-items): every registered task type, from the engine's
 // describe_types (registry.describe()), grouped by category and searchable
-// (#palette-search). Each item shows its description on hover and on focus,
-// can be dragged onto the canvas, and Enter (or Space) on it adds it.
+// (#palette-search). Each item is a button: it shows its description on hover
+// and on focus, can be dragged onto the canvas, and Enter, Space or a click adds it.
 //
-// Hooks: every item carries data-task-type; body[data-palette-types] is the
+// Hooks: every item (a <button>) carries data-task-type; body[data-palette-types] is the
 // number of types listed once they are.
 
 import { DRAG_TYPE } from "./bundles/canvas.js";
@@ -35,14 +35,13 @@ export function drawPalette(types, { add }) {
     const group = element("div", { class: "palette-group", role: "group",
                                    "aria-labelledby": heading });
     group.append(element("h3", { id: heading }, category));
-    // Its items are buttons (they add a task), so the list is only their layout.
-    const list = element("ul", { role: "none" });
+    const list = element("ul");
     for (const type of members.sort((a, b) => (a.title || a.type).localeCompare(
       b.title || b.type))) {
       const description = type.description || "";
-      const item = element("li", {
-        "data-task-type": type.type, title: description, tabindex: "0", draggable: "true",
-        role: "button", "aria-label": `add ${type.title || type.type} to the graph`,
+      const item = element("button", {
+        type: "button", "data-task-type": type.type, title: description, draggable: "true",
+        "aria-label": `add ${type.title || type.type} to the graph`,
         "aria-describedby": "palette-about",
       }, type.title || type.type);
       item.dataset.search = `${type.type} ${type.title || ""} ${category} ${description}`
@@ -51,17 +50,15 @@ export function drawPalette(types, { add }) {
         event.dataTransfer.setData(DRAG_TYPE, type.type);
         event.dataTransfer.effectAllowed = "copy";
       });
-      item.addEventListener("keydown", (event) => {
-        if (event.key === "Enter" || event.key === " ") {
-          event.preventDefault();
-          add(type.type);
-        }
-      });
+      // A button: Enter, Space and a click all add it.
+      item.addEventListener("click", () => add(type.type));
       // The description on focus too (a title shows on hover only).
       item.addEventListener("focus", () => {
         about.textContent = `${type.title || type.type}: ${description || "no description"}`;
       });
-      list.append(item);
+      const entry = element("li");
+      entry.append(item);
+      list.append(entry);
     }
     group.append(list);
     items.append(group);
@@ -71,13 +68,14 @@ export function drawPalette(types, { add }) {
   function filter() {
     const words = search.value.toLowerCase().split(/\s+/).filter(Boolean);
     let shown = 0;
-    for (const item of items.querySelectorAll("li[data-task-type]")) {
+    for (const item of items.querySelectorAll("button[data-task-type]")) {
       const match = words.every((word) => item.dataset.search.includes(word));
-      item.hidden = !match;
+      item.hidden = !match; // and its list item, so that the list closes up
+      item.parentElement.hidden = !match;
       shown += match ? 1 : 0;
     }
     for (const group of items.querySelectorAll(".palette-group")) {
-      group.hidden = !group.querySelector("li[data-task-type]:not([hidden])");
+      group.hidden = !group.querySelector("li:not([hidden])");
     }
     items.dataset.shown = String(shown);
     if (words.length) about.textContent = `${shown} of ${types.length} task types match.`;

@@ -35,11 +35,14 @@ async def run_expanded(run_one: RunOne, task: Task, values: dict[str, Any], expa
     """Run ``task`` through ``run_one`` once per combination of the ``expand`` ports' lists.
 
     The runs are concurrent; progress is their mean, each report tagged with
-    its ``item``. If one fails, the others are cancelled and its error is raised.
+    its ``item``, and so is each stream delta: every item streams its own text,
+    its deltas indexed from 0. If one fails, the others are cancelled and its
+    error is raised.
     """
     combos = list(itertools.product(*(values[name] for name in expand)))
     fractions = [0.0] * len(combos)
     report = ctx._on_progress
+    stream = ctx._on_stream
 
     def child_context(index: int) -> TaskContext:
         def on_progress(fraction: float, message: str | None, details: Any) -> None:
@@ -48,8 +51,11 @@ async def run_expanded(run_one: RunOne, task: Task, values: dict[str, Any], expa
                 report(sum(fractions) / len(fractions), message,
                        {"item": index, **(details or {})})
 
+        def on_stream(port: str, delta: str, where: dict[str, Any] | None = None) -> None:
+            stream(port, delta, {**(where or {}), "item": index})
+
         return TaskContext(ctx.run_id, ctx.task_id, ctx.signal, on_progress, ctx.logger,
-                           ctx.services)
+                           ctx.services, on_stream if stream is not None else None)
 
     async def child(index: int, combo: tuple[Any, ...]) -> dict[str, Any]:
         child_values = dict(values)

@@ -117,6 +117,45 @@ def ports_of(model: type[BaseModel]) -> PortSet:
     return PortSet(schema, ports, open_)
 
 
+_SCALARS = (str, int, float, bool)
+
+
+@cache
+def json_native(model: type[BaseModel]) -> bool:
+    """Whether a validated instance's ``__dict__`` is already its JSON dump
+    (``to_python(mode="json")``): every field a JSON scalar (or None), or a list of
+    them, and nothing that changes how the model serialises. Validation has made
+    each value that exact type, so a run can skip the serialiser for such outputs."""
+    import types
+    import typing
+
+    from pydantic import RootModel
+
+    if issubclass(model, RootModel) or model.model_config.get("extra") == "allow" \
+            or model.model_config.get("serialize_by_alias") or model.model_computed_fields:
+        return False
+    decorators = model.__pydantic_decorators__
+    if decorators.field_serializers or decorators.model_serializers:
+        return False
+
+    def native(annotation: Any, top: bool) -> bool:
+        if annotation in _SCALARS or annotation is type(None):
+            return True
+        origin = typing.get_origin(annotation)
+        if origin is typing.Union or origin is types.UnionType:
+            return all(native(arg, top) for arg in typing.get_args(annotation))
+        if top and origin is list:
+            args = typing.get_args(annotation)
+            return len(args) == 1 and native(args[0], False)
+        return False
+
+    for field in model.model_fields.values():
+        if field.exclude or not native(field.annotation, True) or any(
+                type(item).__module__ != "annotated_types" for item in field.metadata):
+            return False
+    return True
+
+
 def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     """Follow a top-level $ref (pydantic puts nested models in $defs)."""
     seen = 0
@@ -204,11 +243,13 @@ def _json_type(value: Any) -> str:
 def _types_fit(source: set[str], target: set[str]) -> bool:
     if not source or not target:
         return True
-    widened = set(target)
-    if "number" in widened:
-        widened.add("integer")
+    number = "number" in target
     # null is tolerated: a missing value is reported at run time, not connect time.
-    return (source - {"null"}) <= widened
+    # (A loop, not set algebra: it runs for every dataflow a graph adds.)
+    for kind in source:
+        if kind not in target and kind != "null" and not (number and kind == "integer"):
+            return False
+    return True
 
 
 def _formats_fit(source: str | None, target: str | None) -> bool:

@@ -49,8 +49,10 @@ class RunResult:
         return self.outputs[task_id]
 
     def __repr__(self) -> str:
-        # Short on purpose: asyncio reprs finished tasks, and a run may hold 100,000 outputs.
-        return f"<RunResult {self.run_id} {self.status} {self.summary()}>"
+        # Short and O(1) on purpose: asyncio.run reprs its finished main task (and so its
+        # result) on the way out, and a run may hold 100,000 tasks.
+        return (f"<RunResult {self.run_id} {self.status} tasks={len(self.statuses)} "
+                f"errors={len(self.errors)}>")
 
     def summary(self) -> dict[str, int]:
         counts: dict[str, int] = {}

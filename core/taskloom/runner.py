@@ -34,8 +34,10 @@ import logging
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
+
+from pydantic import ValidationError
 
 from .cache import TaskOutputRepository
 from .errors import (
@@ -48,9 +50,10 @@ from .errors import (
     TaskloomError,
 )
 from .events import Event, EventEmitter, EventKind
-from .execution import TaskExecutor, missing_input
+from .execution import TaskExecutor, missing_input, validate_input, validate_output
 from .expansion import expanded_ports, run_expanded
 from .graph import ERROR_PORT
+from .ports import json_native
 from .recording import RunRecorder
 from .result import RunResult
 from .storage.runs import DEFAULT_LEASE
@@ -132,11 +135,12 @@ class TaskGraphRunner:
         self._progress: dict[str, float] = {}
         self._ready: deque[str] = deque()
         self._remaining: dict[str, int] = {}
-        self._successors: dict[str, list[str]] = {}
+        self._successors: Mapping[str, Iterable[str]] = {}
         self._stopping: str | None = None
         self._first_error: TaskloomError | None = None
         self._finished = 0
         self._progress_step = -1
+        self._progress_next = 0
         self._done: asyncio.Future | None = None
         self._reactive = False
         self._recorder: RunRecorder | None = None
@@ -184,10 +188,9 @@ class TaskGraphRunner:
         result = self.result
         result.started_at = time.time()
         statuses = result.statuses
-        for task_id in self.graph.task_ids():
-            statuses[task_id] = TaskStatus.PENDING
+        statuses.update(dict.fromkeys(self.graph._tasks, _PENDING))
         self._remaining = self.graph.predecessor_counts()
-        self._successors = self.graph.successor_lists()
+        self._successors = self.graph.successor_map()
         self._gated, self._gated_sources = _gated_tasks(self.graph)
         if not reactive:
             self._stream_consumers = _stream_consumers(self.graph, self._gated)
@@ -208,8 +211,8 @@ class TaskGraphRunner:
         if self._recorder is not None:
             # Map and While record each finished item/iteration here, and read them on resume.
             self.services["checkpoints"] = Checkpoints(self.run_id, self._recorder, saved)
-        for t in self.graph.task_ids():
-            if self._remaining[t] == 0 and statuses[t] is TaskStatus.PENDING:
+        for t, waiting in self._remaining.items():  # (in the graph's task order)
+            if waiting == 0 and statuses[t] is _PENDING:
                 if t in self._gated and self.graph._inputs[t]:
                     self._decide(t)
                 else:
@@ -353,7 +356,8 @@ class TaskGraphRunner:
         self._wake(len(self._waiters))
 
     def _task_done(self, task_id: str) -> None:
-        self._progress.pop(task_id, None)
+        if self._progress:
+            self._progress.pop(task_id, None)
         self._finished += 1
         statuses = self.result.statuses
         status = statuses[task_id]
@@ -378,9 +382,11 @@ class TaskGraphRunner:
                     and not self._reactive and self._stopping is None:
                 self.abort(f"task {task_id!r} failed")
         events = self.events
-        if events._all or _GRAPH_PROGRESS in events._by_kind:
+        if (events._all or _GRAPH_PROGRESS in events._by_kind) \
+                and (self._progress or self._finished >= self._progress_next):
             self._emit_graph_progress()
-        self._check_done()
+        if not self._ready or self._stopping is not None:
+            self._check_done()  # (with tasks ready and no stop, it would return at once)
 
     def _check_done(self) -> None:
         if self._current or (self._ready and self._stopping is None):
@@ -491,14 +497,37 @@ class TaskGraphRunner:
             live = self._live
             if live:
                 self._attach_streams(task_id, values)
-            ctx = TaskContext(self.run_id, task_id, signal,
-                              self._progress_reporter(task_id) if events_on else None,
-                              self.logger, self.services,
-                              self._stream_reporter(task) if _stream_ports(task) else None)
+            ctx = TaskContext(self.run_id, task_id, signal, None, self.logger, self.services,
+                              self._stream_reporter(task) if _streams(task) else None,
+                              report=self._report_progress if events_on else None)
             if not expand and task_id in self._stream_consumers:
                 self._open_streams(task)
             if expand:
                 output = await run_expanded(executor.run_one, task, values, expand, ctx)
+            elif task.timeout is None and not self._reactive and (
+                    executor.repository is None or not task.is_cacheable):
+                # What run_one does when there is no cache to ask and no timeout, without
+                # its two coroutine frames: most of a no-op task's time is such overhead.
+                plan = _PLANS.get(type(task))
+                if plan is None:
+                    plan = _plan(task)
+                if not plan:
+                    output = validate_output(task, await task.run(validate_input(task, values),
+                                                                  ctx))
+                else:
+                    inputs, outputs = plan
+                    try:
+                        model = inputs.validate_python(values)
+                    except ValidationError:
+                        model = validate_input(task, values)  # raises, in its words
+                    raw = await task.run(model, ctx)
+                    try:
+                        # A plain output model: the validated instance's __dict__ is its
+                        # JSON dump (see ports.json_native).
+                        output = dict(outputs.validate_python(raw).__dict__) \
+                            if type(raw) is dict else validate_output(task, raw)
+                    except ValidationError:
+                        output = validate_output(task, raw)  # raises, in its words
             else:
                 output = await executor.run_one(task, values, ctx)
         except asyncio.CancelledError:
@@ -547,36 +576,41 @@ class TaskGraphRunner:
 
     # -- events ----------------------------------------------------------------------
 
-    def _progress_reporter(self, task_id: str):
-        def report(fraction: float, message: str | None, details: dict[str, Any] | None) -> None:
-            self._progress[task_id] = fraction
-            self._emit(EventKind.TASK_PROGRESS, task_id, progress=fraction, message=message,
-                       details=details)
-            if self.events.wants(EventKind.GRAPH_PROGRESS):
-                self._emit_graph_progress()
-
-        return report
+    def _report_progress(self, task_id: str, fraction: float, message: str | None,
+                         details: dict[str, Any] | None) -> None:
+        """A task's ``ctx.progress``: TaskContext binds it to the task's id."""
+        self._progress[task_id] = fraction
+        self._emit(EventKind.TASK_PROGRESS, task_id, progress=fraction, message=message,
+                   details=details)
+        if self.events.wants(EventKind.GRAPH_PROGRESS):
+            self._emit_graph_progress()
 
     def _stream_reporter(self, task: Task):
         ports = _stream_ports(task)
-        counts: dict[str, int] = {}
+        counts: dict[Any, int] = {}
         task_id = task.id
 
-        def report(port: str, delta: str) -> None:
-            if port not in ports:
+        def report(port: str, delta: str, where: dict[str, Any] | None = None) -> None:
+            # ``where``: an item of an expansion, or an inner task of a body (compound.py):
+            # a stream of its own, with its own index, that no consumer reads live.
+            if port not in ports and not (where and "inner" in where):
                 raise PortError(
                     f"task {task_id!r} ({task.type}) streamed to {port!r}, which is not a "
                     f"streaming output port; its streaming outputs are: "
                     f"{', '.join(ports) or 'none'}")
             if not isinstance(delta, str):
                 raise TypeError(f"a stream delta is text, not {type(delta).__name__}")
-            index = counts.get(port, 0)
-            counts[port] = index + 1
-            stream = self._live.get((task_id, port))
-            if stream is not None:
-                stream.push(delta)
-            self._emit(EventKind.TASK_STREAM, task_id,
-                       details={"port": port, "delta": delta, "index": index})
+            key = port if where is None else (port, *where.items())
+            index = counts.get(key, 0)
+            counts[key] = index + 1
+            details = {"port": port, "delta": delta, "index": index}
+            if where is None:
+                stream = self._live.get((task_id, port))
+                if stream is not None:
+                    stream.push(delta)
+            else:
+                details.update(where)
+            self._emit(EventKind.TASK_STREAM, task_id, details=details)
 
         return report
 
@@ -628,6 +662,9 @@ class TaskGraphRunner:
         if step == self._progress_step and self._finished < total:
             return
         self._progress_step = step
+        # The count of finished tasks at which the step next changes (when no task is
+        # part-way): _task_done need not call here before.
+        self._progress_next = min(-(-(step + 1) * total // 1000), total)
         self._emit(EventKind.GRAPH_PROGRESS, progress=min(1.0, done / total),
                    details={"finished": self._finished, "total": total})
 
@@ -647,6 +684,7 @@ def _is_branch_port(task: Task, port: str) -> bool:
 #: Task class -> its branch ports (looked up once per class: a run asks once per edge).
 _BRANCH_PORTS: dict[type, frozenset[str]] = {}
 _TASK_OUTPUT_MODEL = Task.output_model  # the property a compound task overrides
+_TASK_INPUT_MODEL = Task.input_model
 #: Task class (or, for a compound task, which derives its ports, its output model)
 #: -> its streaming output ports: asked once per task of a run, so kept cheap.
 _STREAM_PORTS: dict[type, tuple[str, ...]] = {}
@@ -670,6 +708,50 @@ def _stream_ports(task: Task) -> tuple[str, ...]:
     return ports
 
 
+#: Task class -> (input validator, output validator) for a class whose ports are its
+#: own, with no branch ports and a json_native output model; () for any other.
+_PLANS: dict[type, tuple[Any, ...]] = {}
+
+
+def _plan(task: Task) -> tuple[Any, ...]:
+    cls = type(task)
+    plan: tuple[Any, ...] = ()
+    if cls.input_model is _TASK_INPUT_MODEL and cls.output_model is _TASK_OUTPUT_MODEL \
+            and not getattr(cls, "branch_ports", None) and json_native(cls.Output):
+        plan = (cls.Input.__pydantic_validator__, cls.Output.__pydantic_validator__)
+    _PLANS[cls] = plan
+    return plan
+
+
+def _forwards_streams(task: Task) -> bool:
+    """Whether ``task`` runs inner graphs whose deltas it sends on (GraphAsTask, Map, …)."""
+    cls = type(task)
+    forwards = _FORWARDS.get(cls)
+    if forwards is None:
+        forwards = _FORWARDS[cls] = bool(getattr(cls, "forwards_streams", False))
+    return forwards
+
+
+#: Task class -> whether it forwards its inner runs' stream deltas.
+_FORWARDS: dict[type, bool] = {}
+
+
+def _streams(task: Task) -> bool:
+    """Whether ``task`` may send stream deltas (its own, or forwarded): one look-up per
+    task of a run, for a class whose ports are its own."""
+    cls = type(task)
+    streams = _STREAMS.get(cls)
+    if streams is None:
+        streams = bool(_stream_ports(task) or _forwards_streams(task))
+        if cls not in _DERIVED_PORTS:
+            _STREAMS[cls] = streams
+    return streams
+
+
+#: Task class (not one that derives its ports) -> whether its tasks may stream.
+_STREAMS: dict[type, bool] = {}
+
+
 def _stream_consumers(graph: TaskGraph, gated: set[str]) -> dict[str, list[str]]:
     """Producer -> the tasks that may start as soon as it starts: every edge between
     them goes from a streaming output into a streaming input, untransformed.
@@ -677,8 +759,13 @@ def _stream_consumers(graph: TaskGraph, gated: set[str]) -> dict[str, list[str]]
     A task fed from a branch is decided when its inputs are done, so it is left out."""
     tasks, transforms = graph._tasks, graph._transforms
     pairs: dict[tuple[str, str], bool] = {}
+    own = _STREAM_PORTS
     for d in graph._modes:
-        source_streams = _stream_ports(tasks[d.source_task_id])
+        source = tasks[d[0]]
+        # A class whose ports are its own is known by its class alone: one look-up.
+        source_streams = own.get(type(source))
+        if source_streams is None:
+            source_streams = _stream_ports(source)
         if not source_streams:
             continue  # the common case: nothing it gives streams
         pair = (d.source_task_id, d.target_task_id)
@@ -700,11 +787,13 @@ def _gated_tasks(graph: TaskGraph) -> tuple[set[str], set[str]]:
     """Tasks fed by a branch port, and the tasks whose error port is connected."""
     gated, routed = set(), set()
     tasks = graph._tasks
+    known = _BRANCH_PORTS
     for d in graph._modes:
-        source = tasks[d.source_task_id]
-        if _is_branch_port(source, d.source_port):
+        source, port = tasks[d[0]], d[1]
+        ports = known.get(type(source)) if port != ERROR_PORT else None
+        if port in ports if ports is not None else _is_branch_port(source, port):
             gated.add(d.target_task_id)
-            if d.source_port == ERROR_PORT:
+            if port == ERROR_PORT:
                 routed.add(d.source_task_id)
     # When a routed task fails, its other outputs carry nothing: what they feed is decided too.
     gated.update(d.target_task_id for d in graph._modes if d.source_task_id in routed)

@@ -16,6 +16,7 @@ opt out, as abstract bases do.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Callable
@@ -103,8 +104,8 @@ class AbortSignal:
 class TaskContext:
     """What a running task can use besides its input."""
 
-    __slots__ = ("_on_progress", "_on_stream", "logger", "run_id", "services", "signal",
-                 "task_id")
+    __slots__ = ("_on_stream", "_progress_fn", "_report", "logger", "run_id", "services",
+                 "signal", "task_id")
 
     def __init__(
         self,
@@ -115,6 +116,8 @@ class TaskContext:
         logger: logging.Logger | None = None,
         services: dict[str, Any] | None = None,
         on_stream: Callable[[str, str], None] | None = None,
+        *,
+        report: Callable[[str, float, str | None, dict[str, Any] | None], None] | None = None,
     ):
         self.run_id = run_id
         self.task_id = task_id
@@ -122,8 +125,18 @@ class TaskContext:
         self.logger = logger or logging.getLogger(f"taskloom.task.{task_id}")
         # Storage handles, queues, providers: whatever the runner was given.
         self.services = services or {}
-        self._on_progress = on_progress
+        self._progress_fn = on_progress
+        # report(task_id, fraction, message, details): one callable for a whole run,
+        # made this task's on_progress only if the task reports progress at all.
+        self._report = report
         self._on_stream = on_stream
+
+    @property
+    def _on_progress(self) -> Callable[[float, str | None, dict[str, Any] | None], None] | None:
+        progress = self._progress_fn
+        if progress is None and self._report is not None:
+            progress = self._progress_fn = functools.partial(self._report, self.task_id)
+        return progress
 
     def stream(self, port: str, delta: str) -> None:
         """Send ``delta``, the next piece of the streaming output ``port``'s text.
@@ -137,9 +150,10 @@ class TaskContext:
 
     def progress(self, fraction: float, message: str | None = None, **details: Any) -> None:
         """Report progress between 0 and 1, with an optional message."""
-        if self._on_progress is not None:
+        report = self._on_progress
+        if report is not None:
             fraction = 0.0 if fraction < 0 else 1.0 if fraction > 1 else float(fraction)
-            self._on_progress(fraction, message, details or None)
+            report(fraction, message, details or None)
 
 
 def _plain(value: Any) -> Any:
@@ -214,11 +228,52 @@ class Task:
         self.config_cacheable = cacheable
         self.timeout = timeout
         self.queue = queue
-        #: Free-form data that travels with the task, e.g. {"ui": {"x": 120, "y": 40}}.
-        self.metadata: dict[str, Any] = dict(metadata or {})
-        self.defaults: dict[str, Any] = {}
+        if metadata:
+            self._metadata = dict(metadata)
         if defaults:
             self.set_defaults(defaults)
+
+    # Both made on first use: most tasks of a big graph have neither, and two empty
+    # dicts were half the memory of a task.
+    _metadata: dict[str, Any] | None = None
+    _defaults: dict[str, Any] | None = None
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        """Free-form data that travels with the task, e.g. {"ui": {"x": 120, "y": 40}}."""
+        metadata = self._metadata
+        if metadata is None:
+            metadata = self._metadata = {}
+        return metadata
+
+    @metadata.setter
+    def metadata(self, value: dict[str, Any]) -> None:
+        self._metadata = value
+
+    @property
+    def defaults(self) -> dict[str, Any]:
+        """Input values given to the task itself, by port name (validated)."""
+        defaults = self._defaults
+        if defaults is None:
+            defaults = self._defaults = {}
+        return defaults
+
+    @defaults.setter
+    def defaults(self, value: dict[str, Any]) -> None:
+        self._defaults = value
+
+    def default_values(self) -> dict[str, Any]:
+        """A new dict of the defaults (what a run starts a task's input from)."""
+        defaults = self._defaults
+        return dict(defaults) if defaults else {}
+
+    def _plain_entry(self) -> bool:
+        """Whether this task's graph-JSON entry is just {id, type, defaults: {}}."""
+        return (type(self).to_json is Task.to_json and not self._defaults
+                and not self._metadata and self.config_title is None
+                and self.config_cacheable is None and self.timeout is None
+                and self.queue is None and type(self).config is Task.config
+                and type(self.type) is str)
 
     # Ports are looked up through the instance: compound tasks derive theirs.
     @property
@@ -252,7 +307,8 @@ class Task:
         expansion); each of its items is validated instead.
         """
         checked = {name: self._validate_port_value(name, value) for name, value in values.items()}
-        self.defaults.update(checked)
+        if checked:
+            self.defaults.update(checked)
 
     def _validate_port_value(self, name: str, value: Any) -> Any:
         ports = self.input_ports
@@ -294,20 +350,20 @@ class Task:
     def to_json(self) -> dict[str, Any]:
         """This task's entry in graph JSON."""
         entry: dict[str, Any] = {"id": self.id, "type": self.type,
-                                 "defaults": to_jsonable_python(self.defaults)
-                                 if self.defaults else {}}
+                                 "defaults": to_jsonable_python(self._defaults)
+                                 if self._defaults else {}}
         config = self.config()
         if config:
             entry["config"] = config
-        if self.metadata:
-            entry["metadata"] = to_jsonable_python(self.metadata)
+        if self._metadata:
+            entry["metadata"] = to_jsonable_python(self._metadata)
         return entry
 
     @classmethod
     def from_json(cls, entry: dict[str, Any], registry: Any = None) -> Task:
         """Rebuild an instance from its graph-JSON entry (after the registry lookup)."""
         config = entry.get("config") or {}
-        unknown = set(config) - _CONFIG_KEYS
+        unknown = set(config) - _CONFIG_KEYS if config else None
         if unknown:
             raise SerializationError(f"task {entry.get('id')!r}: unknown config keys "
                                      f"{sorted(unknown)}")

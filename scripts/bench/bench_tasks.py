@@ -33,7 +33,14 @@ class UncachedStep(Step):
 
 
 def chain(n: int, cls: type[Step] = Step) -> tl.TaskGraph:
-    """t0 -> t1 -> … -> t{n-1}, each feeding ``x`` to the next."""
+    """t0 -> t1 -> … -> t{n-1}, each feeding ``x`` to the next, built in bulk (the
+    constructor takes the tasks and the dataflows at once)."""
+    return tl.TaskGraph([cls(id=f"t{i}") for i in range(n)],
+                        (tl.Dataflow(f"t{i - 1}", "x", f"t{i}", "x") for i in range(1, n)))
+
+
+def chain_one_by_one(n: int, cls: type[Step] = Step) -> tl.TaskGraph:
+    """``chain(n, cls)``, built by one ``add_task`` and one ``add_dataflow`` per task."""
     graph = tl.TaskGraph()
     for i in range(n):
         graph.add_task(cls(id=f"t{i}"))

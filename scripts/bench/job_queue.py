@@ -8,13 +8,16 @@
    Postgres with 1 and 4 workers (4 Worker objects, each with its own
    connection, in this one process).
 2. Baselines: raw SQL claim + complete on the same tables (the ceiling,
-   with the same number of connections), and procrastinate (if installed:
+   with the same number of connections; for the batched workers, raw SQL that
+   inserts 100 and claims 50 at a time), and procrastinate (if installed:
    ``.venv/bin/pip install procrastinate``) on the same Postgres.
 3. p50 / p95 enqueue → start latency for an idle worker: Postgres wakes it
    with LISTEN/NOTIFY, SQLite polls (every 50 ms by default).
 
-Targets: ≥ 5x procrastinate; ≥ 50 % of raw on SQLite; p50 enqueue → start
-≤ 10 ms with NOTIFY. Postgres runs in fresh schemas, dropped at the end.
+Targets: ≥ 3x procrastinate with 1 worker; ≥ 50 % of raw on SQLite, and for
+the batched Postgres workers ≥ 50 % of raw SQL that claims 50 jobs at a time
+(measured in the same run); p50 enqueue → start ≤ 5 ms with NOTIFY. Postgres
+runs in fresh schemas, dropped at the end.
 Numbers only: nothing here passes or fails.
 """
 
@@ -194,6 +197,85 @@ async def postgres_raw(url: str, schema: str, jobs: int, connections: int) -> fl
     return jobs / elapsed
 
 
+async def postgres_raw_batched(url: str, schema: str, jobs: int, connections: int,
+                               claim: int = 50, insert_batch: int = 100) -> float:
+    """The batched ceiling: one producer inserting ``insert_batch`` jobs a statement (the
+    same multi-row INSERT that ``add_many`` sends), and ``connections`` draining ones
+    that each claim ``claim`` jobs at a time (the same SKIP LOCKED query) and complete
+    them in one UPDATE, concurrently, as the batched workers run."""
+    import psycopg
+    from psycopg.types.json import Jsonb
+
+    conninfo = url.split("?")[0]
+
+    async def connect():
+        conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+        await conn.execute(f'SET search_path TO "{schema}"')
+        return conn
+
+    producer = await connect()
+    await producer.execute("DELETE FROM taskloom_jobs WHERE queue = 'raw'")
+    conns = [await connect() for _ in range(connections)]
+    completed = 0
+
+    async def produce() -> None:
+        for start in range(0, jobs, insert_batch):
+            items = [{"id": uuid.uuid4().hex, "queue": "raw", "task_type": "", "input": {},
+                      "fingerprint": str(i), "max_attempts": 3, "max_deliveries": 5,
+                      "run_id": None} for i in range(start, min(jobs, start + insert_batch))]
+            await producer.execute(PG_QUERIES["insert_many"], {"items": Jsonb(items)})
+
+    async def drain(conn) -> None:
+        nonlocal completed
+        params = {"queue": "raw", "worker_id": "raw", "lease": 30.0, "limit": claim}
+        while completed < jobs:
+            cur = await conn.execute(PG_QUERIES["claim"], params)
+            rows = await cur.fetchall()
+            if not rows:
+                await asyncio.sleep(0.001)
+                continue
+            await conn.execute("UPDATE taskloom_jobs SET status = 'completed', output = '{}' "
+                               "WHERE id = ANY(%s)", ([row[0] for row in rows],))
+            completed += len(rows)
+
+    started = time.perf_counter()
+    await asyncio.gather(produce(), *(drain(c) for c in conns))
+    elapsed = time.perf_counter() - started
+    for c in [*conns, producer]:
+        await c.close()
+    return jobs / elapsed
+
+
+async def postgres_raw_latency(url: str, schema: str, samples: int) -> list[float]:
+    """The floor under enqueue → start: one INSERT and one claim (the same queries),
+    back to back on bare psycopg connections, with no worker and no NOTIFY between."""
+    import psycopg
+
+    conninfo = url.split("?")[0]
+    conns = []
+    for _ in range(2):
+        conn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+        await conn.execute(f'SET search_path TO "{schema}"')
+        conns.append(conn)
+    producer, claimer = conns
+    await producer.execute("DELETE FROM taskloom_jobs WHERE queue = 'raw-latency'")
+    params = {"queue": "raw-latency", "worker_id": "raw", "lease": 30.0, "limit": 1}
+    out = []
+    for i in range(samples):
+        started = time.perf_counter()
+        await producer.execute(
+            "INSERT INTO taskloom_jobs (id, queue, task_type, input, fingerprint, status, "
+            "max_attempts, max_deliveries, run_after, created_at, updated_at) VALUES "
+            "(%s, 'raw-latency', '', '{}', %s, 'pending', 3, 5, 0, 0, 0)",
+            (uuid.uuid4().hex, str(i)))
+        await (await claimer.execute(PG_QUERIES["claim"], params)).fetchone()
+        out.append(time.perf_counter() - started)
+        await asyncio.sleep(0.02)
+    for conn in conns:
+        await conn.close()
+    return out
+
+
 # -- procrastinate ------------------------------------------------------------------------------
 
 
@@ -321,6 +403,7 @@ async def measure(args: argparse.Namespace, report) -> None:
         sqlite_latency = await taskloom_latency(url, min(args.latency_samples, 50))
 
     pg_latency: list[float] = []
+    pg_floor: list[float] = []
     schema = f"taskloom_bench_{uuid.uuid4().hex[:8]}"
     proc_schema = f"taskloom_bench_proc_{uuid.uuid4().hex[:8]}"
     try:
@@ -338,13 +421,20 @@ async def measure(args: argparse.Namespace, report) -> None:
         if with_procrastinate:
             with psycopg.connect(args.postgres, autocommit=True) as admin:
                 admin.execute(f'CREATE SCHEMA "{proc_schema}"')
-        # (label, workers, concurrency per worker, enqueue batch, raw connections)
-        setups = [("1 worker", 1, 1, 1, 1), ("4 workers", 4, 1, 1, 4),
-                  ("4 workers x 10, add_many(100), claim batch 10", 4, 10, 100, 4)]
+        # (label, workers, concurrency per worker, enqueue batch, raw baseline)
+        setups = [("1 worker", 1, 1, 1, "pg raw 1"), ("4 workers", 4, 1, 1, "pg raw 4"),
+                  ("4 workers x 10, add_many(100), claim batch 10", 4, 10, 100,
+                   "pg raw batched")]
+        raw_names = {"pg raw 1": "raw SQL claim+complete, 1 connection",
+                     "pg raw 4": "raw SQL claim+complete, 4 connections",
+                     "pg raw batched": "raw SQL, 4 connections claiming 50 at a time, "
+                                       "inserts of 100"}
         for _ in range(args.repeats):
             for conns in (1, 4):
                 await rates.measure(f"pg raw {conns}", lambda c=conns: postgres_raw(
                     args.postgres, schema, args.jobs, c))
+            await rates.measure("pg raw batched", lambda: postgres_raw_batched(
+                args.postgres, schema, args.jobs, 4))
             for label, workers, concurrency, batch, _ in setups:
                 await rates.measure(f"pg {label}", lambda w=workers, c=concurrency, b=batch:
                                     taskloom_throughput(url, args.jobs, w, c, b))
@@ -353,31 +443,32 @@ async def measure(args: argparse.Namespace, report) -> None:
                         f"procrastinate {label}", lambda c=workers * concurrency, b=batch:
                         procrastinate_throughput(args.postgres, proc_schema,
                                                  min(args.jobs, 500), c, b))
-        for conns in (1, 4):
-            rows.append((f"Postgres raw SQL claim+complete ({conns} conn)",
-                         rates.median(f"pg raw {conns}"), "ceiling"))
-        for label, _, _, _, conns in setups:
+        for raw, name in raw_names.items():
+            rows.append((f"Postgres {name}", rates.median(raw), "ceiling"))
+        for label, _, _, _, raw in setups:
             rows.append((f"Postgres taskloom, {label}", rates.median(f"pg {label}"),
-                         f"{rates.ratio(f'pg {label}', f'pg raw {conns}'):.0%} of raw"))
+                         f"{rates.ratio(f'pg {label}', raw):.0%} of raw"))
             report.add(f"Postgres queue, {label}, no-op jobs", rates.median(f"pg {label}"),
-                       "jobs/s", baseline=rates.median(f"pg raw {conns}"),
-                       ratio=rates.ratio(f"pg {label}", f"pg raw {conns}"),
-                       baseline_name=f"raw SQL claim+complete, {conns} connection(s)",
+                       "jobs/s", baseline=rates.median(raw),
+                       ratio=rates.ratio(f"pg {label}", raw), baseline_name=raw_names[raw],
                        target="≥ 0.5x" if "batch" in label else "")
         if with_procrastinate:
             for label, *_ in setups:
                 times = rates.ratio(f"pg {label}", f"procrastinate {label}")
                 rows.append((f"Postgres procrastinate, {label}",
                              rates.median(f"procrastinate {label}"),
-                             f"taskloom is {times:.1f}x (target >= 5x)"))
+                             f"taskloom is {times:.1f}x (target >= 3x)"))
                 report.add(f"Postgres queue vs procrastinate, {label}",
                            rates.median(f"pg {label}"), "jobs/s",
                            baseline=rates.median(f"procrastinate {label}"), ratio=times,
-                           baseline_name="procrastinate", target="≥ 3x")
+                           baseline_name="procrastinate",
+                           target="≥ 3x" if label == "1 worker" else "")
         else:
             report.note("job_queue: procrastinate is not installed, so the comparison with "
                         "it is skipped (`.venv/bin/pip install procrastinate` to add it)")
         pg_latency = await taskloom_latency(url, args.latency_samples)
+        pg_floor = await postgres_raw_latency(args.postgres, schema,
+                                              min(args.latency_samples, 100))
     except Exception as exc:  # no server: SQLite numbers still stand
         print(f"Postgres skipped: {type(exc).__name__}: {exc}\n")
         report.note(f"job_queue: Postgres skipped ({type(exc).__name__}: {exc})")
@@ -398,9 +489,15 @@ async def measure(args: argparse.Namespace, report) -> None:
             ms = [v * 1000 for v in values]
             print(f"  {name:<18} p50 {pct(ms, 50):6.2f} ms   p95 {pct(ms, 95):6.2f} ms   "
                   f"({len(ms)} samples)")
+            floor = [v * 1000 for v in pg_floor] if "NOTIFY" in name else []
+            if floor:
+                print(f"  {'raw INSERT + claim':<18} p50 {pct(floor, 50):6.2f} ms   "
+                      f"(the floor: two commits, no worker)")
             report.add(f"enqueue → start p50, idle worker, {name}", pct(ms, 50), "ms",
+                       baseline=pct(floor, 50) if floor else None,
+                       baseline_name="raw INSERT + claim, back to back" if floor else None,
                        target="≤ 5 ms" if "NOTIFY" in name else "")
-    print("  target: p50 ≤ 10 ms with NOTIFY")
+    print("  target: p50 ≤ 5 ms with NOTIFY")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ Layout of the site:
     pyscript/                              PyScript's bundle
     bundles/                               the page's npm libraries, bundled (bundles.py)
     pyodide/                               the runtime, the wheels and their pyodide-lock.json
+    examples/                              the repository's examples/ (the gallery opens them)
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ def build_site(
     cache.mkdir(parents=True, exist_ok=True)
     recipe: Recipe = load_recipe(recipe_path)
     inputs = [recipe_path, *taskloom_sources(), *_tree_files(ROOT / "web", ("*",)),
+              *_tree_files(ROOT / "examples", ("*",)),
               *_tree_files(Path(__file__).parent, ("*.py", "*.mjs"))]
     inputs += recipe_files()  # the local models' recipe (build/models/)
     inputs += bundles.inputs()  # the npm libraries and their entries (build/npm/, web/bundles/)
@@ -165,6 +167,12 @@ def build_site(
         if path.is_relative_to(bundles.ENTRIES_DIR):
             continue  # bundle sources: esbuild writes their output below
         target = staging / path.relative_to(ROOT / "web")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, target)
+    # The repository's examples (the README's headline graph and its document): the
+    # page's gallery opens the same files that `taskloom run examples/…` runs.
+    for path in _tree_files(ROOT / "examples", ("*",)):
+        target = staging / path.relative_to(ROOT)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(path, target)
     bundles.build_bundles(staging, log)

@@ -18,7 +18,8 @@ from .recipe import BuildError
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE_DIR = ROOT / "build" / "models"
 #: The models the page serves, by folder name in dist/models/.
-SITE_MODELS = ("all-MiniLM-L6-v2", "glassllm", "lid.176")
+SITE_MODELS = ("all-MiniLM-L6-v2", "glassllm", "lid.176", "bergamot-en-pt-tiny",
+               "minilm-mediapipe")
 
 
 def recipe_files() -> list[Path]:

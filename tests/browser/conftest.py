@@ -139,9 +139,28 @@ def app(_shared_app):
     assert_offline(guard)
 
 
+@pytest.fixture
+def app_guard(_shared_app):
+    """The guard of the module's shared page (what ``offline_guard`` is to ``page``)."""
+    return _shared_app[1]
+
+
 def open_app(page, url: str):
     """Opens the page and waits until the engine says it can run a graph."""
-    page.goto(url)
+    # The engine's bound for the navigation too: on a loaded machine "load" can take
+    # longer than Playwright's default 30 s, most of all when the service worker answers.
+    page.goto(url, timeout=ENGINE_START_MS)
+    return wait_for_engine(page)
+
+
+def reload_app(page):
+    """Reloads the page and waits for its engine: one navigation (a goto after the reload
+    would cut the reloaded page's start short)."""
+    page.reload(timeout=ENGINE_START_MS)
+    return wait_for_engine(page)
+
+
+def wait_for_engine(page):
     page.wait_for_selector("body[data-engine-ready], body[data-engine-error]",
                            state="attached", timeout=ENGINE_START_MS)
     error = page.get_attribute("body", "data-engine-error")

@@ -1,7 +1,9 @@
-"""Helpers the browser tests share: build the site, run its server, launch Chromium."""
+"""Helpers the browser tests share: build the site, run its server, launch Chromium, and
+drive the page (its code and JSON views, the canvas, the palette)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -66,3 +68,106 @@ def set_json(page, text: str) -> None:
     """Types ``text`` into the JSON view (its drawer tab first)."""
     page.click("#tab-json")
     page.fill("#graph-json", text)
+
+
+def run_code(page, code: str) -> dict:
+    """Runs ``code`` from the code view and returns the page's report once it ends."""
+    set_code(page, code)
+    page.click("#run")
+    page.wait_for_selector("body[data-run-state=completed], body[data-run-state=failed]",
+                           state="attached", timeout=RUN_MS)
+    return page.evaluate("window.taskloom.lastRun")
+
+
+def finished(page) -> str:
+    """Waits for the current run to end, however it ends, and says how."""
+    page.wait_for_selector("body[data-run-state]:not([data-run-state=running])",
+                           state="attached", timeout=RUN_MS)
+    return page.get_attribute("body", "data-run-state")
+
+
+# -- the document's views and the canvas --------------------------------------------------
+
+def nodes(page) -> dict[str, str]:
+    """The canvas's nodes: task id -> task type."""
+    return page.eval_on_selector_all(
+        "#canvas .node", "ns => Object.fromEntries(ns.map(n => [n.dataset.taskId, "
+        "n.dataset.taskType]))")
+
+
+def edges(page) -> list[tuple[str, str, str, str]]:
+    found = page.eval_on_selector_all(
+        "#canvas .edge", "es => es.map(e => [e.dataset.source, e.dataset.sourcePort, "
+        "e.dataset.target, e.dataset.targetPort])")
+    return sorted(tuple(edge) for edge in found)
+
+
+def json_view(page) -> dict:
+    return json.loads(page.evaluate("window.taskloom.jsonText()"))
+
+
+def edit_count(page) -> int:
+    return int(page.get_attribute("body", "data-editor-edits") or 0)
+
+
+def wait_for_edit(page, before: int) -> None:
+    page.wait_for_function("n => Number(document.body.dataset.editorEdits || 0) > n",
+                           arg=before, timeout=RUN_MS)
+
+
+def wait_for_palette(page) -> None:
+    page.wait_for_selector("body[data-palette-types]", state="attached", timeout=RUN_MS)
+
+
+def new_graph(page) -> None:
+    """An empty graph document, saying yes if the page asks before replacing work."""
+    def accept(dialog):
+        dialog.accept()
+
+    page.on("dialog", accept)
+    try:
+        edits = edit_count(page)
+        page.click("#new-graph")
+        wait_for_edit(page, edits)
+    finally:
+        page.remove_listener("dialog", accept)
+    assert nodes(page) == {}
+
+
+def add_by_keyboard(page, task_type: str) -> None:
+    edits = edit_count(page)
+    page.focus(f"#palette [data-task-type={task_type}]")
+    page.keyboard.press("Enter")
+    wait_for_edit(page, edits)
+
+
+def handle(task_id: str, direction: str, port: str) -> str:
+    return (f'#canvas .node[data-task-id="{task_id}"] '
+            f'.port[data-direction="{direction}"][data-port="{port}"]')
+
+
+def port_label(task_id: str, direction: str, port: str, part: str) -> str:
+    """The name or type written beside a handle."""
+    return (f'#canvas .node[data-task-id="{task_id}"] .port-row:has(> .port[data-direction='
+            f'"{direction}"][data-port="{port}"]) .port-{part}')
+
+
+def drag_connect(page, source: tuple[str, str], target: tuple[str, str]) -> None:
+    """Drags from an output handle to an input handle, as a mouse does (React Flow)."""
+    start = page.locator(handle(source[0], "out", source[1])).bounding_box()
+    end = page.locator(handle(target[0], "in", target[1])).bounding_box()
+    page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(end["x"] + end["width"] / 2, end["y"] + end["height"] / 2, steps=8)
+    page.mouse.up()
+
+
+def new_connected_pair(page) -> None:
+    """A new graph of a Similarity whose score is dragged into a DebugLog's open input."""
+    wait_for_palette(page)
+    new_graph(page)
+    add_by_keyboard(page, "Similarity")
+    add_by_keyboard(page, "DebugLog")
+    edits = edit_count(page)
+    drag_connect(page, ("similarity", "score"), ("debug_log", "*"))
+    wait_for_edit(page, edits)

@@ -1,7 +1,7 @@
 """The app is usable by keyboard and assistive technology: axe-core (pinned in build/npm)
 finds no serious or critical violation, run status and errors are live regions, and the
-drawer's tabs work from the keyboard. (Main-thread long tasks during the pipeline example are
-measured by scripts/bench/browser_longtasks.py: not yet zero, see docs/benchmarks.md.)"""
+drawer's tabs work from the keyboard, and the palette's items are real buttons. (Main-thread
+long tasks during the pipeline example: tests/browser/test_long_tasks.py.)"""
 
 from __future__ import annotations
 
@@ -15,17 +15,21 @@ AXE = ROOT / "build" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
 PIPELINE = "Document → paragraphs → rewrite \u00d72 → embed → compare"
 
 
-def serious_violations(page) -> list[str]:
+def violations(page, where: str = "document", impacts=("serious", "critical")) -> list[str]:
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.add_script_tag(path=str(AXE))  # inlined: no request leaves the page
-    found = page.evaluate("""async () => {
-        const result = await axe.run(document, { resultTypes: ["violations"] });
+    return page.evaluate("""async ([where, impacts]) => {
+        const context = where === "document" ? document : document.querySelector(where);
+        const result = await axe.run(context, { resultTypes: ["violations"] });
         return result.violations
-            .filter((v) => v.impact === "serious" || v.impact === "critical")
+            .filter((v) => !impacts || impacts.includes(v.impact))
             .map((v) => `${v.id} (${v.impact}): ${v.help} — ` +
                         v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", "));
-    }""")
-    return found
+    }""", [where, list(impacts) if impacts else None])
+
+
+def serious_violations(page) -> list[str]:
+    return violations(page)
 
 
 def test_axe_finds_nothing_serious_on_the_app_with_a_graph_open(app):
@@ -61,3 +65,24 @@ def test_the_drawer_tabs_work_from_the_keyboard(app):
     app.keyboard.press("Home")
     assert app.evaluate("document.activeElement.id") == "tab-code"
     assert app.is_visible("#panel-code")
+
+
+def test_the_palette_items_are_buttons_that_add_their_task(app):
+    page = app
+    page.wait_for_selector("body[data-palette-types]", state="attached", timeout=RUN_MS)
+    tags = page.eval_on_selector_all("#palette [data-task-type]",
+                                     "items => [...new Set(items.map((i) => i.tagName))]")
+    assert tags == ["BUTTON"]
+    # Not even a minor finding left in the palette (it had li role=button).
+    assert violations(page, "#palette", impacts=None) == []
+    page.click("#new-graph")
+    page.wait_for_function("window.taskloom.document.state.graph?.tasks.length === 0")
+    page.focus("#palette button[data-task-type=Similarity]")
+    assert "Similarity:" in page.inner_text("#palette-about")  # its description, on focus
+    page.keyboard.press("Enter")
+    page.wait_for_selector('#canvas .react-flow__node[data-task-type=Similarity]',
+                           timeout=RUN_MS)
+    page.click("#palette button[data-task-type=DebugLog]")
+    page.wait_for_selector('#canvas .react-flow__node[data-task-type=DebugLog]', timeout=RUN_MS)
+    types = page.evaluate("window.taskloom.document.state.graph.tasks.map((t) => t.type)")
+    assert sorted(types) == ["DebugLog", "Similarity"]

@@ -10,18 +10,21 @@ import json
 
 import pytest
 
-from .site import RUN_MS
-from .test_document import EMBED, edges, json_view, nodes, open_example
-from .test_editor import (
+from .site import (
+    RUN_MS,
     add_by_keyboard,
-    drag_connect,
+    edges,
     edit_count,
     handle,
+    json_view,
+    new_connected_pair,
     new_graph,
+    nodes,
     port_label,
     wait_for_edit,
     wait_for_palette,
 )
+from .test_document import EMBED, open_example
 
 pytestmark = pytest.mark.browser
 
@@ -230,13 +233,7 @@ def test_zoom_pan_fit_to_view_and_the_minimap(app):
 
 def test_multi_select_copy_paste_and_undo(app):
     page = app
-    wait_for_palette(page)
-    new_graph(page)
-    add_by_keyboard(page, "Similarity")
-    add_by_keyboard(page, "DebugLog")
-    edits = edit_count(page)
-    drag_connect(page, ("similarity", "score"), ("debug_log", "*"))
-    wait_for_edit(page, edits)
+    new_connected_pair(page)
     # Click one, shift-click the other: both selected.
     page.click(f'{NODE.format("similarity")} .node-type')
     page.keyboard.down("Shift")
@@ -282,13 +279,7 @@ def test_multi_select_copy_paste_and_undo(app):
 
 def test_an_edge_is_selected_and_deleted_and_a_task_runs_to_here(app):
     page = app
-    wait_for_palette(page)
-    new_graph(page)
-    add_by_keyboard(page, "Similarity")
-    add_by_keyboard(page, "DebugLog")
-    edits = edit_count(page)
-    drag_connect(page, ("similarity", "score"), ("debug_log", "*"))
-    wait_for_edit(page, edits)
+    new_connected_pair(page)
     page.click("#canvas .edge .react-flow__edge-textbg")
     page.wait_for_selector('#canvas .edge[data-selected="true"]', state="attached")
     edits = edit_count(page)
@@ -338,7 +329,7 @@ def test_tab_reaches_a_task_and_keys_select_move_and_delete_it(app):
 def test_the_palette_is_searchable_and_describes_each_type(app):
     page = app
     wait_for_palette(page)
-    items = "#palette-items li[data-task-type]"
+    items = "#palette-items [data-task-type]"
     every = page.locator(items).count()
     page.fill("#palette-search", "embed")
     visible = page.eval_on_selector_all(
@@ -348,7 +339,7 @@ def test_the_palette_is_searchable_and_describes_each_type(app):
     page.fill("#palette-search", "")
     assert page.eval_on_selector_all(items, "ls => ls.filter(l => l.hidden).length") == 0
     # The description on hover (title) and on focus (the live line under the list).
-    item = "#palette-items li[data-task-type=Similarity]"
+    item = "#palette-items [data-task-type=Similarity]"
     description = page.get_attribute(item, "title")
     assert description
     page.focus(item)

@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from .conftest import open_app
-from .site import RUN_MS, set_code, set_json
+from .conftest import reload_app
+from .site import RUN_MS, edges, json_view, nodes, set_code, set_json
 
 pytestmark = pytest.mark.browser
 
@@ -43,24 +43,6 @@ def open_example(page, name: str) -> None:
                                arg=name, timeout=RUN_MS)
     finally:
         page.remove_listener("dialog", accept)
-
-
-def nodes(page) -> dict[str, str]:
-    """The canvas's nodes: task id -> task type."""
-    return page.eval_on_selector_all(
-        "#canvas .node", "ns => Object.fromEntries(ns.map(n => [n.dataset.taskId, "
-        "n.dataset.taskType]))")
-
-
-def edges(page) -> list[tuple[str, str, str, str]]:
-    found = page.eval_on_selector_all(
-        "#canvas .edge", "es => es.map(e => [e.dataset.source, e.dataset.sourcePort, "
-        "e.dataset.target, e.dataset.targetPort])")
-    return sorted(tuple(edge) for edge in found)
-
-
-def json_view(page) -> dict:
-    return json.loads(page.evaluate("window.taskloom.jsonText()"))
 
 
 def apply_code(page, code: str) -> None:
@@ -199,16 +181,15 @@ def test_picking_an_example_asks_before_it_replaces_edits(app):
     assert nodes(page) == {"generate": "TextGeneration"}
 
 
-def test_the_document_and_unapplied_edits_survive_a_reload(page, server):
-    open_app(page, server.url)
+def test_the_document_and_unapplied_edits_survive_a_reload(app):
+    page = app
     open_example(page, EMBED)
     apply_code(page, EDITED)
     draft = EDITED + "# not applied yet\n"
     set_code(page, draft)
     page.wait_for_function("n => document.body.dataset.documentSaved === String(n)",
                            arg=len(draft))
-    page.reload()
-    open_app(page, server.url)
+    reload_app(page)
     assert nodes(page) == {"compare": "Similarity", "log": "DebugLog"}
     assert json_view(page)["tasks"][1]["type"] == "DebugLog"
     assert page.evaluate("window.taskloom.codeText()") == draft
@@ -245,7 +226,8 @@ def test_a_run_paints_statuses_and_progress_on_the_canvas(app):
 def test_the_palette_lists_every_registered_type(app):
     page = app
     page.wait_for_selector("body[data-palette-types]", state="attached", timeout=RUN_MS)
-    listed = page.eval_on_selector_all("#palette li", "ls => ls.map(l => l.dataset.taskType)")
+    listed = page.eval_on_selector_all("#palette [data-task-type]",
+                                       "ls => ls.map(l => l.dataset.taskType)")
     for expected in ("TextEmbedding", "Similarity", "DebugLog", "TextGeneration"):
         assert expected in listed
     assert len(listed) == int(page.get_attribute("body", "data-palette-types"))

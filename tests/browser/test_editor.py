@@ -9,45 +9,23 @@ import json
 
 import pytest
 
-from .site import RUN_MS
-from .test_document import edges, json_view, nodes
+from .site import (
+    RUN_MS,
+    add_by_keyboard,
+    drag_connect,
+    edges,
+    edit_count,
+    handle,
+    json_view,
+    new_connected_pair,
+    new_graph,
+    nodes,
+    port_label,
+    wait_for_edit,
+    wait_for_palette,
+)
 
 pytestmark = pytest.mark.browser
-
-
-def new_graph(page) -> None:
-    """An empty graph document, saying yes if the page asks before replacing work."""
-    def accept(dialog):
-        dialog.accept()
-
-    page.on("dialog", accept)
-    try:
-        edits = edit_count(page)
-        page.click("#new-graph")
-        wait_for_edit(page, edits)
-    finally:
-        page.remove_listener("dialog", accept)
-    assert nodes(page) == {}
-
-
-def edit_count(page) -> int:
-    return int(page.get_attribute("body", "data-editor-edits") or 0)
-
-
-def wait_for_edit(page, before: int) -> None:
-    page.wait_for_function("n => Number(document.body.dataset.editorEdits || 0) > n",
-                           arg=before, timeout=RUN_MS)
-
-
-def wait_for_palette(page) -> None:
-    page.wait_for_selector("body[data-palette-types]", state="attached", timeout=RUN_MS)
-
-
-def add_by_keyboard(page, task_type: str) -> None:
-    edits = edit_count(page)
-    page.focus(f"#palette li[data-task-type={task_type}]")
-    page.keyboard.press("Enter")
-    wait_for_edit(page, edits)
 
 
 def task(page, task_id: str) -> dict:
@@ -61,27 +39,6 @@ def code_view_graph(page) -> dict:
         page.evaluate("window.taskloom.codeText()"))
     assert answer["ok"], answer
     return answer["graph"]
-
-
-def handle(task_id: str, direction: str, port: str) -> str:
-    return (f'#canvas .node[data-task-id="{task_id}"] '
-            f'.port[data-direction="{direction}"][data-port="{port}"]')
-
-
-def port_label(task_id: str, direction: str, port: str, part: str) -> str:
-    """The name or type written beside a handle."""
-    return (f'#canvas .node[data-task-id="{task_id}"] .port-row:has(> .port[data-direction='
-            f'"{direction}"][data-port="{port}"]) .port-{part}')
-
-
-def drag_connect(page, source: tuple[str, str], target: tuple[str, str]) -> None:
-    """Drags from an output handle to an input handle, as a mouse does (React Flow)."""
-    start = page.locator(handle(source[0], "out", source[1])).bounding_box()
-    end = page.locator(handle(target[0], "in", target[1])).bounding_box()
-    page.mouse.move(start["x"] + start["width"] / 2, start["y"] + start["height"] / 2)
-    page.mouse.down()
-    page.mouse.move(end["x"] + end["width"] / 2, end["y"] + end["height"] / 2, steps=8)
-    page.mouse.up()
 
 
 def zoom(page) -> float:
@@ -113,7 +70,7 @@ def test_dragging_a_palette_item_onto_the_canvas_adds_it_where_it_was_dropped(ap
     wait_for_palette(page)
     new_graph(page)
     edits = edit_count(page)
-    page.drag_and_drop("#palette li[data-task-type=DebugLog]", "#canvas",
+    page.drag_and_drop("#palette [data-task-type=DebugLog]", "#canvas",
                        target_position={"x": 400, "y": 100})
     wait_for_edit(page, edits)
     assert nodes(page) == {"debug_log": "DebugLog"}
@@ -178,13 +135,7 @@ def test_the_keyboard_connects_an_output_to_an_input(app):
 
 def test_select_move_and_delete(app):
     page = app
-    wait_for_palette(page)
-    new_graph(page)
-    add_by_keyboard(page, "Similarity")
-    add_by_keyboard(page, "DebugLog")
-    edits = edit_count(page)
-    drag_connect(page, ("similarity", "score"), ("debug_log", "*"))
-    wait_for_edit(page, edits)
+    new_connected_pair(page)
     # Move by dragging the node's title: the new place is kept in metadata.ui (flow
     # coordinates: the pointer's move divided by the zoom).
     before = task(page, "debug_log")["metadata"]["ui"]
@@ -226,13 +177,7 @@ def test_select_move_and_delete(app):
 
 def test_undo_and_redo_go_over_every_edit(app):
     page = app
-    wait_for_palette(page)
-    new_graph(page)
-    add_by_keyboard(page, "Similarity")
-    add_by_keyboard(page, "DebugLog")
-    edits = edit_count(page)
-    drag_connect(page, ("similarity", "score"), ("debug_log", "*"))
-    wait_for_edit(page, edits)
+    new_connected_pair(page)
     connected = json_view(page)
     page.click('#canvas .node[data-task-id="similarity"] .node-type')
     edits = edit_count(page)
@@ -282,7 +227,7 @@ def test_a_graph_built_from_the_palette_alone_runs(app):
     page.dispatch_event(vectors, "change")
     wait_for_edit(page, edits)
     edits = edit_count(page)
-    page.drag_and_drop("#palette li[data-task-type=DebugLog]", "#canvas",
+    page.drag_and_drop("#palette [data-task-type=DebugLog]", "#canvas",
                        target_position={"x": 420, "y": 60})
     wait_for_edit(page, edits)
     edits = edit_count(page)

@@ -4,6 +4,8 @@ run's outputs by kind, logs and error."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from .site import RUN_MS
@@ -214,8 +216,10 @@ def test_lists_add_and_remove_items_and_an_expanded_value_is_a_list(app):
         "A fourth sentence."]
 
 
-def test_a_runs_outputs_are_rendered_by_kind_with_logs_and_a_preview(app):
+def test_a_runs_outputs_are_rendered_by_kind_with_logs_and_a_preview(app, server):
     page = app
+    # The Copy buttons write to the real clipboard, which the test then reads back.
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=server.origin)
     apply_code(page, PASS_THROUGH)
     select_task(page, "log")
     # DebugLog has a reactive preview: its outputs from its own values, before any run.
@@ -239,10 +243,17 @@ def test_a_runs_outputs_are_rendered_by_kind_with_logs_and_a_preview(app):
     assert page.get_attribute(vector, "data-dimension") == "4"
     assert "4-dimensional vector" in page.inner_text(vector)
     assert page.locator(f"{vector} svg polyline").count() == 1
-    assert page.is_visible(f"{vector} button.copy")
+    page.click(f"{vector} button.copy")
+    page.wait_for_selector(f"{vector} button.copy[data-copied]", timeout=RUN_MS)
+    assert page.inner_text(f"{vector} .copy-status") == "copied"
+    assert json.loads(page.evaluate("navigator.clipboard.readText()")) == [0.5, -0.25, 1.0, 0.0]
     vectors = f'{port}="vectors"] [data-render="vectors"]'
     assert page.get_attribute(vectors, "data-dimension") == "2"
     assert "3 vectors of 2 dimensions" in page.inner_text(vectors)
+    page.click(f"{vectors} button.copy")
+    page.wait_for_selector(f"{vectors} button.copy[data-copied]", timeout=RUN_MS)
+    assert json.loads(page.evaluate("navigator.clipboard.readText()")) == \
+        [[1.0, 0.0], [0.0, 1.0], [0.5, 0.5]]
     # A number is a value.
     assert page.inner_text(f'{port}="count"] .out-number') == "42"
     # Anything else is a JSON tree that collapses, and a long list shows its first part.

@@ -6,72 +6,21 @@ import json
 
 import pytest
 
-from .conftest import open_app
-from .site import RUN_MS, set_code
+from .conftest import open_app, reload_app
+from .graphs import report_graph, slow_graph, spin_graph
+from .site import RUN_MS, run_code, set_code
 
 pytestmark = pytest.mark.browser
 
-SLOW_GRAPH = '''
-import asyncio
-from pydantic import BaseModel
-from taskloom import Task, Workflow
-
-
-class Steps(Task):
-    class Input(BaseModel):
-        n: int = 40
-
-    class Output(BaseModel):
-        done: int
-
-    async def run(self, input, ctx):
-        for i in range(1, input.n + 1):
-            await asyncio.sleep(0.05)
-            ctx.progress(i / input.n, f"step {i}")
-        return {"done": input.n}
-
-
-wf = Workflow()
-wf.add_task(Steps, id="steps")
-'''
+SLOW_GRAPH = slow_graph(40)
 
 # Holds the worker's thread for a while without ever yielding: if the engine
 # ran on the page's thread, the page could not answer until it finished.
-BUSY_GRAPH = '''
-import time
-from pydantic import BaseModel
-from taskloom import Task, Workflow
-
-
-class Busy(Task):
-    class Input(BaseModel):
-        seconds: float = 4.0
-
-    class Output(BaseModel):
-        loops: int
-
-    async def run(self, input, ctx):
-        loops, end = 0, time.monotonic() + input.seconds
-        while time.monotonic() < end:
-            loops += 1
-        return {"loops": loops}
-
-
-wf = Workflow()
-wf.add_task(Busy, id="busy")
-'''
+BUSY_GRAPH = spin_graph(4.0)
 
 
 LOADED_PYSCRIPT = """performance.getEntriesByType("resource")
     .some((entry) => entry.name.includes("/pyscript/"))"""
-
-
-def run_code(page, code: str) -> dict:
-    set_code(page, code)
-    page.click("#run")
-    page.wait_for_selector("body[data-run-state=completed], body[data-run-state=failed]",
-                           state="attached", timeout=RUN_MS)
-    return page.evaluate("window.taskloom.lastRun")
 
 
 def test_page_loads_and_engine_gets_ready(app):
@@ -119,7 +68,7 @@ def test_progress_streams_while_the_graph_runs(app):
     # the page during the run, not only at its end.
     mid_run = page.wait_for_function(
         """() => {
-            const row = document.querySelector("tr[data-task-id=steps]");
+            const row = document.querySelector("tr[data-task-id=slow]");
             const progress = Number(row?.dataset.progress);
             return row?.dataset.status === "processing" && progress > 0 && progress < 1
                 && progress;
@@ -127,16 +76,16 @@ def test_progress_streams_while_the_graph_runs(app):
     assert 0 < mid_run < 1
     page.wait_for_selector("body[data-run-state=completed]", state="attached", timeout=RUN_MS)
     progress = [e["progress"] for e in page.evaluate("window.taskloom.events")
-                if e["kind"] == "task_progress"]
+                if e["kind"] == "task_progress" and e["task_id"] == "slow"]
     assert progress == sorted(progress) and progress[-1] == 1.0
-    assert page.get_attribute("tr[data-task-id=steps]", "data-progress") == "1"
+    assert page.get_attribute("tr[data-task-id=slow]", "data-progress") == "1"
 
 
 def test_page_stays_responsive_during_a_busy_run(app):
     page = app
     set_code(page, BUSY_GRAPH)
     page.click("#run")
-    page.wait_for_selector("tr[data-task-id=busy][data-status=processing]", state="attached",
+    page.wait_for_selector("tr[data-task-id=spin][data-status=processing]", state="attached",
                            timeout=RUN_MS)
     # The page's thread answers while the worker's Python is still busy.
     assert page.evaluate("document.body.dataset.runState") == "running"
@@ -144,7 +93,7 @@ def test_page_stays_responsive_during_a_busy_run(app):
     assert page.input_value("#graph-name") == "typed during the run"
     assert page.evaluate("document.body.dataset.runState") == "running"
     page.wait_for_selector("body[data-run-state=completed]", state="attached", timeout=RUN_MS)
-    assert page.evaluate("window.taskloom.lastRun.outputs.busy.loops") > 0
+    assert page.evaluate("window.taskloom.lastRun.outputs.spin.loops") > 0
 
 
 def test_code_without_a_workflow_shows_a_clear_error(app):
@@ -181,8 +130,8 @@ wf.add_task(Fails, id="fails")
     assert page.get_attribute("tr[data-task-id=fails]", "data-status") == "failed"
 
 
-def test_save_reload_list_load_and_delete_graphs(page, server):
-    open_app(page, server.url)
+def test_save_reload_list_load_and_delete_graphs(app):
+    page = app
     set_code(page, SLOW_GRAPH)
     page.fill("#graph-name", "slow one")
     page.click("#save")
@@ -192,35 +141,33 @@ def test_save_reload_list_load_and_delete_graphs(page, server):
     page.click("#save")
     page.wait_for_selector("#graphs li[data-name='busy one']", state="attached")
 
-    page.reload()  # graphs live in IndexedDB, not in the page
-    open_app(page, server.url)
+    reload_app(page)  # graphs live in IndexedDB, not in the page
     names = page.eval_on_selector_all("#graphs li", "items => items.map(i => i.dataset.name)")
     assert names == ["busy one", "slow one"]
     page.click("#graphs li[data-name='slow one'] button.load")
-    page.wait_for_function("window.taskloom.codeText().includes('class Steps')")
+    page.wait_for_function("window.taskloom.codeText().includes('class Slow')")
     assert page.evaluate("window.taskloom.codeText()").strip() == SLOW_GRAPH.strip()
 
     page.click("#graphs li[data-name='busy one'] button.delete")
     page.wait_for_selector("#graphs li[data-name='busy one']", state="detached")
-    page.reload()
-    open_app(page, server.url)
+    reload_app(page)
     names = page.eval_on_selector_all("#graphs li", "items => items.map(i => i.dataset.name)")
     assert names == ["slow one"]
 
 
 def test_saving_without_a_name_is_refused(app):
     page = app
+    saved = page.get_attribute("body", "data-saved-graphs")
+    assert saved is not None  # the library has listed what is saved
     page.fill("#graph-name", "   ")
     page.click("#save")
     page.wait_for_selector("#library-error:not([hidden])", state="attached")
     assert "needs a name" in page.inner_text("#library-error")
     assert page.get_attribute("#graph-name", "aria-invalid") == "true"
-    assert page.get_attribute("body", "data-saved-graphs") == "0"
+    assert page.get_attribute("body", "data-saved-graphs") == saved  # nothing was saved
 
 
-IDB_CHECKS = '''
-from pydantic import BaseModel
-from taskloom import Task, Workflow
+IDB_CHECKS = report_graph('''
 from taskloom.browser import idb
 
 
@@ -248,22 +195,7 @@ try:
     await idb.KeyValueStore(database, "no such store").get("x")
 except Exception as error:
     checks["bad_store"] = type(error).__name__
-
-
-class Report(Task):
-    class Input(BaseModel):
-        checks: dict
-
-    class Output(BaseModel):
-        checks: dict
-
-    async def run(self, input, ctx):
-        return {"checks": input.checks}
-
-
-wf = Workflow()
-wf.add_task(Report, id="report", checks=checks)
-'''
+''')
 
 
 def test_idb_wrapper_in_the_worker(app):
@@ -279,9 +211,9 @@ def test_idb_wrapper_in_the_worker(app):
 
 def test_abort_stops_a_running_graph(app):
     page = app
-    set_code(page, SLOW_GRAPH.replace("n: int = 40", "n: int = 400"))
+    set_code(page, slow_graph(400))
     page.click("#run")
-    page.wait_for_selector("tr[data-task-id=steps][data-progress]", state="attached",
+    page.wait_for_selector("tr[data-task-id=slow][data-progress]", state="attached",
                            timeout=RUN_MS)
     page.click("#abort")
     page.wait_for_selector("body[data-run-state]:not([data-run-state=running])",
@@ -290,9 +222,9 @@ def test_abort_stops_a_running_graph(app):
     report = page.evaluate("window.taskloom.lastRun")
     assert report["ok"] is False and report["aborted"] is True
     assert "traceback" not in report and page.is_hidden("#error")
-    assert report["statuses"]["steps"] == "aborted"
-    assert page.get_attribute("tr[data-task-id=steps]", "data-status") == "aborted"
-    assert float(page.get_attribute("tr[data-task-id=steps]", "data-progress")) < 1
+    assert report["statuses"]["slow"] == "aborted"
+    assert page.get_attribute("tr[data-task-id=slow]", "data-status") == "aborted"
+    assert float(page.get_attribute("tr[data-task-id=slow]", "data-progress")) < 1
 
 
 def test_the_module_worker_engine_runs_and_saves_too(page, server):

@@ -10,10 +10,10 @@ import json
 
 import pytest
 
-from .conftest import open_app
+from .conftest import reload_app
+from .graphs import slow_graph
 from .site import RUN_MS, set_code
 from .test_document import open_example
-from .test_persistence import TWO_STEPS
 
 pytestmark = pytest.mark.browser
 
@@ -57,7 +57,7 @@ def make_dirty(page) -> None:
                   " + '\\n# an unsaved edit\\n')")
 
 
-def test_save_reload_and_open_asks_before_it_replaces_edits(app, server):
+def test_save_reload_and_open_asks_before_it_replaces_edits(app):
     page = app
     open_example(page, "Embed and compare sentences")
     example_graph = graph_of(page)
@@ -66,8 +66,7 @@ def test_save_reload_and_open_asks_before_it_replaces_edits(app, server):
     assert "2 tasks" in page.inner_text(saved(page, "embed pair") + " .meta")
     assert page.evaluate("window.taskloom.document.dirty") is False  # saved: nothing to lose
 
-    page.reload()
-    open_app(page, server.url)
+    reload_app(page)
     open_example(page, "Generate text")
     make_dirty(page)
     asked: list[str] = []
@@ -239,9 +238,9 @@ def test_the_run_history_lists_a_run_and_reopens_its_outputs(app):
     assert page.get_attribute("#tasks tr[data-task-id=compare]", "data-status") == "completed"
 
 
-def test_a_run_stopped_by_a_reload_is_unfinished_and_resumes_from_the_history(app, server):
+def test_a_run_stopped_by_a_reload_is_unfinished_and_resumes_from_the_history(app):
     page = app
-    set_code(page, TWO_STEPS)
+    set_code(page, slow_graph(80))
     page.evaluate("window.taskloom.events = []")
     page.click("#run")
     page.wait_for_selector("tr[data-task-id=slow][data-status=processing][data-progress]",
@@ -249,8 +248,7 @@ def test_a_run_stopped_by_a_reload_is_unfinished_and_resumes_from_the_history(ap
     run_id = page.evaluate(
         "window.taskloom.events.find((e) => e.kind === 'graph_start').run_id")
 
-    page.reload()  # the worker, and the run in it, are gone
-    open_app(page, server.url)
+    reload_app(page)  # the worker, and the run in it, are gone
     item = history_item(page, run_id)
     page.wait_for_selector(item + "[data-unfinished=true]", state="attached")
     assert page.inner_text(item + " .run-state") == "interrupted"
@@ -259,7 +257,7 @@ def test_a_run_stopped_by_a_reload_is_unfinished_and_resumes_from_the_history(ap
                            state="attached", timeout=RUN_MS)
     report = page.evaluate("window.taskloom.lastRun")
     assert report["ok"] and report["run_id"] == run_id, report
-    assert report["outputs"] == {"quick": {"value": 10}, "slow": {"total": 90}}
+    assert report["outputs"] == {"first": {"value": 5}, "slow": {"total": 85}}
     page.wait_for_selector(item + "[data-status=completed][data-unfinished=false]",
                            state="attached", timeout=RUN_MS)
     assert page.query_selector(item + " button.resume") is None

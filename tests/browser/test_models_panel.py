@@ -1,9 +1,11 @@
 """The Models panel in the page: the local models with their sizes and whether their
 files are stored in this browser, a download with progress (the DownloadModel task
-through the engine), the cloud models, and what the local models run on."""
+through the engine) that can be cancelled, keeping nothing of it, the cloud models, and what
+the local models run on."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -54,8 +56,8 @@ def test_local_models_show_their_size_and_where_they_are_stored(app, built_site)
         assert "offline copy of the site" in line.locator(".model-cached").inner_text()
         assert line.locator("button.model-fetch").count() == 0
     assert row(page, "onnx:all-MiniLM-L6-v2:q8").locator(".model-size").inner_text() == "23 MB"
-    # Bergamot has no run function in the page: not offered.
-    assert not [m for m in models if m.startswith("bergamot:")]
+    # Bergamot runs in the page too (browser/bergamot_provider.py): offered, as a local model.
+    assert models["bergamot:en-pt:tiny"]["local"] is True
     # The cloud models are listed, with no key set yet and a way to Settings.
     cloud = page.locator('#models-cloud tr[data-model-id="openai:gpt-4o-mini:api"]')
     assert cloud.get_attribute("data-key-set") == "false"
@@ -130,3 +132,85 @@ def test_a_download_that_cannot_be_fetched_says_why(app):
     page.fill("#model-download-id", "")
     page.click("#model-download")
     assert page.get_attribute("#model-download-id", "aria-invalid") == "true"
+
+
+DOWNLOADS = "taskloom-models"  # the downloads cache (transformers_provider.DOWNLOADS_CACHE)
+
+
+def stored_under(page, folder: str) -> list[str]:
+    return page.evaluate("""async ([name, folder]) => {
+        const cache = await caches.open(name);
+        return (await cache.keys()).map((r) => r.url).filter((u) => u.includes(folder));
+    }""", [DOWNLOADS, folder])
+
+
+def test_a_download_in_progress_can_be_cancelled_keeping_nothing_and_then_done(app):
+    page = app
+    # glassllm q8 stored nowhere: out of the site's offline copy and out of the downloads.
+    page.evaluate("""async ([path, downloads]) => {
+        const url = new URL(path, location.href).href;
+        for (const name of await caches.keys()) {
+            if (name.startsWith("taskloom-site-")) await (await caches.open(name)).delete(url);
+        }
+        await caches.delete(downloads);
+    }""", [Q8_WEIGHTS, DOWNLOADS])
+    page.click("#tab-models")
+    assert refresh(page)["onnx:glassllm:q8"]["cached"] is False
+    q8 = row(page, "onnx:glassllm:q8")
+    # The weights' request is held, never answered: the download waits on it, part done.
+    held = []
+
+    def hold(route):
+        if route.request.method == "GET":
+            held.append(route)
+        else:
+            route.fallback()  # its size (HEAD) goes through
+
+    pattern = f"**/{Q8_WEIGHTS}"
+    page.context.route(pattern, hold)
+    try:
+        for how in ("button", "Escape"):
+            page.evaluate("delete document.body.dataset.modelDownload")
+            with page.context.expect_event(
+                    "request", lambda r: r.url.endswith(Q8_WEIGHTS) and r.method == "GET",
+                    timeout=RUN_MS):
+                q8.locator("button.model-fetch").click()
+            assert page.get_attribute("body", "data-model-download") == "running"
+            partial = stored_under(page, "/models/glassllm/")
+            assert partial and not any(url.endswith(".onnx") for url in partial), partial
+            cancel = page.locator("#model-download-cancel")
+            assert cancel.is_visible()
+            assert page.evaluate("document.activeElement.id") == "model-download-cancel"
+            if how == "button":
+                cancel.click()
+            else:
+                page.keyboard.press("Escape")
+            page.wait_for_selector("body[data-model-download=cancelled], "
+                                   "body[data-model-download=done], "
+                                   "body[data-model-download=error]",
+                                   state="attached", timeout=RUN_MS)
+            status = page.inner_text("#models-status")
+            assert page.get_attribute("body", "data-model-download") == "cancelled", status
+            assert "download cancelled" in status
+            page.wait_for_selector("#model-download-cancel", state="hidden", timeout=RUN_MS)
+            # Nothing of it kept, nothing listed as stored.
+            assert stored_under(page, "/models/glassllm/") == []
+            models = refresh(page)
+            assert models["onnx:glassllm:q8"]["cached"] is False, how
+            assert "not stored" in q8.locator(".model-cached").inner_text()
+    finally:
+        page.context.unroute(pattern, hold)
+        for route in held:
+            with contextlib.suppress(Exception):  # the page gave up on it already
+                route.abort()
+    # A later download of the same model works.
+    page.evaluate("delete document.body.dataset.modelDownload")
+    q8.locator("button.model-fetch").click()
+    page.wait_for_selector("body[data-model-download=done], body[data-model-download=error]",
+                           state="attached", timeout=RUN_MS)
+    assert page.get_attribute("body", "data-model-download") == "done", \
+        page.inner_text("#models-status")
+    page.wait_for_selector('#models-local tr[data-model-id="onnx:glassllm:q8"][data-cached=true]',
+                           state="attached", timeout=RUN_MS)
+    assert {m["id"]: m for m in page.evaluate("window.taskloom.models")}[
+        "onnx:glassllm:q8"]["stored"] == "downloads"

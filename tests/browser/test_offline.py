@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import open_app
+from .conftest import open_app, reload_app
 from .site import RUN_MS, SiteServer
 
 pytestmark = pytest.mark.browser
@@ -37,8 +37,7 @@ def test_page_opens_and_runs_with_the_server_stopped(page, own_server, offline_g
     page.wait_for_selector("body[data-offline-ready]", state="attached", timeout=RUN_MS)
     own_server.stop()
 
-    page.reload()
-    open_app(page, own_server.url)
+    reload_app(page)
     assert page.evaluate("window.crossOriginIsolated") is True
     page.click("#run")
     page.wait_for_selector("body[data-run-state=completed]", state="attached", timeout=RUN_MS)

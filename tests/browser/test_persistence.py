@@ -10,69 +10,16 @@ import json
 
 import pytest
 
-from .conftest import open_app
-from .site import RUN_MS, set_code
-from .test_journeys import run_code
+from .conftest import reload_app
+from .graphs import report_graph, slow_graph
+from .site import RUN_MS, run_code, set_code
 
 pytestmark = pytest.mark.browser
 
-TWO_STEPS = '''
-import asyncio
-from pydantic import BaseModel
-from taskloom import Task, Workflow
+# "first", then "slow": 80 steps of progress, enough to reload in the middle of.
+TWO_STEPS = slow_graph(80)
 
-
-class Quick(Task):
-    class Input(BaseModel):
-        n: int = 5
-
-    class Output(BaseModel):
-        value: int
-
-    async def run(self, input, ctx):
-        return {"value": input.n * 2}
-
-
-class Slow(Task):
-    class Input(BaseModel):
-        value: int
-        steps: int = 80
-
-    class Output(BaseModel):
-        total: int
-
-    async def run(self, input, ctx):
-        for i in range(1, input.steps + 1):
-            await asyncio.sleep(0.05)
-            ctx.progress(i / input.steps, f"step {i}")
-        return {"total": input.value + input.steps}
-
-
-wf = Workflow()
-wf.add_task(Quick, id="quick")
-wf.add_task(Slow, id="slow")
-'''
-
-# Code-box code that reports what it found through a one-task graph.
-REPORT_TASK = '''
-class Report(Task):
-    class Input(BaseModel):
-        checks: dict
-
-    class Output(BaseModel):
-        checks: dict
-
-    async def run(self, input, ctx):
-        return {"checks": input.checks}
-
-
-wf = Workflow()
-wf.add_task(Report, id="report", checks=checks)
-'''
-
-QUEUE_BEFORE = '''
-from pydantic import BaseModel
-from taskloom import Task, Workflow
+QUEUE_BEFORE = report_graph('''
 from taskloom.queue import RateLimiter, queues
 
 queue = queues.get("ai:openai")  # the page registers its provider queues on IndexedDB
@@ -81,11 +28,9 @@ limiter = RateLimiter(2, 3600, name="persistence-probe", storage=queue.storage)
 waits = [await limiter.try_acquire() for _ in range(3)]
 checks = {"job_id": job.id, "status": str(job.status), "waits": waits,
           "storage": type(queue.storage).__name__}
-''' + REPORT_TASK
+''')
 
-QUEUE_AFTER = '''
-from pydantic import BaseModel
-from taskloom import Task, Workflow
+QUEUE_AFTER = report_graph('''
 from taskloom.queue import RateLimiter, queues
 
 queue = queues.get("ai:openai")
@@ -93,7 +38,7 @@ job = await queue.get(JOB_ID)
 limiter = RateLimiter(2, 3600, name="persistence-probe", storage=queue.storage)
 checks = {"status": str(job.status), "input": job.input, "wait": await limiter.try_acquire(),
           "pending": (await queue.stats())["pending"]}
-''' + REPORT_TASK
+''')
 
 READ_PAGE_DATABASE = """async ([collection, key]) => {
   const db = await new Promise((resolve, reject) => {
@@ -111,37 +56,32 @@ READ_PAGE_DATABASE = """async ([collection, key]) => {
 }"""
 
 
-def reload(page, server):
-    page.reload()
-    return open_app(page, server.url)
-
-
 def event_kinds(page, task_id: str) -> list[str]:
     return [e["kind"] for e in page.evaluate("window.taskloom.events")
             if e.get("task_id") == task_id]
 
 
-def test_saved_graphs_live_in_the_task_graph_repository(app, server):
+def test_saved_graphs_live_in_the_task_graph_repository(app):
     page = app
     set_code(page, TWO_STEPS)
     page.fill("#graph-name", "two steps")
     page.click("#save")
     page.wait_for_selector("#graphs li[data-name='two steps']", state="attached")
-    reload(page, server)
+    reload_app(page)
     assert page.eval_on_selector_all("#graphs li", "l => l.map(i => i.dataset.name)") \
         == ["two steps"]
     stored = json.loads(page.evaluate(READ_PAGE_DATABASE, ["graphs", "two steps"]))
     assert stored["name"] == "two steps" and stored["code"].strip() == TWO_STEPS.strip()
 
 
-def test_cached_outputs_hit_after_a_reload(app, server):
+def test_cached_outputs_hit_after_a_reload(app):
     page = app
     example = page.evaluate("window.taskloom.example")
     first = run_code(page, example)
     assert first["ok"], first
     assert "task_progress" in event_kinds(page, "count")  # really ran
 
-    reload(page, server)
+    reload_app(page)
     second = run_code(page, example)
     assert second["ok"], second
     assert second["outputs"] == first["outputs"]
@@ -156,15 +96,15 @@ def test_cached_outputs_hit_after_a_reload(app, server):
     assert "task_cache_hit" not in event_kinds(page, "describe")
 
 
-def test_a_run_interrupted_by_a_reload_resumes_and_finishes(app, server):
+def test_a_run_interrupted_by_a_reload_resumes_and_finishes(app):
     page = app
     set_code(page, TWO_STEPS)
     page.click("#run")
     page.wait_for_selector("tr[data-task-id=slow][data-status=processing][data-progress]",
                            state="attached", timeout=RUN_MS)
-    assert page.get_attribute("tr[data-task-id=quick]", "data-status") == "completed"
+    assert page.get_attribute("tr[data-task-id=first]", "data-status") == "completed"
 
-    reload(page, server)  # the worker, and the run in it, are gone
+    reload_app(page)  # the worker, and the run in it, are gone
     assert page.get_attribute("body", "data-unfinished-runs") == "1"
     assert page.is_visible("#resume")
     page.click("#resume-runs li button.resume")
@@ -172,18 +112,18 @@ def test_a_run_interrupted_by_a_reload_resumes_and_finishes(app, server):
                            state="attached", timeout=RUN_MS)
     report = page.evaluate("window.taskloom.lastRun")
     assert report["ok"], report
-    assert report["statuses"] == {"quick": "completed", "slow": "completed"}
-    assert report["outputs"] == {"quick": {"value": 10}, "slow": {"total": 90}}
+    assert report["statuses"] == {"first": "completed", "slow": "completed"}
+    assert report["outputs"] == {"first": {"value": 5}, "slow": {"total": 85}}
     # The task that had finished before the reload kept its output and did not run again.
-    assert "task_start" not in event_kinds(page, "quick")
+    assert "task_start" not in event_kinds(page, "first")
     assert "task_complete" in event_kinds(page, "slow")
 
-    reload(page, server)
+    reload_app(page)
     assert page.get_attribute("body", "data-unfinished-runs") == "0"
     assert page.is_hidden("#resume")
 
 
-def test_queue_and_rate_limit_state_survive_a_reload(app, server):
+def test_queue_and_rate_limit_state_survive_a_reload(app):
     page = app
     before = run_code(page, QUEUE_BEFORE)
     assert before["ok"], before.get("traceback")
@@ -193,7 +133,7 @@ def test_queue_and_rate_limit_state_survive_a_reload(app, server):
     assert checks["status"] == "pending"
     assert checks["waits"][:2] == [0.0, 0.0] and checks["waits"][2] > 0
 
-    reload(page, server)
+    reload_app(page)
     after = run_code(page, QUEUE_AFTER.replace("JOB_ID", repr(checks["job_id"])))
     assert after["ok"], after.get("traceback")
     found = after["outputs"]["report"]["checks"]

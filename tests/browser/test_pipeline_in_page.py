@@ -10,12 +10,18 @@ guard fails any test whose page asked anything of another host.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
 
 import pytest
 
 from prerequisites import need_module
 
 from .conftest import open_app
+from .site import ROOT, RUN_MS
 from .test_models import completed, run_graph
 
 pytestmark = pytest.mark.browser
@@ -224,3 +230,172 @@ def test_the_users_own_graph_runs_its_javascript_unasked(app):
                                              code: opened.code, name: 'mine'});
     }""", IMPORTED)
     assert press_run(app, answer=None)["ok"]
+
+
+# -- bad input in the page: a clear error, and nothing half-written --
+
+def pick(app, name: str, data: bytes) -> None:
+    app.set_input_files("#files-pick", files=[{"name": name, "mimeType":
+                                               "application/octet-stream", "buffer": data}])
+    app.wait_for_selector(f'#files li[data-file="{name}"]')
+
+
+def task_error(report: dict) -> str:
+    assert not report["ok"], report.get("outputs")
+    return report["error"]
+
+
+def test_a_binary_or_undecodable_file_is_a_clear_error(app):
+    pick(app, "picture.bin", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    pick(app, "latin.txt", "café au lait".encode("latin-1"))
+    error = task_error(run_graph(app, workflow("wf.load_document(id='load', path='picture.bin')")))
+    assert "DocumentError" in error and "is a binary file, not text" in error
+    error = task_error(run_graph(app, workflow("wf.load_document(id='load', path='latin.txt')")))
+    assert "is not utf-8 text" in error and "give its encoding" in error
+    # Named, it reads.
+    outputs = completed(run_graph(app, workflow(
+        "wf.load_document(id='load', path='latin.txt', encoding='latin-1')")))
+    assert outputs["load"]["text"] == "café au lait"
+
+
+def test_a_picked_pdf_is_read_with_the_wheel_loaded_on_first_use(app):
+    from tasks.test_documents import minimal_pdf
+
+    pick(app, "report.pdf", minimal_pdf(["Hello PDF.", "Second line."]))
+    outputs = completed(run_graph(app, workflow("wf.load_document(id='load', path='report.pdf')")))
+    assert outputs["load"]["format"] == "pdf"
+    assert "Hello PDF." in outputs["load"]["text"] and "Second line." in outputs["load"]["text"]
+    pick(app, "broken.pdf", minimal_pdf(["x"])[:60])
+    error = task_error(run_graph(app, workflow("wf.load_document(id='load', path='broken.pdf')")))
+    assert "is not a readable PDF" in error
+
+
+def test_a_write_outside_the_root_or_a_failing_one_leaves_nothing(app):
+    before = files_listed(app)
+    for path in ("../escaped.txt", "/tmp/escaped.txt"):
+        error = task_error(run_graph(app, workflow(
+            f"wf.write_file(id='write', path={path!r}, text='no')")))
+        assert "outside the file root" in error
+    error = task_error(run_graph(app, workflow(
+        "wf.write_file(id='write', path='shy.txt', text='ü', encoding='ascii')")))
+    assert "cannot be written as ascii" in error
+    app.evaluate("import('./files.js').then((m) => m.refreshFiles())")
+    assert files_listed(app) == before  # no file, and no temporary one, appeared
+
+
+def test_a_sql_error_writes_no_row_of_its_batch(app):
+    database = f"sqlite:batch-{uuid.uuid4().hex[:8]}.db"
+    completed(run_graph(app, workflow(
+        f"wf.sql_write(id='make', database={database!r}, statement='CREATE TABLE t "
+        "(id INTEGER PRIMARY KEY, body TEXT NOT NULL)')")))
+    # The second row breaks NOT NULL: the first must not stay written either.
+    error = task_error(run_graph(app, workflow(
+        f"wf.sql_write(id='add', database={database!r}, statement='INSERT INTO t (body) "
+        "VALUES (?)', rows=[['first'], [None], ['third']])")))
+    assert "nothing was written" in error and "NOT NULL" in error
+    error = task_error(run_graph(app, workflow(
+        f"wf.sql_query(id='bad', database={database!r}, query='SELEC body FROM t')")))
+    assert "SQLite refused the query" in error and "syntax error" in error
+    error = task_error(run_graph(app, workflow(
+        f"wf.sql_query(id='sneaky', database={database!r}, query='DELETE FROM t')")))
+    assert "SQLite refused the query" in error  # a query is read-only
+    rows = completed(run_graph(app, workflow(
+        f"wf.sql_query(id='rows', database={database!r}, query='SELECT count(*) AS n FROM t')")))
+    assert rows["rows"]["rows"] == [{"n": 0}]
+
+
+# -- WriteFile is on OPFS when the task completes, not only when the run ends --
+
+def test_a_write_survives_a_reload_while_a_later_task_still_runs(app):
+    path = f"durable/{uuid.uuid4().hex[:8]}.txt"
+    code = workflow(
+        f"wf.write_file(id='write', path={path!r}, text='kept at once')",
+        "wf.rename('bytes', 'input')",
+        # Holds the worker until the page goes: the run never ends, so its end-of-run sync
+        # never comes; only the write's own can have put the file on OPFS.
+        "wf.java_script(id='busy', code='while (true) {}', time_limit=600)")
+    app.evaluate("window.taskloom.events = []")
+    app.evaluate("code => { window.taskloom.engine.request('run_code', code); }", code)
+    app.wait_for_function(
+        "window.taskloom.events.some(e => e.kind === 'task_start' && e.task_id === 'busy')",
+        timeout=RUN_MS)
+    assert any(e["kind"] == "task_complete" and e["task_id"] == "write"
+               for e in app.evaluate("window.taskloom.events"))
+
+    open_app(app, app.url)  # the tab goes mid-run; a fresh engine mounts OPFS again
+    assert files_listed(app)[path] == len("kept at once")
+    outputs = completed(run_graph(app, workflow(f"wf.load_document(id='load', path={path!r})")))
+    assert outputs["load"]["text"] == "kept at once"
+
+
+# -- the README's headline example: examples/design_pipeline.json, in the page and in CPython --
+
+HEADLINE = "The design's pipeline: document \u2192 rewrite \u00d72 \u2192 embed \u2192 search"
+EXAMPLE = ROOT / "examples" / "design_pipeline.json"
+#: MiniLM's vectors agree to ~3e-8 between Transformers.js and onnxruntime (FINDINGS.md);
+#: a cosine summed over 384 of them stays well inside this.
+SCORE_TOLERANCE = 1e-4
+
+
+def run_in_cpython(out: Path) -> subprocess.Popen:
+    """``taskloom run examples/design_pipeline.json`` from the repository root, as the README
+    says; started first so that it runs while the page does."""
+    env = {**os.environ, "TASKLOOM_MODELS_DIR": str(ROOT / "dist" / "models")}
+    env.pop("TASKLOOM_FILE_ROOT", None)
+    cli = Path(sys.executable).with_name("taskloom")
+    return subprocess.Popen([str(cli), "run", "examples/design_pipeline.json", "--no-store",
+                             "--quiet", "-o", str(out)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_the_headline_example_runs_in_the_page_as_taskloom_run_does(app, tmp_path):
+    for module in ("numpy", "onnxruntime", "tokenizers"):
+        need_module(module, f"{module} is missing: pip install 'taskloom[onnx]'")
+    cpython = run_in_cpython(tmp_path / "outputs.json")
+    try:
+        in_page = run_headline_in_page(app)
+        _, stderr = cpython.communicate(timeout=600)
+    finally:
+        cpython.kill()
+    assert cpython.returncode == 0, stderr
+    expected = json.loads((tmp_path / "outputs.json").read_text(encoding="utf-8"))["outputs"]
+
+    assert in_page["load"]["path"] == "examples/design_document.md"
+    assert in_page["split"]["text"] == expected["split"]["text"]
+    assert in_page["rewrite"]["text"] == expected["rewrite"]["text"]
+    assert in_page["save"]["count"] == expected["save"]["count"] == 10
+    page_hits, cpython_hits = in_page["search"]["hits"], expected["search"]["hits"]
+    assert len(page_hits) == 3
+    assert [(h["id"], h["text"]) for h in page_hits] == \
+        [(h["id"], h["text"]) for h in cpython_hits]
+    assert [h["score"] for h in page_hits] == pytest.approx(
+        [h["score"] for h in cpython_hits], abs=SCORE_TOLERANCE)
+
+
+def run_headline_in_page(app) -> dict:
+    """Opens the example from the gallery, checks what it opened, runs it with Run."""
+    accept = lambda dialog: dialog.accept()  # noqa: E731 - "replace your edits?"
+    app.on("dialog", accept)
+    try:
+        app.evaluate("delete document.body.dataset.exampleOpened")
+        app.click(f'#examples [data-example="{HEADLINE}"]')
+        app.wait_for_function("name => document.body.dataset.exampleOpened === name",
+                              arg=HEADLINE, timeout=RUN_MS)
+    finally:
+        app.remove_listener("dialog", accept)
+    # The document landed in the page's files as a dropped file would, under its path.
+    document = (ROOT / "examples" / "design_document.md").read_bytes()
+    assert files_listed(app)["examples/design_document.md"] == len(document)
+    # The graph is the JSON file's, drawn on the canvas.
+    shipped = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    opened = json.loads(app.evaluate("window.taskloom.jsonText()"))
+    assert opened["tasks"] == shipped["tasks"]
+    key = lambda d: tuple(d.values())  # noqa: E731
+    assert sorted(opened["dataflows"], key=key) == sorted(shipped["dataflows"], key=key)
+    for task in shipped["tasks"]:
+        app.wait_for_selector(f'#canvas [data-task-id="{task["id"]}"]')
+    app.evaluate("delete document.body.dataset.runState")
+    app.click("#run")
+    app.wait_for_function("['completed', 'failed'].includes(document.body.dataset.runState)",
+                          timeout=10 * RUN_MS)
+    return completed(app.evaluate("window.taskloom.lastRun"))

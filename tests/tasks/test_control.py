@@ -488,3 +488,39 @@ async def test_nested_constructs_run():
     inner = TaskGraph([While(TaskGraph([CtlCount("inc")]), "loop", {"condition": "n < 3"})])
     graph = TaskGraph([Map(inner, "m", {"n": [0, 1, 5]})])
     assert (await run(graph)).outputs["m"] == {"n": [3, 3, 5], "iterations": [3, 2, 0]}
+
+
+async def test_while_reduce_and_fallback_are_cached_when_their_bodies_are_pure():
+    cache = MemoryOutputRepository()
+
+    def graph() -> TaskGraph:
+        return TaskGraph([
+            While(TaskGraph([CtlCount("inc")]), "loop", {"condition": "n < 3", "n": 0}),
+            Reduce(TaskGraph([CtlAdd("add")]), id="fold",
+                   defaults={"items": [1, 2, 3], "initial": 0}),
+            Fallback([TaskGraph([CtlCount("count")])], id="fb", defaults={"n": 10}),
+        ])
+
+    first = await run(graph(), output_repository=cache)
+    assert sorted(CALLS) == [0, 1, 2, 10]
+    CALLS.clear()
+    again = await run(graph(), output_repository=cache)
+    assert again.outputs == first.outputs
+    assert again.cache_hits == {"loop", "fold", "fb"} and CALLS == []
+    # Each iteration is cached too: a loop that goes one further runs only the new one.
+    longer = TaskGraph([While(TaskGraph([CtlCount("inc")]), "loop2",
+                              {"condition": "n < 4", "n": 0})])
+    assert (await run(longer, output_repository=cache)).outputs["loop2"]["n"] == 4
+    assert CALLS == [3]
+
+
+async def test_a_construct_whose_body_is_not_pure_is_never_cached():
+    cache = MemoryOutputRepository()
+    graph = TaskGraph([Map(TaskGraph([CtlSlow("slow")]), "m", {"n": [1]}),
+                       Fallback([TaskGraph([CtlBoom("b")]), TaskGraph([CtlCount("c")])],
+                                id="fb", defaults={"n": 1})])
+    assert not graph.get_task("m").is_cacheable and not graph.get_task("fb").is_cacheable
+    await run(graph, output_repository=cache)
+    result = await run(graph, output_repository=cache)
+    assert result.cache_hits == set()
+    assert result.outputs["m"] == {"n": [10]} and result.outputs["fb"]["alternative"] == 1

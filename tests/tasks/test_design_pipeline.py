@@ -48,8 +48,9 @@ def expected_hits(doc, glassllm_dir, minilm_dir):
     text = (ROOT / defaults(doc, "load")["path"]).read_text(encoding="utf-8")
     paragraphs = [text[a:b] for a, b in paragraph_spans(text)]
     rewrite = defaults(doc, "rewrite")
+    dtype = rewrite["model"].rsplit(":", 1)[1]  # onnx:glassllm:fp32
     rewrites = [onnx_local.generate(rewrite_prompt(p, t), glassllm_dir,
-                                    rewrite["max_new_tokens"])
+                                    rewrite["max_new_tokens"], dtype=dtype)
                 for p in rewrite["prompt"] for t in paragraphs]
     unique = list(dict.fromkeys(rewrites))
     vectors = onnx_local.embed(unique, minilm_dir)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,7 @@ from prerequisites import need_module
 from taskloom import TaskGraph, TaskGraphRunner, Workflow, from_code, to_code
 from taskloom.errors import DocumentError, FileAccessError, TaskInputError
 from taskloom.tasks.documents import DocumentSplitter, LoadDocument, WriteFile
+from taskloom.tasks.file_root import use_write_hook
 
 # Permissions bind only a user other than root (Pyodide's file system has no users).
 AS_ROOT = not hasattr(os, "geteuid") or os.geteuid() == 0
@@ -20,6 +22,30 @@ async def run_one(task, root):
     result = await TaskGraphRunner(TaskGraph([task]),
                                    services={"file_root": str(root)}).run()
     return result[task.id]
+
+
+@pytest.fixture
+def writes():
+    """What the write hook (``file_root.use_write_hook``, the page's OPFS sync) saw, in order
+    with the tasks' completions: ("written", path, what the file held) and ("complete", id)."""
+    seen: list[tuple] = []
+
+    async def hook(real):
+        seen.append(("written", str(real), Path(real).read_bytes() if Path(real).is_file()
+                     else None))
+
+    previous = use_write_hook(hook)
+    try:
+        yield seen
+    finally:
+        use_write_hook(previous)
+
+
+async def run_watched(task, root, seen):
+    runner = TaskGraphRunner(TaskGraph([task]), services={"file_root": str(root)})
+    runner.events.subscribe(lambda e: seen.append(("complete", e.to_dict()["task_id"]))
+                            if e.to_dict()["kind"] == "task_complete" else None)
+    return (await runner.run())[task.id]
 
 
 # -- LoadDocument ---------------------------------------------------------------------
@@ -194,6 +220,18 @@ async def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_pat
                                                    "overwrite": False}), tmp_path)
     assert target.read_text(encoding="utf-8") == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+async def test_a_write_is_made_durable_before_the_task_completes(tmp_path, writes):
+    await run_watched(WriteFile(id="w", defaults={"path": "out/x.txt", "text": "hé"}),
+                      tmp_path, writes)
+    real = str((tmp_path / "out" / "x.txt").resolve())
+    assert writes == [("written", real, "hé".encode()), ("complete", "w")]
+    writes.clear()
+    with pytest.raises(DocumentError):  # nothing written: nothing to make durable
+        await run_watched(WriteFile(id="bad", defaults={"path": "y.txt", "text": "é",
+                                                        "encoding": "ascii"}), tmp_path, writes)
+    assert writes == []
 
 
 @pytest.mark.skipif(AS_ROOT, reason="root writes anywhere")

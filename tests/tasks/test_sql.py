@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
 from prerequisites import need_module
 from taskloom import TaskGraph, TaskGraphRunner, from_code, to_code
 from taskloom.errors import FileAccessError, SqlError
+from taskloom.tasks.file_root import use_write_hook
 from taskloom.tasks.sql import SqlQuery, SqlWrite
 
 sqlite3 = need_module("sqlite3", "this Python has no sqlite3 (Pyodide ships it as a package)")
@@ -19,6 +21,30 @@ INJECTION = "x'); DROP TABLE people; --"
 async def run_one(task, root=None):
     services = {"file_root": str(root)} if root is not None else {}
     return (await TaskGraphRunner(TaskGraph([task]), services=services).run())[task.id]
+
+
+@pytest.fixture
+def writes():
+    """What the write hook (``file_root.use_write_hook``, the page's OPFS sync) saw, in order
+    with the tasks' completions: ("written", path, what the file held) and ("complete", id)."""
+    seen: list[tuple] = []
+
+    async def hook(real):
+        seen.append(("written", str(real), Path(real).read_bytes() if Path(real).is_file()
+                     else None))
+
+    previous = use_write_hook(hook)
+    try:
+        yield seen
+    finally:
+        use_write_hook(previous)
+
+
+async def run_watched(task, root, seen):
+    runner = TaskGraphRunner(TaskGraph([task]), services={"file_root": str(root)})
+    runner.events.subscribe(lambda e: seen.append(("complete", e.to_dict()["task_id"]))
+                            if e.to_dict()["kind"] == "task_complete" else None)
+    return (await runner.run())[task.id]
 
 
 @pytest.fixture
@@ -82,6 +108,22 @@ async def test_sqlite_query_is_read_only(sqlite_db):
         await run_one(SqlQuery(id="q", defaults={
             "database": "sqlite:people.db", "query": "DELETE FROM people"}), sqlite_db)
     assert len(rows_in(sqlite_db / "people.db")) == 30
+
+
+async def test_a_committed_sqlite_write_is_made_durable_before_the_task_completes(
+        sqlite_db, writes):
+    statement = "INSERT INTO people (name, age) VALUES (?, ?)"
+    await run_watched(SqlWrite(id="w", defaults={"database": "sqlite:people.db",
+                                                 "statement": statement, "params": ["n", 1]}),
+                      sqlite_db, writes)
+    assert [w[:2] for w in writes] == [("written", str((sqlite_db / "people.db").resolve())),
+                                       ("complete", "w")]
+    writes.clear()
+    with pytest.raises(SqlError, match="nothing was written"):
+        await run_watched(SqlWrite(id="dup", defaults={
+            "database": "sqlite:people.db", "statement": statement, "params": ["n", 2]}),
+            sqlite_db, writes)
+    assert writes == []
 
 
 async def test_sqlite_write_batch_is_all_or_nothing(sqlite_db):

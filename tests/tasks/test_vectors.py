@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 
 import pytest
 
 from prerequisites import need_module
 from taskloom import TaskGraph, TaskGraphRunner, Workflow, from_code, to_code
 from taskloom.errors import FileAccessError, TaskInputError, VectorStoreError
+from taskloom.tasks.file_root import use_write_hook
 from taskloom.tasks.vectors import SaveToDatabase, VectorSearch, VectorUpsert
 from taskloom.vectors import open_vector_store
 
@@ -28,6 +30,30 @@ def upsert_then_search(store, upsert_type=VectorUpsert, **search):
     graph.add_dataflow(("save", "store", "find", "store"))
     graph.add_dataflow(("save", "collection", "find", "collection"))
     return graph
+
+
+@pytest.fixture
+def writes():
+    """What the write hook (``file_root.use_write_hook``, the page's OPFS sync) saw, in order
+    with the tasks' completions: ("written", path, what the file held) and ("complete", id)."""
+    seen: list[tuple] = []
+
+    async def hook(real):
+        seen.append(("written", str(real), Path(real).read_bytes() if Path(real).is_file()
+                     else None))
+
+    previous = use_write_hook(hook)
+    try:
+        yield seen
+    finally:
+        use_write_hook(previous)
+
+
+async def run_watched(task, root, seen):
+    runner = TaskGraphRunner(TaskGraph([task]), services={"file_root": str(root)})
+    runner.events.subscribe(lambda e: seen.append(("complete", e.to_dict()["task_id"]))
+                            if e.to_dict()["kind"] == "task_complete" else None)
+    return (await runner.run())[task.id]
 
 
 @pytest.fixture
@@ -101,6 +127,20 @@ async def test_a_sqlite_or_folder_store_stays_under_the_file_root(tmp_path, stor
     with pytest.raises(FileAccessError, match="outside the file root"):
         await TaskGraphRunner(TaskGraph([task]), services={"file_root": str(root)}).run()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["root"]
+
+
+async def test_a_store_under_the_root_is_made_durable_before_the_upsert_completes(
+        tmp_path, sqlite_store, writes):
+    upsert = VectorUpsert(id="save", defaults={"texts": TEXTS, "vectors": VECTORS,
+                                               "store": sqlite_store})
+    await run_watched(upsert, tmp_path, writes)
+    assert [w[:2] for w in writes] == [("written", str((tmp_path / "vectors.db").resolve())),
+                                       ("complete", "save")]
+    writes.clear()
+    await run_watched(VectorUpsert(id="mem", defaults={
+        "texts": TEXTS, "vectors": VECTORS, "store": f"memory://{uuid.uuid4().hex}"}),
+        tmp_path, writes)
+    assert writes == [("complete", "mem")]  # no file: nothing to sync
 
 
 def test_vector_tasks_round_trip_through_code():

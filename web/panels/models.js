@@ -1,7 +1,7 @@
 // The Models panel: every model the engine can run (list_models), with its size and
 // whether its files are stored in this browser, a download with progress (the
 // DownloadModel task, as a graph would run it: progress comes back as
-// `model_download` events), the cloud models with whether Settings gave them a key,
+// `model_download` events) that Cancel (or Esc in the panel) stops, keeping none of it, the cloud models with whether Settings gave them a key,
 // and what the local models run on (WebGPU is detected; taskloom's local models run
 // on ONNX Runtime's WebAssembly backend either way, see web/models.js).
 import { page } from "../page.js";
@@ -58,6 +58,8 @@ function buildPanel() {
       <div class="model-progress panel-bar">
         <progress id="model-download-progress" max="1" value="0" hidden
           aria-label="Download progress"></progress>
+        <button type="button" id="model-download-cancel" hidden
+          aria-keyshortcuts="Escape">Cancel download</button>
         <span id="models-status" class="panel-status" role="status" aria-live="polite"></span>
       </div>
     </section>
@@ -177,10 +179,16 @@ async function download(modelId, url) {
   if (downloading) return;
   downloading = modelId;
   const bar = $("model-download-progress");
+  const cancelButton = $("model-download-cancel");
   bar.hidden = false;
   bar.value = 0;
+  // The button pressed is disabled now: keep the keyboard's place on Cancel.
+  const hadFocus = $("panel-models").contains(document.activeElement);
   $("model-download").disabled = true;
   for (const button of document.querySelectorAll(".model-fetch")) button.disabled = true;
+  cancelButton.hidden = false;
+  cancelButton.disabled = false;
+  if (hadFocus) cancelButton.focus();
   status(`downloading ${modelId}…`, "running");
   try {
     const engine = await page.ready;
@@ -188,6 +196,9 @@ async function download(modelId, url) {
     if (reply.ok) {
       bar.value = 1;
       status(`${reply.model} is downloaded and stored in this browser`, "done");
+    } else if (reply.aborted) {
+      bar.hidden = true;
+      status(`${modelId}: download cancelled, none of it is kept`, "cancelled");
     } else {
       status(`${modelId} was not downloaded: ${reply.error}`, "error");
     }
@@ -195,9 +206,23 @@ async function download(modelId, url) {
     status(`${modelId} was not downloaded: ${error.message}`, "error");
   } finally {
     downloading = null;
+    const focused = document.activeElement === cancelButton;
+    cancelButton.hidden = true;
     $("model-download").disabled = false;
     await refresh();
+    if (focused) $("models-refresh").focus();
   }
+}
+
+async function cancel() {
+  if (!downloading) return;
+  const modelId = downloading;
+  $("model-download-cancel").disabled = true;
+  status(`cancelling the download of ${modelId}…`);
+  const engine = await page.ready;
+  const reply = await engine.abortDownload(modelId);
+  // Too late (it had just ended): download() reports how it ended.
+  if (!reply.ok) console.warn(`could not cancel ${modelId}: ${reply.error}`);
 }
 
 function main() {
@@ -210,6 +235,12 @@ function main() {
     if (document.body.dataset.panel === "models") refresh();
   });
   $("models-refresh").addEventListener("click", () => refresh());
+  $("model-download-cancel").addEventListener("click", () => cancel());
+  $("panel-models").addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || !downloading) return;
+    event.preventDefault();
+    cancel();
+  });
   $("model-download-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const id = $("model-download-id");

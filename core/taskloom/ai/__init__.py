@@ -17,8 +17,9 @@
   under CPython, registered here unless running in Pyodide (whose
   Transformers.js provider registers under the same keys).
 - ``bergamot_cpython`` (TextTranslation, ``taskloom[translate]``) and
-  ``fasttext_cpython`` (TextLanguageDetection, ``taskloom[langid]``): adapters
-  of the same kind, registered the same way.
+  ``fasttext_cpython`` (TextLanguageDetection, ``taskloom[langid]``) and
+  ``mediapipe_cpython`` (MediaPipe text embeddings, ``taskloom[mediapipe]``):
+  adapters of the same kind, registered the same way.
 - ``onnx_local``: the CPython ONNX functions (onnxruntime + tokenizers,
   imported lazily; ``pip install 'taskloom[onnx]'``).
 - ``text``: sentence splitting for the extractive helpers (pure Python).
@@ -48,11 +49,12 @@ from .workers import set_in_process_workers, stop_in_process_workers
 
 if sys.platform != "emscripten":
     # Each imports its package only when a model call runs (the extras are optional).
-    from . import bergamot_cpython, fasttext_cpython, onnx_cpython
+    from . import bergamot_cpython, fasttext_cpython, mediapipe_cpython, onnx_cpython
 
     onnx_cpython.register(providers)
     bergamot_cpython.register(providers)
     fasttext_cpython.register(providers)
+    mediapipe_cpython.register(providers)
 
 # Cloud providers import their SDKs only when a call runs, so this is cheap
 # everywhere; the page re-registers them with a key and a fetch transport.

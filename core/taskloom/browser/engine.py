@@ -26,7 +26,7 @@ import taskloom
 from taskloom.errors import RunAbortedError, TaskloomError, WorkflowError
 from taskloom.task import Task
 
-from . import fasttext_provider, panels, quickjs_provider
+from . import bergamot_provider, fasttext_provider, mediapipe_provider, panels, quickjs_provider
 from .files import page_files
 from .page_store import CODE_MODULE, PageRuns
 from .saved_graphs import SavedGraphs
@@ -167,9 +167,12 @@ class BrowserEngine:
         self._runs = PageRuns(self._saved.page)  # run records, cache, queues: page_store.py
         self._running: Any = None
         self._executing = False
-        # Transformers.js runs the onnx models and fastText the language id (Pyodide only).
+        # Transformers.js runs the onnx models, fastText the language id and Bergamot
+        # the translations (Pyodide only).
         if install_local_models():
             fasttext_provider.register()
+            bergamot_provider.install()
+            mediapipe_provider.install()  # MediaPipe's TextEmbedder
             quickjs_provider.install()
         if sys.platform == "emscripten":
             # The page's Abort writes SIGINT into Pyodide's interrupt buffer
@@ -642,3 +645,11 @@ class BrowserEngine:
         except TaskloomError:
             return to_json({"ok": True, "graph": False, "tasks": []})
         return to_json({"ok": True, "graph": True, "tasks": code_tasks(graph)})
+
+    @endpoint
+    def abort_download(self, model_id: str) -> str:
+        """Cancels the Models panel's download of ``model_id``: its ``download_model`` call
+        answers ``aborted: true`` and the files stored so far are taken back out."""
+        from . import model_catalog
+
+        return to_json(model_catalog.abort_download(model_id))

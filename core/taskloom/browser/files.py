@@ -9,8 +9,11 @@ picks or drops are written into it (:func:`put`), and what tasks write stays
 there across reloads.
 
 Pyodide's native file system keeps a copy in memory and writes it back to
-OPFS on ``syncfs``: :func:`persist` does that, and the engine calls it after
-every run and every change from the Files list; mounting reads OPFS back.
+OPFS on ``syncfs``: :func:`persist` does that. A task that writes under the
+root (WriteFile, SqlWrite, a ``sqlite:``/``file:`` vector store) awaits it
+before it completes (``file_root.use_write_hook``), so a tab closed later in
+the run keeps the write; the engine also persists after every run and every
+change from the Files list. Mounting reads OPFS back.
 
 The root is handed to the tasks as ``TASKLOOM_FILE_ROOT``, the variable
 ``file_root`` reads when the runner names no root, so a graph cannot name
@@ -29,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FileAccessError
-from ..tasks.file_root import ENV_VAR, inside_root, relative_to_root
+from ..tasks.file_root import ENV_VAR, inside_root, relative_to_root, use_write_hook
 
 #: Where the OPFS folder appears in Pyodide's file system.
 MOUNT_POINT = "/files"
@@ -46,6 +49,7 @@ class PageFiles:
         self._root = Path(root) if root is not None else None
         self._native: Any = None  # mountNativeFS's answer (its syncfs), in the page
         self._mounting: asyncio.Future[None] | None = None
+        self._syncing: asyncio.Lock | None = None  # one syncfs at a time (tasks run side by side)
 
     @property
     def root(self) -> Path:
@@ -79,6 +83,7 @@ class PageFiles:
         os.makedirs(MOUNT_POINT, exist_ok=True)
         self._native = await pyodide_js.mountNativeFS(MOUNT_POINT, folder)
         self._root = Path(MOUNT_POINT)
+        use_write_hook(self._written)
 
     async def before_run(self) -> None:
         """In the page: the root is mounted before any task looks for it."""
@@ -87,8 +92,17 @@ class PageFiles:
 
     async def persist(self) -> None:
         """Writes what changed in memory back to OPFS (a no-op off the page)."""
-        if self._native is not None:
+        if self._native is None:
+            return
+        if self._syncing is None:
+            self._syncing = asyncio.Lock()
+        async with self._syncing:
             await self._native.syncfs()
+
+    async def _written(self, real: Path) -> None:
+        """A task wrote ``real``: if it lies under this root, on to OPFS before it completes."""
+        if self._root is not None and Path(real).resolve().is_relative_to(self.root):
+            await self.persist()
 
     def list(self) -> list[dict[str, Any]]:
         """Every file under the root: ``{path, size, modified}``, by path."""

@@ -29,6 +29,7 @@ imported inside its methods).
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -36,7 +37,7 @@ from ..ai.catalog import LOCAL_PROVIDERS, ModelCatalog
 from ..ai.onnx_local import ONNX_FILES
 from ..ai.providers import ProviderRegistry
 from ..errors import ModelNotFoundError
-from ..storage.models import ModelRecord
+from ..storage.models import ModelRecord, split_model_id
 
 #: Where fastText's model is when its record names no folder (the site's copy).
 FASTTEXT_DEFAULT = "lid.176/lid.176.ftz"
@@ -101,7 +102,7 @@ async def list_models(catalog: ModelCatalog, registry: ProviderRegistry, probe: 
     entries = []
     for record in catalog.records():
         if not runnable(record, registry):
-            continue  # e.g. Bergamot in the page: no run function, so no use listing it
+            continue  # no run function for it in this runtime: no use listing it
         if record.provider in LOCAL_PROVIDERS:
             listing = await probe.files(record)
             wanted = sorted(needed(record, listing)) if listing else []
@@ -270,9 +271,17 @@ def _js_object(value: dict[str, Any]) -> Any:
 DOWNLOAD_EVENT = "model_download"
 
 
+#: The panel's downloads in progress, by model id: what ``abort_download`` stops.
+_downloading: dict[str, Any] = {}
+
+#: Why a download stopped when the user cancelled it.
+CANCELLED = "download cancelled from the page"
+
+
 async def download(model_id: str, url: str | None, emit: Any) -> dict[str, Any]:
     """Run a DownloadModel task for ``model_id`` (from ``url``, a folder's base URL, else
-    Hugging Face) and answer ``{ok, model}`` or ``{ok: false, error}``.
+    Hugging Face) and answer ``{ok, model}`` or ``{ok: false, error}`` (with
+    ``aborted: true`` once ``abort_download`` stopped it).
 
     Its progress (by bytes, as the provider reports it) goes to ``emit`` as
     ``{"kind": "model_download", "model", "progress", "message"}`` events.
@@ -280,6 +289,7 @@ async def download(model_id: str, url: str | None, emit: Any) -> dict[str, Any]:
     queue, so the panel's download is the same code path as a graph's.
     """
     import taskloom
+    from taskloom.errors import RunAbortedError
 
     def forward(event: Any) -> None:
         data = event.to_dict() if hasattr(event, "to_dict") else {}
@@ -291,14 +301,54 @@ async def download(model_id: str, url: str | None, emit: Any) -> dict[str, Any]:
         emit(json.dumps({"kind": DOWNLOAD_EVENT, "model": model_id, "progress": progress,
                          "message": data.get("error") or data.get("message")}))
 
+    if model_id in _downloading:
+        return {"ok": False, "error": f"{model_id} is already being downloaded"}
+    workflow = taskloom.Workflow()
+    _downloading[model_id] = workflow
     try:
-        workflow = taskloom.Workflow()
         workflow.download_model(id="download", model=model_id, url=url or None)
         unsubscribe = workflow.events.subscribe(forward)
         try:
             result = await workflow.run()
         finally:
             unsubscribe()
+    except RunAbortedError:
+        if sys.platform == "emscripten":
+            await forget_partial(model_id)
+        return {"ok": False, "aborted": True, "error": f"{model_id}: {CANCELLED}"}
     except Exception as error:  # a bad id, a 404, offline: the panel shows the reason
         return {"ok": False, "error": f"{type(error).__name__}: {error}"}
+    finally:
+        _downloading.pop(model_id, None)
     return {"ok": True, "model": result.outputs["download"]["model"]}
+
+
+async def forget_partial(model_id: str) -> list[str]:
+    """Take the files a cancelled download stored out of the downloads cache: every file of
+    the model's folder there but those of a complete earlier download (its manifest lists
+    them; web/models.js writes the manifest last). Answers the URLs taken out."""
+    import js
+
+    from .transformers_provider import DOWNLOADS_CACHE, MANIFEST
+
+    folder = f"{BrowserProbe._base()}{split_model_id(model_id)[1].strip('/')}/"
+    cache = await js.caches.open(DOWNLOADS_CACHE)
+    kept = await cache.match(folder + MANIFEST)
+    complete = set(json.loads(await kept.text()).get("files", {})) if kept else set()
+    removed = []
+    for request in await cache.keys():
+        url = str(request.url)
+        if url.startswith(folder) and url[len(folder):] not in complete | {MANIFEST}:
+            await cache.delete(request)
+            removed.append(url)
+    return removed
+
+
+def abort_download(model_id: str) -> dict[str, Any]:
+    """Stop the download of ``model_id`` in progress; the files it stored so far are taken
+    back out (web/models.js), so the model is not listed as stored."""
+    workflow = _downloading.get(model_id)
+    if workflow is None:
+        return {"ok": False, "error": f"{model_id} is not being downloaded"}
+    workflow.abort(CANCELLED)
+    return {"ok": True}

@@ -219,6 +219,9 @@ class Worker:
         self._stop = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._executions: dict[str, _Execution] = {}
+        #: Handlers running now: a slot frees when its handler returns, so the next
+        #: claim goes out while the last job's result is still being written.
+        self._busy = 0
         self._completions = _CompletionBatcher(self)
         self._due_checked_at = float("-inf")
         self._next_due = float("inf")
@@ -239,13 +242,15 @@ class Worker:
         unfinished job left). Returns the counters."""
         storage, name = self.queue.storage, self.queue.name
         running: set[asyncio.Task[None]] = set()
+        self._busy = 0
         reaper = asyncio.create_task(self._reap_forever())
         beater = asyncio.create_task(self._heartbeat_forever())
         outage = Backoff(0.1, 5.0)
         try:
             while not self._stop.is_set():
-                free = self.concurrency - len(running)
-                if free <= 0:
+                free = self.concurrency - self._busy
+                # (and at most one report in flight per slot, besides)
+                if free <= 0 or len(running) >= 2 * self.concurrency:
                     self._slot_freed.clear()
                     await self._slot_freed.wait()  # stop() sets it too
                     continue
@@ -266,6 +271,7 @@ class Worker:
                     continue
                 for job in jobs:
                     self.stats.claimed += 1
+                    self._busy += 1  # (given back by _execute when its handler is done)
                     task = asyncio.create_task(self._execute(job))
                     running.add(task)
                     task.add_done_callback(self._finished(running))
@@ -347,6 +353,7 @@ class Worker:
     async def _execute(self, job: Job) -> None:
         storage = self.queue.storage
         if job.deadline is not None and job.deadline <= job.updated_at:
+            self._free_slot()
             await self._report("fail", storage.fail, job, "deadline passed before it started")
             return
         signal = AbortSignal()
@@ -358,7 +365,10 @@ class Worker:
         self._executions[job.id] = execution
         try:
             try:
-                output = await self._run_body(job, ctx)
+                try:
+                    output = await self._run_body(job, ctx)
+                finally:
+                    self._free_slot()
             except asyncio.CancelledError:
                 self._executions.pop(job.id, None)
                 await self._after_cancel(job, execution.reason or "shutdown")
@@ -376,6 +386,10 @@ class Worker:
             self._executions.pop(job.id, None)
             if ctx._flusher is not None:
                 ctx._flusher.cancel()
+
+    def _free_slot(self) -> None:
+        self._busy -= 1
+        self._slot_freed.set()
 
     async def _run_body(self, job: Job, ctx: JobContext) -> dict[str, Any]:
         limiter = self.queue.limiter

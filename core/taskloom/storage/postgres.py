@@ -211,12 +211,10 @@ class PostgresStore:
     async def compare_and_set(
         self, collection: str, key: str, expected: JSONValue | None, value: JSONValue | None
     ) -> bool:
-        check_key(key)
-        if expected is None and value is None:
+        statement = compare_and_set_statement(collection, key, expected, value, self._clock())
+        if statement is None:
             return await self.get(collection, key) is None
-        name, params = compare_and_set_statement(
-            collection, key, None if expected is None else encode_value(expected),
-            None if value is None else encode_value(value), self._clock())
+        name, params = statement
         return await self._execute(_QUERIES[name], params) == 1
 
     async def delete(self, collection: str, key: str) -> bool:

@@ -11,6 +11,8 @@ import re
 from importlib import resources
 from typing import Any
 
+from .protocol import check_key, encode_value
+
 _NAME_LINE = re.compile(r"^--\s*name:\s*(\w+)\s*$", re.MULTILINE)
 
 
@@ -38,14 +40,20 @@ def load_migrations(folder: str) -> list[tuple[int, str, str]]:
 
 
 def compare_and_set_statement(collection: str, key: str, expected: Any, value: Any,
-                              now: float) -> tuple[str, tuple[Any, ...]]:
+                              now: float) -> tuple[str, tuple[Any, ...]] | None:
     """The named query and parameters of one atomic compare-and-set.
 
-    ``expected``/``value`` are encoded JSON text, or None for "absent"; both
-    None is the caller's to answer (a read). The SQL backends share the query
-    names (``insert_if_absent``, ``delete_if``, ``replace_if``): one statement
+    ``expected``/``value`` are JSON values, or None for "absent"; both None
+    gives None: the caller answers that with a read. The key is checked and
+    the values encoded here. The SQL backends share the query names
+    (``insert_if_absent``, ``delete_if``, ``replace_if``): one statement
     each, so the database checks the condition against the committed row.
     """
+    check_key(key)
+    if expected is None and value is None:
+        return None
+    expected = None if expected is None else encode_value(expected)
+    value = None if value is None else encode_value(value)
     if expected is None:
         return "insert_if_absent", (collection, key, value, now)
     if value is None:

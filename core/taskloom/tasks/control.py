@@ -22,7 +22,10 @@ A recorded run checkpoints a Map's items and a While's or Reduce's iterations
 in the run record (``ctx.services["checkpoints"]``), so a resumed run goes
 on from the last one recorded. Each body run is a run of its own, with the
 run's output cache: pure bodies are cached item by item, and the whole
-construct is cacheable when its body is.
+construct is cacheable when its body is. Bodies run through
+:class:`~taskloom.compound.Body`: their inner tasks' stream deltas go out as
+this task's ``task_stream`` events, tagged with their ``item``, ``iteration``
+or ``alternative`` and the ``inner`` task.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from typing import Annotated, Any, ClassVar, Optional
 
 from pydantic import AfterValidator, BaseModel, Field, create_model
 
-from ..compound import GraphAsTask, _meaning, _open_inputs, _open_outputs
+from ..compound import Body, GraphAsTask
 from ..conditions import Condition
 from ..errors import GraphError, SerializationError, TaskError, TaskFailedError, TaskloomError
 from ..graph import TaskGraph
@@ -89,43 +92,15 @@ class If(Task):
 # -- running a body ---------------------------------------------------------------------
 
 
-class _Body:
-    """A subgraph run once per item or iteration, through its open ports."""
-
-    def __init__(self, graph: TaskGraph):
-        self.graph = graph
-        self.input_map, self.input_model = _open_inputs(graph)
-        self.output_map, self.output_model = _open_outputs(graph)
-
-    @property
-    def cacheable(self) -> bool:
-        return all(t.is_cacheable for t in self.graph.tasks)
-
-    def fingerprint(self) -> str:
-        from ..cache import input_fingerprint
-
-        return input_fingerprint(_meaning(self.graph.canonical_json()))[:16]
-
-    async def run(self, values: dict[str, Any], ctx: TaskContext, owner: Task,
-                  step: str) -> dict[str, Any]:
-        from ..runner import TaskGraphRunner
-
-        graph = self.graph.copy()
-        for name, value in values.items():
-            if name in self.input_map and value is not None:
-                task_id, port = self.input_map[name]
-                graph.get_task(task_id).defaults[port] = value
-        runner = TaskGraphRunner(graph, run_id=f"{ctx.run_id}/{owner.id}/{step}",
-                                 services=ctx.services,
-                                 output_repository=ctx.services.get("output_repository"))
-        try:
-            result = await runner.run()
-        except TaskloomError as exc:
-            failed = TaskFailedError(f"{owner.type} {owner.id!r} {step}: {exc}", owner.id)
-            raise failed from exc
-        return {outer: result.outputs[task_id][port]
-                for outer, (task_id, port) in self.output_map.items()
-                if port in result.outputs.get(task_id, {})}
+async def _run_step(body: Body, values: dict[str, Any], ctx: TaskContext, owner: Task,
+                    key: str, n: int) -> dict[str, Any]:
+    """One item, iteration or alternative ``n`` of ``owner``: its body run on ``values``."""
+    given = {k: v for k, v in values.items() if k in body.input_map and v is not None}
+    step = f"{key} {n}"
+    try:
+        return await body.run(given, ctx, f"{ctx.run_id}/{owner.id}/{step}", step=(key, n))
+    except TaskloomError as exc:
+        raise TaskFailedError(f"{owner.type} {owner.id!r} {step}: {exc}", owner.id) from exc
 
 
 def _body_entry(entry: dict[str, Any], registry: Any, key: str = "subgraph") -> TaskGraph:
@@ -162,6 +137,7 @@ class Fallback(Task):
     wins."""
 
     category = "control"
+    forwards_streams = True  # its bodies' deltas (compound.Body)
 
     class Input(BaseModel):
         values: list[Any] = []
@@ -174,7 +150,7 @@ class Fallback(Task):
     def __init__(self, alternatives: list[TaskGraph] | None = None, id: str | None = None,
                  defaults: dict[str, Any] | None = None, **config: Any):
         self.alternatives = list(alternatives or [])
-        self._bodies = [_Body(g) for g in self.alternatives]
+        self._bodies = [Body(g) for g in self.alternatives]
         if self._bodies:
             inputs: dict[str, Any] = {}
             for body in self._bodies:  # every alternative's inputs, first one's type first
@@ -226,9 +202,8 @@ class Fallback(Task):
         given = input.model_dump()
         errors = []
         for n, body in enumerate(self._bodies):
-            values = {k: v for k, v in given.items() if k in body.input_map}
             try:
-                out = await body.run(values, ctx, self, f"alternative {n}")
+                out = await _run_step(body, given, ctx, self, "alternative", n)
             except TaskloomError as exc:
                 ctx.logger.warning("Fallback %s: alternative %d failed: %s", self.id, n, exc)
                 ctx.progress((n + 1) / len(self._bodies), f"alternative {n} failed")
@@ -266,7 +241,7 @@ class Map(GraphAsTask):
 
     def __init__(self, subgraph: TaskGraph, id: str | None = None,
                  defaults: dict[str, Any] | None = None, **config: Any):
-        self._body = _Body(subgraph)
+        self._body = Body(subgraph)
         _no_clash("Map", self._body.input_model.model_fields, self._OWN)
         lists = {name: (Optional[list[field.annotation]],  # noqa: UP045
                         Field(default=None, description=field.description))
@@ -315,7 +290,7 @@ class Map(GraphAsTask):
         async def item(n: int) -> None:
             nonlocal done
             async with limit:
-                out = await self._body.run(items[n], ctx, self, f"item {n}")
+                out = await _run_step(self._body, items[n], ctx, self, "item", n)
             results[n] = out
             done += 1
             if checkpoints is not None:
@@ -347,6 +322,7 @@ class Reduce(Task):
     """Folds ``items`` into ``initial`` with a body or a registered function."""
 
     category = "control"
+    forwards_streams = True  # its bodies' deltas (compound.Body)
 
     class Input(BaseModel):
         items: list[Any]
@@ -362,7 +338,7 @@ class Reduce(Task):
         self.subgraph = subgraph
         self._body = None
         if subgraph is not None:
-            self._body = _Body(subgraph)
+            self._body = Body(subgraph)
             missing = [p for p in ("accumulator", "item") if p not in self._body.input_map]
             if missing or "accumulator" not in self._body.output_map:
                 raise GraphError("a Reduce body needs open inputs 'accumulator' and 'item' and "
@@ -397,8 +373,8 @@ class Reduce(Task):
                 if asyncio.iscoroutine(acc):
                     acc = await acc
             else:
-                out = await self._body.run({"accumulator": acc, "item": item}, ctx, self,
-                                           f"item {n}")
+                out = await _run_step(self._body, {"accumulator": acc, "item": item}, ctx,
+                                      self, "item", n)
                 acc = out.get("accumulator")
                 if checkpoints is not None:
                     checkpoints.save(ctx.run_id, self.id, "state", {
@@ -431,7 +407,7 @@ class While(GraphAsTask):
 
     def __init__(self, subgraph: TaskGraph, id: str | None = None,
                  defaults: dict[str, Any] | None = None, **config: Any):
-        self._body = _Body(subgraph)
+        self._body = Body(subgraph)
         inputs = self._body.input_model.model_fields
         outputs = self._body.output_model.model_fields
         _no_clash("While", inputs, self._OWN)
@@ -476,7 +452,7 @@ class While(GraphAsTask):
                     f"While {self.id!r} reached max_iterations={input.max_iterations} with "
                     f"its condition {condition.spec!r} still true; raise max_iterations or "
                     "fix the condition", self.id)
-            out = await self._body.run(state, ctx, self, f"iteration {iteration}")
+            out = await _run_step(self._body, state, ctx, self, "iteration", iteration)
             state.update(out)
             iteration += 1
             if checkpoints is not None:

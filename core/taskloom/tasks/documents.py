@@ -9,7 +9,8 @@ reads plain text, Markdown, JSON and CSV (whose parsed value is ``data`` as
 well), HTML as its visible text and PDF as the text of its pages (pypdf); any
 other binary or undecodable file is a DocumentError. WriteFile writes to a
 temporary file beside the target and renames it over, so a failed write
-leaves the old file (or none) in place.
+leaves the old file (or none) in place; the task completes only once the
+write is durable (in the page: on OPFS, ``file_root.written``).
 
 DocumentSplitter's ``text`` output is a list, so the next task that takes one
 ``text`` runs once per piece; ``spans`` are ``[start, end)`` character
@@ -26,13 +27,15 @@ import re
 import tempfile
 from html.parser import HTMLParser
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from ..errors import DocumentError, FileAccessError, TaskInputError
+from ..optional import import_optional
 from ..task import Task, TaskContext
-from .file_root import file_root, inside_root, relative_to_root
+from .file_root import file_root, inside_root, relative_to_root, written
 
 DocumentFormat = Literal["text", "markdown", "json", "csv", "html", "pdf"]
 _BY_SUFFIX: dict[str, DocumentFormat] = {
@@ -67,7 +70,8 @@ class LoadDocument(Task):
         fmt = input.format if input.format != "auto" else _guess_format(real)
         raw = _read_bytes(real, input.path, input.max_bytes)
         if fmt == "pdf":
-            return {"text": pdf_to_text(raw, input.path), "format": fmt,
+            pypdf = await import_optional("pypdf", purpose="reading PDF", extra="documents")
+            return {"text": pdf_to_text(pypdf, raw, input.path), "format": fmt,
                     "path": relative_to_root(root, real), "data": None}
         if b"\x00" in raw[:_SNIFF_BYTES]:
             raise DocumentError(f"{input.path!r} is a binary file, not text: LoadDocument reads "
@@ -153,16 +157,9 @@ def html_to_text(html: str) -> str:
     return "\n\n".join(p for p in paragraphs if p)
 
 
-def pdf_to_text(raw: bytes, shown: str) -> str:
+def pdf_to_text(pypdf: ModuleType, raw: bytes, shown: str) -> str:
     """The text of every page (pypdf, pure Python: the same in Pyodide), pages apart by a blank
     line."""
-    try:
-        import pypdf
-    except ImportError as exc:
-        from ..errors import ModelDependencyError
-
-        raise ModelDependencyError("reading PDF needs pypdf: pip install "
-                                   "'taskloom[documents]'") from exc
     try:
         reader = pypdf.PdfReader(io.BytesIO(raw))
         pages = [page.extract_text() or "" for page in reader.pages]
@@ -201,6 +198,7 @@ class WriteFile(Task):
             raise DocumentError(f"the text cannot be written as {input.encoding}: {exc}",
                                 path=input.path) from exc
         _write_atomically(real, data, input.path)
+        await written(real)  # in the page: on OPFS now, not only after the run
         return {"path": relative_to_root(root, real), "bytes": len(data)}
 
 

@@ -6,17 +6,41 @@ running it does, through the runner's ``services={"file_root": path}``, the
 directory. A path in a graph is relative to that root; an absolute one must
 lie inside it. Every path is resolved first, so neither ``..`` nor a
 symlink can lead out.
+
+A task that wrote under the root awaits :func:`written` before it completes:
+where files only reach their storage later (the page keeps OPFS files in
+memory until a sync, ``taskloom.browser.files``), the hook installed with
+:func:`use_write_hook` makes the write durable there and then.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from ..errors import FileAccessError
 
 ENV_VAR = "TASKLOOM_FILE_ROOT"
+
+#: Awaited with the written path after every file task's write (None: nothing to do, as
+#: under CPython, where the write itself reached the disk). The core never imports the page.
+_write_hook: Callable[[Path], Awaitable[None]] | None = None
+
+
+def use_write_hook(hook: Callable[[Path], Awaitable[None]] | None) -> Any:
+    """Installs ``await hook(path)``, run after each write under a file root (None removes
+    it); answers the hook it replaced, to put back."""
+    global _write_hook
+    previous, _write_hook = _write_hook, hook
+    return previous
+
+
+async def written(real: Path) -> None:
+    """A file task wrote ``real``: make it durable before the task completes."""
+    if _write_hook is not None:
+        await _write_hook(real)
 
 
 def file_root(services: dict[str, Any] | None = None) -> Path:

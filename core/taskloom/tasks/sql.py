@@ -31,7 +31,7 @@ from ..errors import SqlError, StoreURLError
 from ..storage import local_path
 from ..storage.schemes import scheme_of
 from ..task import Task, TaskContext
-from .file_root import file_root, inside_root
+from .file_root import file_root, inside_root, written
 
 Params = list[Any] | dict[str, Any]
 _T = TypeVar("_T")
@@ -96,6 +96,7 @@ class SqlWrite(Task):
         else:
             path = _sqlite_file(input.database, ctx, must_exist=False)
             count = await _blocking(_sqlite_write, path, input.statement, batches)
+            await written(path)  # in the page: the committed file on OPFS now
         return {"rowcount": count}
 
 

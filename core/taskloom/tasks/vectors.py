@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, Field
@@ -27,7 +28,7 @@ from ..ports import Format
 from ..storage.schemes import scheme_of
 from ..task import Task, TaskContext
 from ..vectors import VectorItem, VectorStore, open_vector_store
-from .file_root import file_root, inside_root
+from .file_root import file_root, inside_root, written
 
 
 def _flatten(value: Any, is_leaf: Callable[[Any], bool]) -> Any:
@@ -101,6 +102,9 @@ class VectorUpsert(Task):
             count = await store.upsert(input.collection, items)
         finally:
             await store.close()
+        local = _under_root(input.store, ctx)
+        if local is not None:  # in the page: the file (or folder) on OPFS now
+            await written(local)
         return {"ids": ids, "count": count, "store": input.store,
                 "collection": input.collection}
 
@@ -142,14 +146,22 @@ def item_id(text: str, metadata: dict[str, Any]) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
 
 
+def _under_root(url: str, ctx: TaskContext) -> Path | None:
+    """Where a ``sqlite:`` or ``file:`` store lies under the run's file root (None for others)."""
+    if scheme_of(url) not in ("sqlite", "file"):
+        return None
+    from ..storage import local_path
+
+    return inside_root(file_root(ctx.services), str(local_path(url)))
+
+
 def open_task_store(url: str, ctx: TaskContext) -> VectorStore:
     """The store at ``url``; a SQLite file or a folder must lie under the run's file root."""
-    scheme = scheme_of(url)
-    if scheme in ("sqlite", "file"):
-        from ..storage import local_path, sqlite_url
+    real = _under_root(url, ctx)
+    if real is not None:
+        from ..storage import sqlite_url
 
-        real = inside_root(file_root(ctx.services), str(local_path(url)))
-        url = sqlite_url(real) if scheme == "sqlite" else real.as_uri()
+        url = sqlite_url(real) if scheme_of(url) == "sqlite" else real.as_uri()
     elif "://" not in url:
         raise TaskInputError(f"not a vector store URL: {url!r}; use memory://name, "
                              "sqlite:///path.db or postgresql://…")

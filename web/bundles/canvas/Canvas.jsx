@@ -6,7 +6,7 @@
 // deletion shows once the store holds the graph that has it.
 import { useCallback, useEffect, useMemo, useRef, useState, useSyncExternalStore } from "react";
 import {
-  Background, Controls, MiniMap, ReactFlow, applyEdgeChanges, applyNodeChanges,
+  Background, ControlButton, Controls, MiniMap, ReactFlow, applyEdgeChanges, applyNodeChanges,
   useNodesInitialized, useReactFlow,
 } from "@xyflow/react";
 
@@ -17,6 +17,10 @@ import { nodeTypes } from "./nodes.jsx";
 
 export const DRAG_TYPE = "application/x-taskloom-type";
 const GRAPH = "graph"; // web/document.js's mode of a graph document
+// Fit to view, bounded: a small graph is not blown up past its natural size, a long one is
+// not shrunk until its text is unreadable (it is shown from its start, the rest a pan away).
+export const FIT = { padding: 0.1, minZoom: 0.6, maxZoom: 1 };
+const FIT_MARGIN = 16; // px left of a graph too wide to fit
 
 /** A number that changes with the document at once, and with the run at most once a frame. */
 function useStoreVersion(store) {
@@ -44,6 +48,30 @@ function useStoreVersion(store) {
   }, [store]);
   return useSyncExternalStore(subscribe, () => version.current);
 }
+
+// React Flow's fit-view icon (its own FitViewIcon is not exported).
+const FIT_ICON = "M3.692 4.63c0-.53.4-.938.939-.938h5.215V0H4.708C2.13 0 0 2.054 0 4.63v5.216h3.692V4.631zM27.354 0h-5.2v3.692h5.17c.53 0 .984.4.984.939v5.215H32V4.631A4.624 4.624 0 0027.354 0zm.954 24.83c0 .532-.4.94-.939.94h-5.215v3.768h5.215c2.577 0 4.631-2.13 4.631-4.707v-5.139h-3.692v5.139zm-23.677.94c-.531 0-.939-.4-.939-.94v-5.138H0v5.139c0 2.577 2.13 4.707 4.708 4.707h5.138V25.77H4.631z";
+
+const sameItems = (a, b) => a.length === b.length && a.every((item, i) => item === b[i]);
+
+function shallowSame(a = {}, b = {}, deep = []) {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  return keys.every((key) => a[key] === b[key] ||
+    (deep.includes(key) && JSON.stringify(a[key]) === JSON.stringify(b[key])));
+}
+
+// build() makes fresh objects on every call: compare what is drawn, not identity. A task's
+// ports and group are rebuilt from the same document, so they are compared by value.
+const sameNode = (old, n) => old.type === n.type && old.parentId === n.parentId &&
+  old.width === n.width && old.height === n.height && old.ariaLabel === n.ariaLabel &&
+  old.className === n.className && old.position.x === n.position.x &&
+  old.position.y === n.position.y && shallowSame(old.domAttributes, n.domAttributes) &&
+  shallowSame(old.data, n.data, ["ports", "group"]);
+
+const sameEdge = (old, e) => old.source === e.source && old.target === e.target &&
+  old.sourceHandle === e.sourceHandle && old.targetHandle === e.targetHandle &&
+  shallowSame(old.data, e.data);
 
 const typing = (target) => target instanceof HTMLElement &&
   (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName));
@@ -73,18 +101,28 @@ export function Canvas({ store, describe, actions, api, typesVersion }) {
     }
     const built = build(current.graph, { run: current.run, describe, expanded });
     const want = wanted.current;
+    // A node or edge whose drawing did not change keeps its object, so that React Flow
+    // repaints only what a run's frame changed (a whole-canvas repaint per frame of a
+    // run is what cost the page its long tasks).
     setNodes((previous) => {
       const before = new Map(previous.map((n) => [n.id, n]));
-      return built.nodes.map((n) => {
+      const next = built.nodes.map((n) => {
         const old = before.get(n.id);
         const selected = want ? want.ids.includes(n.id) : !!old?.selected;
+        if (old && old.selected === selected && sameNode(old, n)) return old;
         const same = old && old.width === n.width && old.height === n.height;
         return { ...n, selected, ...(same && old.measured ? { measured: old.measured } : {}) };
       });
+      return sameItems(previous, next) ? previous : next;
     });
     setEdges((previous) => {
       const before = new Map(previous.map((e) => [e.id, e]));
-      return built.edges.map((e) => ({ ...e, selected: !!before.get(e.id)?.selected }));
+      const next = built.edges.map((e) => {
+        const old = before.get(e.id);
+        if (old && sameEdge(old, e)) return old;
+        return { ...e, selected: !!old?.selected };
+      });
+      return sameItems(previous, next) ? previous : next;
     });
   }, [version, typesVersion, expanded, reset, describe, store]);
 
@@ -118,8 +156,26 @@ export function Canvas({ store, describe, actions, api, typesVersion }) {
     const outside = nodes.some((n) => !n.parentId && (
       n.position.x * zoom + x < 0 || n.position.y * zoom + y < 0 ||
       (n.position.x + n.width) * zoom + x > w || (n.position.y + n.height) * zoom + y > h));
-    if (outside) flow.fitView({ maxZoom: 1, padding: 0.1 });
+    if (outside) fit();
   }, [idsKey, initialized]); // eslint-disable-line react-hooks/exhaustive-deps
+
+  // React Flow's fitView, bounded, and from the graph's start when it is wider than the view
+  // at the least zoom (centred, both ends would be cut off).
+  function fit() {
+    const box = wrapper.current;
+    const top = nodes.filter((n) => !n.parentId);
+    if (!box || !top.length) return;
+    const left = Math.min(...top.map((n) => n.position.x));
+    const upper = Math.min(...top.map((n) => n.position.y));
+    const width = Math.max(...top.map((n) => n.position.x + n.width)) - left;
+    const height = Math.max(...top.map((n) => n.position.y + n.height)) - upper;
+    const { clientWidth: w, clientHeight: h } = box;
+    const zoom = Math.min(FIT.maxZoom, Math.max(FIT.minZoom, Math.min(
+      w / (width * (1 + FIT.padding)), h / (height * (1 + FIT.padding)))));
+    const place = (size, room, from) => (size * zoom <= room
+      ? (room - size * zoom) / 2 - from * zoom : FIT_MARGIN - from * zoom);
+    flow.setViewport({ x: place(width, w, left), y: place(height, h, upper), zoom });
+  }
 
   // -- what the page may ask of the canvas (web/editor.js) --------------------------------
   useEffect(() => {
@@ -129,7 +185,7 @@ export function Canvas({ store, describe, actions, api, typesVersion }) {
         setNodes((current) => current.map((n) => ({ ...n, selected: ids.includes(n.id) })));
       },
       rebuild: () => setReset((n) => n + 1),
-      fitView: () => flow.fitView({ maxZoom: 1, padding: 0.1 }),
+      fitView: () => fit(),
       viewport: () => flow.getViewport(),
       toggleGroup,
     };
@@ -261,7 +317,7 @@ export function Canvas({ store, describe, actions, api, typesVersion }) {
           isValidConnection={isValidConnection} onBeforeDelete={onBeforeDelete}
           deleteKeyCode={["Delete", "Backspace"]} selectionKeyCode="Shift"
           multiSelectionKeyCode={["Shift", "Control", "Meta"]} minZoom={0.2} maxZoom={2}
-          fitView fitViewOptions={{ maxZoom: 1, padding: 0.1 }} nodesFocusable
+          fitView fitViewOptions={FIT} nodesFocusable
           edgesFocusable={false} elevateEdgesOnSelect
           defaultEdgeOptions={{ type: "port" }}
           ariaLabelConfig={{
@@ -269,8 +325,16 @@ export function Canvas({ store, describe, actions, api, typesVersion }) {
               "Press Enter or Space to select a task, arrow keys to move it, Delete to remove it.",
           }}>
           <Background gap={16} size={1} />
-          <Controls showInteractive={false} position="bottom-left"
-                    aria-label="zoom and fit the canvas" />
+          <Controls showInteractive={false} showFitView={false} position="bottom-left"
+                    aria-label="zoom and fit the canvas">
+            {/* React Flow's own button fits without bounds: up to 2x on a small graph. */}
+            <ControlButton className="react-flow__controls-fitview" onClick={() => fit()}
+                           title="Fit view" aria-label="Fit view">
+              <svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 30" aria-hidden="true">
+                <path d={FIT_ICON} />
+              </svg>
+            </ControlButton>
+          </Controls>
           <MiniMap pannable zoomable ariaLabel="minimap of the graph" position="bottom-right"
                    style={{ width: 150, height: 96 }}
                    nodeColor={(n) => n.type === "task"

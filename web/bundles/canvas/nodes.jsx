@@ -75,6 +75,14 @@ function TaskNodeView({ id, data, selected }) {
             : (group.count === 1 ? "item" : "items")}
         </button>
       ) : null}
+      {open && group.blocks ? group.blocks.map((block) => (
+        // Each body's label (model.js: "body · once per item", "alternative 1 · …"), in
+        // the band above its tasks.
+        <div key={block.key} className="group-label" data-group-label={block.label}
+             style={{ position: "absolute", left: 12, right: 12, top: block.top + 3,
+                      fontSize: 11, lineHeight: "16px", opacity: 0.8, whiteSpace: "nowrap",
+                      overflow: "hidden", textOverflow: "ellipsis" }}>{block.label}</div>
+      )) : null}
       {selected ? (
         <button type="button" className="run-to-here nodrag" title="Run the graph up to here"
                 onClick={(event) => { event.stopPropagation(); actions.runToHere(id); }}>
