@@ -32,7 +32,7 @@ BENCHES: list[tuple[str, list[str]]] = [
     ("codegen", []),
     ("job_queue", []),
 ]
-BROWSER_BENCHES = ["browser_startup", "browser_models", "browser_ai_text"]
+BROWSER_BENCHES = ["browser_startup", "browser_models", "browser_ai_text", "browser_vectors"]
 
 
 def cpu_model() -> str:
