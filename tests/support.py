@@ -232,3 +232,13 @@ class TBadOutput(Task):
 
     async def run(self, input, ctx):
         return {"n": "not a number"}
+
+
+async def run_watched(task, root, seen):
+    """Runs ``task`` alone under the file root ``root``, noting its completion in ``seen``."""
+    from taskloom import TaskGraph, TaskGraphRunner
+
+    runner = TaskGraphRunner(TaskGraph([task]), services={"file_root": str(root)})
+    runner.events.subscribe(lambda e: seen.append(("complete", e.to_dict()["task_id"]))
+                            if e.to_dict()["kind"] == "task_complete" else None)
+    return (await runner.run())[task.id]

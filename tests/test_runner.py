@@ -1,6 +1,7 @@
 import asyncio
 
 import pytest
+from pydantic import BaseModel
 
 from support import TAdd, TBadOutput, TCalls, TEcho, TFail, TGate, TJoin, TSleep, TUpper
 from taskloom import (
@@ -16,6 +17,8 @@ from taskloom import (
     TaskStatus,
     TaskTimeoutError,
 )
+from taskloom.errors import JobFailedError
+from taskloom.task import Task
 
 #: Seconds before a test that waits on an event gives up: only a hang gets near it;
 #: nothing here judges speed.
@@ -176,6 +179,37 @@ async def test_abort_whole_run(gates):
     assert sorted(aborted) == ["s0", "s1", "s2"]
     assert sorted(gates.cancelled) == ["s0", "s1", "s2"] and gates.finished == []
     assert set(info.value.result.statuses.values()) == {TaskStatus.ABORTED}
+    assert info.value.result.status == "aborted"
+
+
+class TFailsOnAbort(Task):
+    """Fails with a taskloom error as soon as it is told to stop (as a job queue task
+    does when its aborted job comes back failed) instead of being cancelled."""
+
+    class Input(BaseModel):
+        pass
+
+    class Output(BaseModel):
+        pass
+
+    async def run(self, input, ctx):
+        started.set()
+        await ctx.signal.wait()
+        raise JobFailedError("job 1 failed: aborted")
+
+
+started = asyncio.Event()
+
+
+async def test_a_task_that_fails_because_it_was_aborted_counts_as_aborted():
+    started.clear()
+    runner = TaskGraphRunner(graph(TFailsOnAbort("job")))
+    run = asyncio.create_task(runner.run())
+    await asyncio.wait_for(started.wait(), HANG)
+    runner.abort("user pressed stop")
+    with pytest.raises(RunAbortedError, match="user pressed stop") as info:
+        await asyncio.wait_for(run, HANG)
+    assert info.value.result.statuses["job"] is TaskStatus.ABORTED
     assert info.value.result.status == "aborted"
 
 

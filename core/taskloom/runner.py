@@ -531,18 +531,19 @@ class TaskGraphRunner:
             else:
                 output = await executor.run_one(task, values, ctx)
         except asyncio.CancelledError:
-            statuses[task_id] = TaskStatus.ABORTED
-            reason = signal.reason or self._stopping or "cancelled"
-            error = TaskAbortedError(f"task {task_id!r} was aborted: {reason}", task_id)
-            self.result.errors.setdefault(task_id, error)
-            self._emit(EventKind.TASK_ABORT, task_id, message=reason)
-            self._close_streams(task_id, None, error)
+            self._aborted(task_id)
             return
         except TaskloomError as exc:
+            if signal.aborted:  # it failed because it was told to stop (its job was aborted)
+                self._aborted(task_id)
+                return
             self._fail(task, exc)
             self._close_streams(task_id, None, exc)
             return
         except Exception as exc:  # the task's own code raised
+            if signal.aborted:  # as it was being stopped: that is the abort, not a failure
+                self._aborted(task_id)
+                return
             error = TaskFailedError(f"task {task_id!r} ({task.type}) failed: "
                                     f"{type(exc).__name__}: {exc}", task_id)
             error.__cause__ = exc
@@ -555,6 +556,14 @@ class TaskGraphRunner:
         statuses[task_id] = _COMPLETED
         if events_on:
             events.send(_TASK_COMPLETE, self.run_id, task_id, 1.0, None, output)
+
+    def _aborted(self, task_id: str) -> None:
+        self.result.statuses[task_id] = TaskStatus.ABORTED
+        reason = self._signal.reason or self._stopping or "cancelled"
+        error = TaskAbortedError(f"task {task_id!r} was aborted: {reason}", task_id)
+        self.result.errors.setdefault(task_id, error)
+        self._emit(EventKind.TASK_ABORT, task_id, message=reason)
+        self._close_streams(task_id, None, error)
 
     def _fail(self, task: Task, error: TaskloomError) -> None:
         if isinstance(error, TaskError) and error.task_id is None:

@@ -32,3 +32,24 @@ async def local_models(model_dirs, monkeypatch):
     monkeypatch.setattr(catalog, "_models_dir", model_dirs["all-MiniLM-L6-v2"].parent)
     yield catalog
     await stop_in_process_workers()
+
+
+@pytest.fixture
+def writes():
+    """What the write hook (``file_root.use_write_hook``, the page's OPFS sync) saw, in order
+    with the tasks' completions (see ``support.run_watched``): ("written", path, what the file
+    held) and ("complete", id)."""
+    from taskloom.tasks.file_root import use_write_hook
+
+    seen: list[tuple] = []
+
+    async def hook(real):
+        seen.append(("written", str(real), Path(real).read_bytes() if Path(real).is_file()
+                     else None))
+
+    previous = use_write_hook(hook)
+    try:
+        yield seen
+    finally:
+        use_write_hook(previous)
+

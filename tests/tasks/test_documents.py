@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 
 import pytest
 
 from prerequisites import need_module
+from support import run_watched
 from taskloom import TaskGraph, TaskGraphRunner, Workflow, from_code, to_code
 from taskloom.errors import DocumentError, FileAccessError, TaskInputError
 from taskloom.tasks.documents import DocumentSplitter, LoadDocument, WriteFile
-from taskloom.tasks.file_root import use_write_hook
 
 # Permissions bind only a user other than root (Pyodide's file system has no users).
 AS_ROOT = not hasattr(os, "geteuid") or os.geteuid() == 0
@@ -22,30 +21,6 @@ async def run_one(task, root):
     result = await TaskGraphRunner(TaskGraph([task]),
                                    services={"file_root": str(root)}).run()
     return result[task.id]
-
-
-@pytest.fixture
-def writes():
-    """What the write hook (``file_root.use_write_hook``, the page's OPFS sync) saw, in order
-    with the tasks' completions: ("written", path, what the file held) and ("complete", id)."""
-    seen: list[tuple] = []
-
-    async def hook(real):
-        seen.append(("written", str(real), Path(real).read_bytes() if Path(real).is_file()
-                     else None))
-
-    previous = use_write_hook(hook)
-    try:
-        yield seen
-    finally:
-        use_write_hook(previous)
-
-
-async def run_watched(task, root, seen):
-    runner = TaskGraphRunner(TaskGraph([task]), services={"file_root": str(root)})
-    runner.events.subscribe(lambda e: seen.append(("complete", e.to_dict()["task_id"]))
-                            if e.to_dict()["kind"] == "task_complete" else None)
-    return (await runner.run())[task.id]
 
 
 # -- LoadDocument ---------------------------------------------------------------------

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from prerequisites import need_module
+from support import run_watched
 from taskloom import TaskGraph, TaskGraphRunner, from_code, to_code
 from taskloom.errors import FileAccessError, SqlError
-from taskloom.tasks.file_root import use_write_hook
 from taskloom.tasks.sql import SqlQuery, SqlWrite
 
 sqlite3 = need_module("sqlite3", "this Python has no sqlite3 (Pyodide ships it as a package)")
@@ -21,30 +20,6 @@ INJECTION = "x'); DROP TABLE people; --"
 async def run_one(task, root=None):
     services = {"file_root": str(root)} if root is not None else {}
     return (await TaskGraphRunner(TaskGraph([task]), services=services).run())[task.id]
-
-
-@pytest.fixture
-def writes():
-    """What the write hook (``file_root.use_write_hook``, the page's OPFS sync) saw, in order
-    with the tasks' completions: ("written", path, what the file held) and ("complete", id)."""
-    seen: list[tuple] = []
-
-    async def hook(real):
-        seen.append(("written", str(real), Path(real).read_bytes() if Path(real).is_file()
-                     else None))
-
-    previous = use_write_hook(hook)
-    try:
-        yield seen
-    finally:
-        use_write_hook(previous)
-
-
-async def run_watched(task, root, seen):
-    runner = TaskGraphRunner(TaskGraph([task]), services={"file_root": str(root)})
-    runner.events.subscribe(lambda e: seen.append(("complete", e.to_dict()["task_id"]))
-                            if e.to_dict()["kind"] == "task_complete" else None)
-    return (await runner.run())[task.id]
 
 
 @pytest.fixture
