@@ -25,20 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from build_site.assemble import build_site  # noqa: E402
-from build_site.server import make_server  # noqa: E402
-
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
+from browser_page import ROOT, launch, run_bench, served_site
 
 BENCH_CODE = '''
 import json
@@ -198,22 +190,8 @@ wf.add_task(Bench, id="bench")
 
 
 def run_in_page(browser, url: str, *, rounds: int, sentences: int, texts: int) -> dict:
-    context = browser.new_context(service_workers="block")
-    try:
-        page = context.new_page()
-        page.goto(url)
-        page.wait_for_selector("body[data-engine-ready], body[data-engine-error]",
-                               state="attached", timeout=180_000)
-        error = page.get_attribute("body", "data-engine-error")
-        if error:
-            raise RuntimeError(f"the engine did not start: {error}")
-        code = BENCH_CODE.format(rounds=rounds, sentences=sentences, texts=texts)
-        report = page.evaluate("code => window.taskloom.engine.request('run_code', code)", code)
-        if not report["ok"]:
-            raise RuntimeError(report.get("traceback") or report.get("error"))
-        return json.loads(report["outputs"]["bench"]["report"])
-    finally:
-        context.close()
+    return run_bench(browser, url, BENCH_CODE.format(rounds=rounds, sentences=sentences,
+                                                     texts=texts))
 
 
 def main() -> int:
@@ -226,20 +204,12 @@ def main() -> int:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    site = build_site(ROOT / "build" / "browser.toml", args.site, ROOT / ".cache" / "site-build")
-    server = make_server(site, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
     started = time.perf_counter()
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
-                                                 args=CHROMIUM_ARGS)
-            found = run_in_page(browser, url, rounds=args.rounds, sentences=args.sentences,
-                                texts=args.texts)
-            browser.close()
-    finally:
-        server.shutdown()
+    with served_site(args.site) as url, sync_playwright() as playwright:
+        browser = launch(playwright)
+        found = run_in_page(browser, url, rounds=args.rounds, sentences=args.sentences,
+                            texts=args.texts)
+        browser.close()
     if args.json:
         print(json.dumps(found, indent=1))
         return 0

@@ -21,22 +21,13 @@ Prints (never asserts), in one Chromium run against the built site:
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "scripts"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from build_site.assemble import build_site  # noqa: E402
-from build_site.server import make_server  # noqa: E402
-
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
+from browser_page import ROOT, launch, run_bench, served_site
 
 # Runs inside the page's worker (the code box): times both paths in the same
 # worker, alternating rounds. {threads}, {rounds}, {calls} are filled in.
@@ -128,23 +119,8 @@ wf.add_task(Bench, id="bench", only_raw={only_raw})
 
 def run_in_page(browser, url: str, *, threads: int | None, rounds: int, calls: int,
                 only_raw: bool) -> dict:
-    context = browser.new_context(service_workers="block")
-    try:
-        page = context.new_page()
-        page.goto(url)
-        page.wait_for_selector("body[data-engine-ready], body[data-engine-error]",
-                               state="attached", timeout=180_000)
-        error = page.get_attribute("body", "data-engine-error")
-        if error:
-            raise RuntimeError(f"the engine did not start: {error}")
-        code = BENCH_CODE.format(threads=threads, rounds=rounds, calls=calls, only_raw=only_raw)
-        report = page.evaluate(
-            "code => window.taskloom.engine.request('run_code', code)", code)
-        if not report["ok"]:
-            raise RuntimeError(report.get("traceback") or report.get("error"))
-        return json.loads(report["outputs"]["bench"]["report"])
-    finally:
-        context.close()
+    return run_bench(browser, url, BENCH_CODE.format(threads=threads, rounds=rounds,
+                                                     calls=calls, only_raw=only_raw))
 
 
 def main() -> int:
@@ -156,22 +132,14 @@ def main() -> int:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    site = build_site(ROOT / "build" / "browser.toml", args.site, ROOT / ".cache" / "site-build")
-    server = make_server(site, "127.0.0.1", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{server.server_address[1]}/"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium",
-                                                 args=CHROMIUM_ARGS)
-            started = time.perf_counter()
-            same = run_in_page(browser, url, threads=1, rounds=args.rounds, calls=args.calls,
-                               only_raw=False)
-            multi = run_in_page(browser, url, threads=args.threads, rounds=args.rounds,
-                                calls=args.calls, only_raw=True)
-            browser.close()
-    finally:
-        server.shutdown()
+    with served_site(args.site) as url, sync_playwright() as playwright:
+        browser = launch(playwright)
+        started = time.perf_counter()
+        same = run_in_page(browser, url, threads=1, rounds=args.rounds, calls=args.calls,
+                           only_raw=False)
+        multi = run_in_page(browser, url, threads=args.threads, rounds=args.rounds,
+                            calls=args.calls, only_raw=True)
+        browser.close()
     print(f"embedding throughput, all-MiniLM-L6-v2 q8, median call of {args.rounds} rounds "
           f"({time.perf_counter() - started:.0f} s in all)")
     print(f"  page: {same['info']}")

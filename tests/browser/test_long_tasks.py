@@ -49,6 +49,7 @@ def test_the_pipeline_example_runs_without_a_main_thread_task_over_50_ms_of_cpu(
                                state="attached", timeout=RUN_MS * 2)
         report = page.evaluate("window.taskloom.lastRun")
         assert report["ok"], report.get("error")
+        assert page.evaluate("window.taskloom.events.length") > 20  # enough events to draw
         # The end of a run's work too: outputs, and the run history redrawn from the engine.
         page.wait_for_selector(
             f'#run-history li[data-run-id="{report["run_id"]}"][data-status=completed]',
