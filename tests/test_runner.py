@@ -459,3 +459,90 @@ async def test_losing_the_store_mid_run_is_an_error_not_a_silent_loss(gates):
         assert "e" not in info.value.result.outputs
     finally:
         await store.close()
+
+
+class TMixed(Task):
+    """A plain task whose input has a field of each JSON kind, for the cache key."""
+
+    class Input(BaseModel):
+        n: int
+        x: float = 1
+        text: str = "é"
+        items: list[int] = [3, 1]
+        maybe: str | None = None
+
+    class Output(BaseModel):
+        total: float
+
+    async def run(self, input, ctx):
+        TMixed.runs += 1
+        return {"total": input.n + input.x + sum(input.items)}
+
+
+TMixed.runs = 0
+
+
+async def test_the_runners_cache_keys_are_run_ones():
+    """A plain task keys its input from the validated model's __dict__, a task with a
+    timeout through run_one's model_dump: the same key, so each finds the other's output."""
+    from taskloom.cache import cache_key
+    from taskloom.execution import validate_input
+
+    repo = MemoryOutputRepository()
+    TMixed.runs = 0
+    timed = TMixed("m", {"n": 2}, timeout=30)  # (a timeout: the run_one path)
+    first = await TaskGraphRunner(graph(timed), output_repository=repo).run()
+    plain = TMixed("m", {"n": 2})
+    second = await TaskGraphRunner(graph(plain), output_repository=repo).run()
+    assert TMixed.runs == 1 and second.cache_hits == {"m"}
+    assert first.outputs == second.outputs == {"m": {"total": 7.0}}
+    dumped = validate_input(plain, plain.default_values()).model_dump(mode="json")
+    assert list(repo._items) == [cache_key("TMixed", "1", dumped)]
+    # …and the other way round, for an input the plain path stores first.
+    await TaskGraphRunner(graph(TMixed("m", {"n": 5})), output_repository=repo).run()
+    third = await TaskGraphRunner(graph(TMixed("m", {"n": 5}, timeout=30)),
+                                  output_repository=repo).run()
+    assert TMixed.runs == 2 and third.cache_hits == {"m"}
+
+
+async def test_a_cache_hit_through_a_dataflow_sends_the_same_events():
+    repo = MemoryOutputRepository()
+    g = graph(TAdd("a", {"a": 1}), TAdd("b", {"b": 10}),
+              flows=[Dataflow("a", "a", "b", "a")])
+    await TaskGraphRunner(g, output_repository=repo).run()
+    runner = TaskGraphRunner(g, output_repository=repo)
+    seen = []
+    runner.events.subscribe(lambda e: seen.append((e.kind, e.task_id, e.output)))
+    result = await runner.run()
+    assert result.cache_hits == {"a", "b"} and result.outputs["b"] == {"a": 11}
+    assert [s for s in seen if s[1] == "b"] == [
+        ("task_start", "b", None), ("task_cache_hit", "b", {"a": 11}),
+        ("task_complete", "b", {"a": 11})]
+
+
+def test_the_runners_task_context_sets_every_slot_taskcontext_has():
+    """The runner builds each task's context without TaskContext's constructor: it must
+    set what that constructor sets, and nothing TaskContext gains may be left unset."""
+    import logging
+
+    from taskloom.runner import _task_context
+    from taskloom.task import AbortSignal, TaskContext
+
+    signal, logger, services = AbortSignal(), logging.getLogger("t"), {"store": object()}
+
+    def stream(port, delta):
+        return None
+
+    def report(task_id, fraction, message, details):
+        return None
+
+    ours = _task_context("r", "t", signal, logger, services, stream, report)
+    theirs = TaskContext("r", "t", signal, None, logger, services, stream, report=report)
+    slots = [name for cls in TaskContext.__mro__ for name in getattr(cls, "__slots__", ())]
+    assert slots and type(ours) is TaskContext
+    assert {name: getattr(ours, name) for name in slots} == \
+        {name: getattr(theirs, name) for name in slots}
+    # An empty services dict is the context's own, as TaskContext makes it.
+    shared: dict = {}
+    assert _task_context("r", "t", signal, logger, shared, None, None).services \
+        is not shared

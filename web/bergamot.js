@@ -6,8 +6,8 @@
 // first translation, and spoken to with its own {id, name, args} messages.
 // Translating there also keeps the engine's worker free while Marian works.
 //
-// Lines from concurrent calls (one job per text: an expanded task runs many)
-// are queued per model and sent as one batch whenever Marian is idle, as
+// Lines from concurrent calls (separate jobs, separate tasks) are queued per
+// model and sent as one batch whenever Marian is idle, as
 // bergamot-translator's own BatchTranslator does: Marian packs a batch into
 // one matrix product, which is where its speed comes from. An idle Marian
 // waits until no line came for QUIET_MS (at most GATHER_MS) before it starts:
@@ -119,14 +119,17 @@ async function flush() {
 }
 
 // The translations of `lines` (each one line of text, not blank), in order.
-export async function translate(workerURL, key, files, lines) {
+// `gathered`: the caller sent every line it has at once (taskloom's batcher),
+// so an idle Marian starts at once instead of waiting for more.
+export async function translate(workerURL, key, files, lines, gathered = false) {
   await startEngine(workerURL);
   await loadModel(key, files);
   const done = Promise.all(lines.map((text) => new Promise((resolve, reject) => {
     if (!queues.has(key)) queues.set(key, []);
     queues.get(key).push({ text, resolve, reject });
   })));
-  gather();
+  if (gathered && !gathering) flush();
+  else gather();
   return done;
 }
 

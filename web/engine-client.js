@@ -9,7 +9,9 @@
 // Default: PyScript's PyWorker running web/engine.py. `?engine=module` starts
 // the same engine in a plain module Worker (web/engine-worker.mjs) instead,
 // which skips PyScript's own start-up; scripts/bench/browser_startup.py
-// measures both.
+// measures both. Both start Pyodide from the build's memory snapshot when the
+// site has one (engine-snapshot.mjs; `?snapshot=0` starts without it), and
+// engineInfo().startup says which start it was.
 //
 // Abort, in three steps, each only if the run has not ended yet:
 // 1. ask the engine (`abort_run`): enough whenever the run awaits now and then;
@@ -34,7 +36,9 @@ const settledWithin = (promise, ms) => Promise.race([
 ]);
 
 function startModuleEngine(onEvent) {
-  const worker = new Worker("./engine-worker.mjs", { type: "module" });
+  const url = new URL("./engine-worker.mjs", location.href);
+  if (new URLSearchParams(location.search).get("snapshot") === "0") url.searchParams.set("snapshot", "0");
+  const worker = new Worker(url, { type: "module" });
   const pending = new Map();
   let nextId = 0;
   const call = (method, args) => new Promise((resolve, reject) => {
@@ -62,12 +66,17 @@ async function startPyScriptEngine(onEvent, timings) {
   // hooks are unset and the worker starts without the `pyscript` module.
   await customElements.whenDefined("py-script");
   timings.pyscriptLoaded ??= performance.now();
-  const interpreter = new URL("./pyodide/pyodide.mjs", location.href).href;
   // `version` (not only config.interpreter) is what makes PyScript's worker
-  // load this local Pyodide instead of its CDN default.
+  // load this local Pyodide instead of its CDN default: here our wrapper of
+  // it, which starts from the build's memory snapshot (engine-snapshot.mjs);
+  // the page's `?snapshot=0` starts without it.
+  const interpreter = new URL("./engine-snapshot.mjs", location.href);
+  if (new URLSearchParams(location.search).get("snapshot") === "0") {
+    interpreter.searchParams.set("snapshot", "0");
+  }
   const worker = await PyWorker("./engine.py", {
-    version: interpreter,
-    config: { interpreter, packages: ["taskloom"], packages_cache: "passthrough" },
+    version: interpreter.href,
+    config: { interpreter: interpreter.href, packages: ["taskloom"], packages_cache: "passthrough" },
   });
   worker.sync.taskloom_event = onEvent;
   return {

@@ -31,10 +31,8 @@ function loadModel(fastText, modelURL) {
   return model;
 }
 
-// [[label, probability], ...], best first, for one line of text.
-export async function identify(scriptURL, wasmURL, modelURL, text, k) {
-  const fastText = await loadCore(scriptURL, wasmURL);
-  const native = await loadModel(fastText, modelURL);
+// [[label, probability], ...], best first.
+function predict(native, text, k) {
   const found = native.predict(text, k, 0.0);
   const out = [];
   for (let i = 0; i < found.size(); i++) {
@@ -43,4 +41,12 @@ export async function identify(scriptURL, wasmURL, modelURL, text, k) {
   }
   found.delete?.();
   return out;
+}
+
+// [[label, probability], ...], best first, for each line of `texts`: one call
+// from Python for a batch of them (the batcher's).
+export async function identifyMany(scriptURL, wasmURL, modelURL, texts, k) {
+  const fastText = await loadCore(scriptURL, wasmURL);
+  const native = await loadModel(fastText, modelURL);
+  return texts.map((text) => predict(native, text, k));
 }

@@ -6,16 +6,14 @@
 // Nothing here leaves the site: remote models are off, models are read from
 // the site's models/ folder (or from the downloads in Cache Storage, see
 // `cachedFirst`), and ONNX Runtime's wasm from the site's onnxruntime-web/.
-import {
-  AutoModelForCausalLM,
-  AutoTokenizer,
-  BaseStreamer,
-  InterruptableStoppingCriteria,
-  Tensor,
-  env,
-  mean_pooling,
-  pipeline,
-} from "./transformers/transformers.min.js";
+//
+// Each model loads on WebGPU or on wasm (see `onDevice`): the user's choice
+// (web/webgpu.js: auto, webgpu or wasm) and whether this worker gets a WebGPU
+// adapter decide; a model that fails to load on WebGPU loads on wasm instead.
+import * as bundled from "./transformers/transformers.min.js";
+import { chooseDevice, detectWebGPU, readDevicePreference } from "./webgpu.js";
+
+const { env, pipeline } = bundled;
 
 // Downloaded model files live in this Cache Storage cache, keyed by the URL
 // they would have under the site's models/ folder.
@@ -36,21 +34,27 @@ async function cachedFirst(url, init) {
   return hit ?? fetch(absolute, init);
 }
 
-// Must run before the first model loads: ONNX Runtime reads its wasm settings once.
-export function configure({ modelsURL, wasmURL, threads = null }) {
-  siteOrigin = new URL(modelsURL).origin;
-  env.allowRemoteModels = false;
-  env.allowLocalModels = true;
-  env.localModelPath = new URL(modelsURL).pathname;
-  env.useBrowserCache = false; // the service worker keeps the site's models offline
-  env.fetch = cachedFirst;
-  const wasm = env.backends.onnx.wasm;
+// What keeps one Transformers.js instance offline (see `wasmRuntime`: there may be two).
+function settle(runtimeEnv, { modelsURL, wasmURL, threads }) {
+  runtimeEnv.allowRemoteModels = false;
+  runtimeEnv.allowLocalModels = true;
+  runtimeEnv.localModelPath = new URL(modelsURL).pathname;
+  runtimeEnv.useBrowserCache = false; // the service worker keeps the site's models offline
+  runtimeEnv.fetch = cachedFirst;
+  const wasm = runtimeEnv.backends.onnx.wasm;
   wasm.wasmPaths = {
     mjs: `${wasmURL}ort-wasm-simd-threaded.asyncify.mjs`,
     wasm: `${wasmURL}ort-wasm-simd-threaded.asyncify.wasm`,
   };
   if (threads) wasm.numThreads = threads;
-  configured = { modelsURL, wasmURL, threads: wasm.numThreads ?? null };
+  return wasm.numThreads ?? null;
+}
+
+// Must run before the first model loads: ONNX Runtime reads its wasm settings once.
+export function configure({ modelsURL, wasmURL, threads = null }) {
+  siteOrigin = new URL(modelsURL).origin;
+  configured = { modelsURL, wasmURL, threads };
+  configured.threads = settle(env, configured);
   return info();
 }
 
@@ -60,6 +64,91 @@ export function info() {
     crossOriginIsolated: self.crossOriginIsolated === true,
     hardwareConcurrency: navigator.hardwareConcurrency ?? null,
   };
+}
+
+// -- devices --------------------------------------------------------------------------
+
+// Transformers.js chains every ONNX session it creates on one promise, and once a
+// creation failed that promise stays rejected (huggingface/transformers.js#1767): after a
+// model failed to load on WebGPU, this worker's bundle would load nothing more, on any
+// device. Loads after such a failure go to a second, wasm-only instance of the bundle.
+let webgpuFailed = null; // why a model failed to load on WebGPU in this worker
+let wasmOnly = null;
+
+function wasmRuntime() {
+  if (!webgpuFailed) return Promise.resolve(bundled);
+  wasmOnly ??= import(new URL("./transformers/transformers.min.js?instance=wasm-only",
+    import.meta.url).href).then((module) => {
+    settle(module.env, configured);
+    return module;
+  });
+  return wasmOnly;
+}
+
+// ONNX Runtime's wasm throws its C++ exceptions as bare numbers (a pointer).
+function reasonOf(error) {
+  const text = error?.message ?? String(error);
+  return /^\d+$/.test(text) ? `ONNX Runtime's WebGPU backend aborted (native exception ${text})`
+    : text;
+}
+
+let detection = null; // asked once per worker: an adapter does not come and go
+const detect = () => (detection ??= detectWebGPU());
+
+// Where each model ran last, by "<model>:<dtype>": {device, preference, fallback, adapter}.
+// `told` marks a fallback already reported to Python (one warning per load).
+const devices = new Map();
+
+/** Where the models loaded in this worker run (the Models panel lists it). */
+export function loadedDevices() {
+  return Object.fromEntries([...devices].map(([key, { told, ...where }]) => [key, where]));
+}
+
+// {device, fallback} of a loaded model; `fallback` (why a model asked for WebGPU runs on
+// wasm) only the first time it is asked.
+function notice(modelId, dtype) {
+  const where = devices.get(`${modelId}:${dtype}`);
+  if (!where) return { device: null, fallback: null };
+  const fallback = where.told ? null : where.fallback;
+  where.told = true;
+  return { device: where.device, fallback };
+}
+
+// Loads a model with `load(runtime, device)` once per device. The device: the user's
+// choice (read at every call, so that a change applies to the next call) and the
+// detection; a failure to load on WebGPU falls back to wasm for that model.
+async function onDevice(kind, modelId, dtype, load) {
+  const preference = await readDevicePreference();
+  // wasm by choice: no adapter is asked for (Chromium warns on the console when it has none).
+  const found = preference === "wasm" ? { webgpu: false, name: null } : await detect();
+  let { device, fallback } = chooseDevice(preference, found);
+  if (device === "webgpu" && webgpuFailed) {
+    device = "wasm";
+    fallback = `WebGPU failed to load a model earlier in this page: ${webgpuFailed}`;
+  }
+  const keyOf = (on) => `${kind}:${modelId}:${dtype}:${on}`;
+  const { model, on, why } = await once(keyOf(device), async () => {
+    if (device === "webgpu") {
+      try {
+        env.backends.onnx.webgpu.adapter = found.adapter; // the one detected, not another
+        return { model: await load(bundled, "webgpu"), on: "webgpu", why: null };
+      } catch (error) {
+        webgpuFailed = reasonOf(error);
+        const onWasm = await once(keyOf("wasm"), async () => ({
+          model: await load(await wasmRuntime(), "wasm"), on: "wasm", why: null }));
+        return { ...onWasm, why: `loading it on WebGPU failed: ${webgpuFailed}` };
+      }
+    }
+    return { model: await load(await wasmRuntime(), "wasm"), on: "wasm", why: null };
+  });
+  const reason = why ?? fallback;
+  const key = `${modelId}:${dtype}`;
+  const before = devices.get(key);
+  if (before?.device !== on || before.preference !== preference) { // else: told already
+    devices.set(key, { device: on, preference, fallback: reason,
+      adapter: on === "webgpu" ? found.name : null, told: false });
+  }
+  return model;
 }
 
 // -- loading --------------------------------------------------------------------------
@@ -82,18 +171,19 @@ function contextLength(config, tokenizer) {
 }
 
 export function featureExtractor(modelId, dtype) {
-  return once(`embed:${modelId}:${dtype}`, async () => {
-    const extractor = await pipeline("feature-extraction", modelId, { dtype, device: "wasm" });
+  return onDevice("embed", modelId, dtype, async (runtime, device) => {
+    const extractor = await runtime.pipeline("feature-extraction", modelId, { dtype, device });
     extractor.contextLength = contextLength(extractor.model.config, extractor.tokenizer);
+    extractor.runtime = runtime;
     return extractor;
   });
 }
 
 function causalLM(modelId, dtype) {
-  return once(`generate:${modelId}:${dtype}`, async () => {
+  return onDevice("generate", modelId, dtype, async (runtime, device) => {
     const [tokenizer, model] = await Promise.all([
-      AutoTokenizer.from_pretrained(modelId),
-      AutoModelForCausalLM.from_pretrained(modelId, { dtype, device: "wasm" }),
+      runtime.AutoTokenizer.from_pretrained(modelId),
+      runtime.AutoModelForCausalLM.from_pretrained(modelId, { dtype, device }),
     ]);
     // ONNX Runtime's wasm answers within one task, so a whole generate() would
     // too: the worker's Python (progress, an abort from the page) would wait
@@ -103,7 +193,7 @@ function causalLM(modelId, dtype) {
       await new Promise((resolve) => setTimeout(resolve, 0));
       return forward(...args);
     };
-    return { tokenizer, model, contextLength: contextLength(model.config, tokenizer) };
+    return { tokenizer, model, runtime, contextLength: contextLength(model.config, tokenizer) };
   });
 }
 
@@ -123,7 +213,7 @@ function rowLengths(mask) {
 
 // Each text's first tokens, its closing special token ([SEP]) kept, as the
 // Rust tokenizers (taskloom.ai.onnx_local) truncate; padded to the longest.
-function truncatedInputs(tokenizer, texts, limit, like) {
+function truncatedInputs(tokenizer, texts, limit, like, Tensor) {
   const specials = new Set(tokenizer.all_special_ids ??
     [tokenizer.sep_token_id, tokenizer.eos_token_id].filter((id) => id != null));
   const rows = texts.map((text) => {
@@ -159,15 +249,17 @@ export async function embed(modelId, dtype, texts, truncate = false) {
   const lengths = rowLengths(inputs.attention_mask);
   const tooLong = lengths.map((n, index) => [index, n]).filter(([, n]) => n > limit);
   if (tooLong.length && !truncate) return { tooLong: tooLong[0], limit };
-  if (tooLong.length) inputs = truncatedInputs(extractor.tokenizer, texts, limit, inputs);
+  const { Tensor, mean_pooling } = extractor.runtime; // the instance that loaded the model
+  if (tooLong.length) inputs = truncatedInputs(extractor.tokenizer, texts, limit, inputs, Tensor);
   const outputs = await extractor.model(inputs);
   const pooled = mean_pooling(outputs.last_hidden_state, inputs.attention_mask).normalize(2, -1);
-  return { vectors: pooled.tolist(), lengths, limit, truncated: tooLong };
+  return { vectors: pooled.tolist(), lengths, limit, truncated: tooLong,
+    ...notice(modelId, dtype) };
 }
 
 // -- generation -----------------------------------------------------------------------
 
-class TokenStreamer extends BaseStreamer {
+class TokenStreamer extends bundled.BaseStreamer { // put() is all generate() calls
   constructor(onToken) {
     super();
     this.onToken = onToken;
@@ -196,7 +288,7 @@ function eosIds(config) {
 // to whole characters; past the context the window slides (the last
 // `contextLength` tokens are read again for each further token).
 export function startGeneration(modelId, dtype, prompt, options, onToken) {
-  const stop = new InterruptableStoppingCriteria();
+  const stop = new bundled.InterruptableStoppingCriteria(); // called, whichever instance
   running += 1;
   started += 1;
   const promise = generate(modelId, dtype, prompt, options, onToken, stop)
@@ -211,7 +303,7 @@ let started = 0;
 export const generations = () => ({ started, running });
 
 async function generate(modelId, dtype, prompt, options, onToken, stop) {
-  const { tokenizer, model, contextLength: limit } = await causalLM(modelId, dtype);
+  const { tokenizer, model, runtime, contextLength: limit } = await causalLM(modelId, dtype);
   const total = options.max_new_tokens ?? 64;
   let ids = Array.from(tokenizer.encode(prompt));
   const promptTokens = ids.length;
@@ -243,8 +335,8 @@ async function generate(modelId, dtype, prompt, options, onToken, stop) {
   const run = async (window, count) => {
     const input_ids = [window.map(BigInt)];
     await model.generate({
-      input_ids: tensorOf(input_ids),
-      attention_mask: tensorOf([window.map(() => 1n)]),
+      input_ids: tensorOf(runtime.Tensor, input_ids),
+      attention_mask: tensorOf(runtime.Tensor, [window.map(() => 1n)]),
       max_new_tokens: count,
       ...sampling,
       streamer,
@@ -264,10 +356,11 @@ async function generate(modelId, dtype, prompt, options, onToken, stop) {
     promptTokens,
     truncated: promptTokens > limit,
     interrupted: stop.interrupted,
+    ...notice(modelId, dtype),
   };
 }
 
-function tensorOf(rows) {
+function tensorOf(Tensor, rows) {
   return new Tensor("int64", BigInt64Array.from(rows.flat()), [rows.length, rows[0].length]);
 }
 

@@ -67,11 +67,14 @@ _now = time.time
 
 
 class EventEmitter:
+    # The listener collections are tuples, replaced (never changed) when a listener
+    # comes or goes: sending iterates them as they are, with no copy to protect it from
+    # a listener that unsubscribes while it is called.
     __slots__ = ("_all", "_by_kind", "_pending")
 
     def __init__(self) -> None:
-        self._all: list[Listener] = []
-        self._by_kind: dict[str, list[Listener]] = {}
+        self._all: tuple[Listener, ...] = ()
+        self._by_kind: dict[str, tuple[Listener, ...]] = {}
         self._pending: set[asyncio.Task] = set()
 
     @property
@@ -85,21 +88,25 @@ class EventEmitter:
     def on(self, kind: EventKind | str, listener: Listener) -> Callable[[], None]:
         """Call ``listener`` for events of ``kind``; returns an unsubscribe function."""
         kind = EventKind(kind)
-        self._by_kind.setdefault(kind, []).append(listener)
+        self._by_kind[kind] = (*self._by_kind.get(kind, ()), listener)
 
         def off() -> None:
-            listeners = self._by_kind.get(kind, [])
-            if listener in listeners:
-                listeners.remove(listener)
-            if not listeners:
+            listeners = _without(self._by_kind.get(kind, ()), listener)
+            if listeners:
+                self._by_kind[kind] = listeners
+            else:
                 self._by_kind.pop(kind, None)
 
         return off
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener`` for every event; returns an unsubscribe function."""
-        self._all.append(listener)
-        return lambda: self._all.remove(listener) if listener in self._all else None
+        self._all = (*self._all, listener)
+
+        def off() -> None:
+            self._all = _without(self._all, listener)
+
+        return off
 
     def send(self, kind: EventKind, run_id: str, task_id: str | None = None,
              progress: float | None = None, message: str | None = None,
@@ -107,8 +114,12 @@ class EventEmitter:
              details: dict[str, Any] | None = None) -> None:
         """Build and emit an event of ``kind``, only if someone listens to that kind."""
         specific = self._by_kind.get(kind) if self._by_kind else None
-        if specific is None and not self._all:
-            return
+        if specific is None:
+            listeners = self._all
+            if not listeners:
+                return
+        else:
+            listeners = specific + self._all if self._all else specific
         # The Event its constructor builds, in half the time: the generated __init__'s
         # keyword and default-factory handling was a third of the cost of an event in a
         # run of no-op tasks (which sends two or three a task, hence inlined here).
@@ -122,7 +133,7 @@ class EventEmitter:
         event.error = error
         event.details = details
         event.time = _now()
-        for listener in self._all if specific is None else (*specific, *self._all):
+        for listener in listeners:
             try:
                 result = listener(event)
             except Exception:  # a broken listener must not break the run
@@ -133,7 +144,7 @@ class EventEmitter:
 
     def emit(self, event: Event) -> None:
         specific = self._by_kind.get(event.kind)
-        for listener in self._all if specific is None else (*specific, *self._all):
+        for listener in self._all if specific is None else specific + self._all:
             self._call(listener, event)
 
     def _call(self, listener: Listener, event: Event) -> None:
@@ -150,3 +161,11 @@ class EventEmitter:
             task = asyncio.ensure_future(result)
             self._pending.add(task)
             task.add_done_callback(self._pending.discard)
+
+
+def _without(listeners: tuple[Listener, ...], listener: Listener) -> tuple[Listener, ...]:
+    """``listeners`` less the first ``listener`` in it (all of them if it is not there)."""
+    for n, candidate in enumerate(listeners):
+        if candidate == listener:
+            return listeners[:n] + listeners[n + 1:]
+    return listeners

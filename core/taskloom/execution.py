@@ -119,6 +119,38 @@ class TaskExecutor:
             await repo.put_output(key, output)
         return output
 
+    async def run_many(self, task: Task, items: list[dict[str, Any]], ctx: TaskContext,
+                       ) -> list[dict[str, Any]]:
+        """``run_one`` for each of ``items``, the cache asked per item, the rest in one
+        ``task.run_many`` (its caller, the expansion, keeps timeouts and streams out)."""
+        models = [validate_input(task, values) for values in items]
+        repo = self.repository if task.is_cacheable else None
+        if repo is not None:
+            keys = [cache_key(task.type, task.version, model.model_dump(mode="json"))
+                    for model in models]
+            outputs = await repo.get_outputs(keys)
+            for hit in outputs:
+                if hit is not None:
+                    self.result.cache_hits.add(task.id)
+                    self._emit(EventKind.TASK_CACHE_HIT, task.id, output=hit)
+        else:
+            outputs = [None] * len(models)
+        todo = [index for index, output in enumerate(outputs) if output is None]
+        if todo:
+            raws = await task.run_many([models[index] for index in todo], ctx)
+            if len(raws) != len(todo):
+                raise TaskOutputError(f"task {task.id!r} ({task.type}) answered {len(raws)} "
+                                      f"outputs for {len(todo)} inputs", task.id)
+            for index, raw in zip(todo, raws, strict=True):
+                outputs[index] = validate_output(task, raw)
+            if repo is not None:
+                await repo.put_outputs({keys[index]: outputs[index] for index in todo})
+        # Each item done, as an expansion run item by item reports it (the page draws
+        # the items as the task's group from these).
+        for index in range(len(models)):
+            ctx.progress(1.0, None, item=index)
+        return outputs  # type: ignore[return-value]  # every slot is filled
+
     async def _run_body(self, task: Task, model: BaseModel, ctx: TaskContext,
                         ) -> dict[str, Any]:
         """The task's own ``run`` under its timeout, its output validated."""

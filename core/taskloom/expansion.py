@@ -2,6 +2,11 @@
 
 Over several such ports it runs once per combination (the cartesian product,
 in input order); each output port becomes the list of the runs' values.
+
+A task that answers many inputs at once (``Task.runs_many``: an AI task on a
+local model, whose per-run cost is a job and a model call) gets them all in
+one ``run_many`` instead, unless an item needs its own run: a stream to
+read or to write, a timeout to keep per item.
 """
 
 from __future__ import annotations
@@ -11,12 +16,14 @@ import itertools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from .streams import TextStream
 from .task import TaskContext
 
 if TYPE_CHECKING:
     from .task import Task
 
 RunOne = Callable[["Task", dict[str, Any], TaskContext], Awaitable[dict[str, Any]]]
+RunMany = Callable[["Task", list[dict[str, Any]], TaskContext], Awaitable[list[dict[str, Any]]]]
 
 
 def expanded_ports(task: Task, values: dict[str, Any]) -> list[str] | None:
@@ -31,8 +38,9 @@ def expanded_ports(task: Task, values: dict[str, Any]) -> list[str] | None:
 
 
 async def run_expanded(run_one: RunOne, task: Task, values: dict[str, Any], expand: list[str],
-                       ctx: TaskContext) -> dict[str, Any]:
-    """Run ``task`` through ``run_one`` once per combination of the ``expand`` ports' lists.
+                       ctx: TaskContext, run_many: RunMany | None = None) -> dict[str, Any]:
+    """Run ``task`` through ``run_one`` once per combination of the ``expand`` ports' lists
+    (or all of them through one ``run_many``, when the task takes them together).
 
     The runs are concurrent; progress is their mean, each report tagged with
     its ``item``, and so is each stream delta: every item streams its own text,
@@ -40,6 +48,13 @@ async def run_expanded(run_one: RunOne, task: Task, values: dict[str, Any], expa
     error is raised.
     """
     combos = list(itertools.product(*(values[name] for name in expand)))
+    if run_many is not None and _together(task, values, ctx):
+        items = []
+        for combo in combos:
+            item = dict(values)
+            item.update(zip(expand, combo, strict=True))
+            items.append(item)
+        return _columns(task, await run_many(task, items, ctx))
     fractions = [0.0] * len(combos)
     report = ctx._on_progress
     stream = ctx._on_stream
@@ -74,6 +89,19 @@ async def run_expanded(run_one: RunOne, task: Task, values: dict[str, Any], expa
             c.cancel()
         await asyncio.gather(*children, return_exceptions=True)
         raise
+    return _columns(task, results)
+
+
+def _together(task: Task, values: dict[str, Any], ctx: TaskContext) -> bool:
+    """Whether the items can share one ``run_many``: nothing streams in or out of them one by
+    one, and no timeout is kept per item."""
+    if not task.runs_many or task.timeout is not None or ctx._on_stream is not None:
+        return False
+    return not any(isinstance(value, TextStream) for value in values.values())
+
+
+def _columns(task: Task, results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The runs' outputs as one list per output port, in item order."""
     names = list(task.output_ports.names())
     for out in results:
         for name in out:

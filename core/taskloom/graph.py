@@ -105,6 +105,26 @@ def _new_nx_graph() -> networkx.DiGraph:
     return _graph_class()
 
 
+def _add_plain_nodes(g: networkx.DiGraph, ids: list[str]) -> None:
+    """``g.add_nodes_from(ids)`` for ids new to ``g``, written straight into its
+    dict-of-dicts (the structure networkx documents, with the shared attribute dict
+    of ``_new_nx_graph``): networkx's own loop was a fifth of the time of building a
+    100,000-task graph. Task ids are non-empty strings, never None."""
+    succ, pred, node = g._succ, g._pred, g._node
+    for n in ids:
+        succ[n] = {}
+        pred[n] = {}
+    node.update(dict.fromkeys(ids, _NO_ATTRS))
+    _clear_nx_cache(g)
+
+
+def _clear_nx_cache(g: networkx.DiGraph) -> None:
+    """What networkx does after each change: drop the backend conversions it cached."""
+    cache = getattr(g, "__networkx_cache__", None)
+    if cache:
+        cache.clear()
+
+
 class TaskGraph:
     def __init__(self, tasks: Iterable[Task] = (), dataflows: Iterable[Dataflow] = (),
                  metadata: dict[str, Any] | None = None):
@@ -141,7 +161,7 @@ class TaskGraph:
                 raise DuplicateTaskError(f"the graph already has a task with id {task.id!r}")
             own[task.id] = task
             inputs[task.id] = ()
-        self._g.add_nodes_from(task.id for task in tasks)  # in bulk: one cache clear
+        _add_plain_nodes(self._g, [task.id for task in tasks])
         return tasks
 
     def remove_task(self, task_id: str) -> Task:
@@ -198,7 +218,7 @@ class TaskGraph:
     def _add_in_bulk(self, items: Iterator[tuple[Any, Any]]) -> None:
         """Add ``(dataflow, transform)`` items to a graph that has no dataflows yet, as
         a loaded document or the constructor gives them: each is validated but for
-        cycles, their edges go in with one ``add_edges_from``, and the whole is checked
+        cycles, their edges go straight into networkx's dicts, and the whole is checked
         for a cycle once. When any is refused it starts again one by one, so that the
         error raised (naming the first dataflow at fault) is the one adding them in
         order always raised."""
@@ -206,6 +226,9 @@ class TaskGraph:
         refused = None
         rules: dict[tuple, tuple] = {}
         validate, record = self._validate_dataflow, self._record
+        # Each edge goes straight into networkx's adjacency dicts as its dataflow is
+        # recorded (see _add_plain_nodes); a pair joined twice is one edge.
+        succ, pred = self._g._succ, self._g._pred
         for item in items:
             dataflow, transform = item
             if type(dataflow) is not Dataflow and len(dataflow) != 4:
@@ -228,6 +251,8 @@ class TaskGraph:
                     flows.append(flow)
                 else:
                     inputs[tgt_id] = [flow]
+                src_id, tgt_id = flow[0], flow[2]  # (the graph's own strings)
+                succ[src_id][tgt_id] = pred[tgt_id][src_id] = _NO_ATTRS
                 continue
             dataflow = Dataflow(*dataflow)
             if source is None or target is None:
@@ -241,11 +266,11 @@ class TaskGraph:
                 refused = item
                 break
             record(dataflow, mode, steps)
+            src_id, tgt_id = dataflow[0], dataflow[2]
+            succ[src_id][tgt_id] = pred[tgt_id][src_id] = _NO_ATTRS
         else:
-            in_order = self._in_task_order()
-            # The edges, from the dataflows recorded (a pair joined twice is one edge).
-            self._g.add_edges_from((d[0], d[2]) for d in modes)
-            if in_order or _nx().is_directed_acyclic_graph(self._g):
+            _clear_nx_cache(self._g)
+            if self._in_task_order() or _nx().is_directed_acyclic_graph(self._g):
                 return
         done = [(d, [dict(step) for step in self._transforms[d]]
                  if d in self._transforms else None) for d in self._modes]
@@ -253,7 +278,7 @@ class TaskGraph:
         self._transforms.clear()
         self._inputs = dict.fromkeys(self._inputs, ())
         self._g = _new_nx_graph()
-        self._g.add_nodes_from(tasks)
+        _add_plain_nodes(self._g, list(tasks))
         for dataflow, transform in itertools.chain(done, [refused] if refused else [], items):
             self.add_dataflow(dataflow, transform)
 
@@ -261,7 +286,7 @@ class TaskGraph:
         """Whether every dataflow goes from a task added earlier to one added later
         (what ``to_json`` writes, and how Workflow builds): then the order of the tasks
         is a topological order, and the graph has no cycle."""
-        position = {task_id: n for n, task_id in enumerate(self._tasks)}
+        position = dict(zip(self._tasks, range(len(self._tasks)), strict=True))
         return all(position[d[0]] < position[d[2]] for d in self._modes)
 
     def connect(self, source_task_id: str, source_port: str, target_task_id: str,

@@ -149,11 +149,37 @@ def json_native(model: type[BaseModel]) -> bool:
             return len(args) == 1 and native(args[0], False)
         return False
 
+    validates_defaults = bool(model.model_config.get("validate_default"))
     for field in model.model_fields.values():
         if field.exclude or not native(field.annotation, True) or any(
                 type(item).__module__ != "annotated_types" for item in field.metadata):
             return False
+        if not (validates_defaults or field.validate_default or field.is_required()) \
+                and not _default_is_native(field):
+            return False
     return True
+
+
+def _default_is_native(field: Any) -> bool:
+    """Whether a field's default is already what validation makes of it. pydantic
+    does not validate defaults, so ``x: float = 1`` leaves the int 1 in ``__dict__``
+    while the JSON dump says 1.0."""
+    from pydantic import TypeAdapter, ValidationError
+
+    value = field.get_default(call_default_factory=True)
+    try:
+        validated = TypeAdapter(field.annotation).validate_python(value)
+    except ValidationError:
+        return False
+
+    def same(a: Any, b: Any) -> bool:
+        if type(a) is not type(b):
+            return False
+        if type(a) is list:
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+        return a == b
+
+    return same(validated, value)
 
 
 def _resolve(schema: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:

@@ -297,6 +297,11 @@ class Task:
         return self.cacheable if self.config_cacheable is None else self.config_cacheable
 
     @property
+    def runs_many(self) -> bool:
+        """Whether an array expansion hands this task all its items in one ``run_many``."""
+        return False
+
+    @property
     def display_title(self) -> str:
         return self.config_title or self.title or self.type
 
@@ -378,6 +383,12 @@ class Task:
     async def run_reactive(self, input: Any, ctx: TaskContext) -> Any:
         """A cheap preview with no side effects; None means "no preview"."""
         return None
+
+    async def run_many(self, inputs: list[Any], ctx: TaskContext) -> list[Any]:
+        """The outputs of several validated inputs, in order (when ``runs_many``): for a
+        task whose every run pays a fixed cost that runs can share. One failing input
+        fails them all, as in an expansion run item by item."""
+        return [await self.run(input, ctx) for input in inputs]
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} id={self.id!r}>"

@@ -342,8 +342,15 @@ class Rates:
 
     def ratio(self, name: str, baseline: str) -> float:
         """Median of the per-repeat ratios name / baseline."""
-        return statistics.median(a / b for a, b in zip(self.runs[name], self.runs[baseline],
-                                                       strict=True))
+        return statistics.median(self.ratios(name, baseline))
+
+    def ratios(self, name: str, baseline: str) -> list[float]:
+        return [a / b for a, b in zip(self.runs[name], self.runs[baseline], strict=True)]
+
+    def spread(self, name: str, baseline: str, fmt: str = "{:.0%}") -> str:
+        """The lowest and highest per-repeat ratio: how much the machine's noise moved it."""
+        ratios = self.ratios(name, baseline)
+        return f"(repeats {fmt.format(min(ratios))} to {fmt.format(max(ratios))})"
 
 
 def pct(values: list[float], q: float) -> float:
@@ -375,6 +382,7 @@ def _report_module():
 
 async def measure(args: argparse.Namespace, report) -> None:
     rows: list[tuple[str, float, str]] = []
+    load_before = os.getloadavg()
 
     print(f"no-op jobs, enqueue → complete, {args.jobs} jobs per measurement "
           f"(procrastinate {min(args.jobs, 500)}); medians of {args.repeats} interleaved "
@@ -396,7 +404,8 @@ async def measure(args: argparse.Namespace, report) -> None:
         for name, label in (("sqlite 1", "1 worker"), ("sqlite 4", "4 workers"),
                             ("sqlite batch", "4 workers x 10, add_many(100)")):
             rows.append((f"SQLite taskloom, {label}", rates.median(name),
-                         f"{rates.ratio(name, 'sqlite raw'):.0%} of raw (target >= 50 %)"))
+                         f"{rates.ratio(name, 'sqlite raw'):.0%} of raw "
+                         f"{rates.spread(name, 'sqlite raw')} (target >= 50 %)"))
             report.add(f"SQLite queue, {label}, no-op jobs", rates.median(name), "jobs/s",
                        baseline=rates.median("sqlite raw"), ratio=rates.ratio(name, "sqlite raw"),
                        baseline_name="raw SQL claim+complete, 1 connection", target="≥ 0.5x")
@@ -447,7 +456,8 @@ async def measure(args: argparse.Namespace, report) -> None:
             rows.append((f"Postgres {name}", rates.median(raw), "ceiling"))
         for label, _, _, _, raw in setups:
             rows.append((f"Postgres taskloom, {label}", rates.median(f"pg {label}"),
-                         f"{rates.ratio(f'pg {label}', raw):.0%} of raw"))
+                         f"{rates.ratio(f'pg {label}', raw):.0%} of raw "
+                         f"{rates.spread(f'pg {label}', raw)}"))
             report.add(f"Postgres queue, {label}, no-op jobs", rates.median(f"pg {label}"),
                        "jobs/s", baseline=rates.median(raw),
                        ratio=rates.ratio(f"pg {label}", raw), baseline_name=raw_names[raw],
@@ -457,7 +467,9 @@ async def measure(args: argparse.Namespace, report) -> None:
                 times = rates.ratio(f"pg {label}", f"procrastinate {label}")
                 rows.append((f"Postgres procrastinate, {label}",
                              rates.median(f"procrastinate {label}"),
-                             f"taskloom is {times:.1f}x (target >= 3x)"))
+                             f"taskloom is {times:.1f}x "
+                             f"{rates.spread(f'pg {label}', f'procrastinate {label}', '{:.1f}x')}"
+                             " (target >= 3x)"))
                 report.add(f"Postgres queue vs procrastinate, {label}",
                            rates.median(f"pg {label}"), "jobs/s",
                            baseline=rates.median(f"procrastinate {label}"), ratio=times,
@@ -498,6 +510,8 @@ async def measure(args: argparse.Namespace, report) -> None:
                        baseline_name="raw INSERT + claim, back to back" if floor else None,
                        target="≤ 5 ms" if "NOTIFY" in name else "")
     print("  target: p50 ≤ 5 ms with NOTIFY")
+    print("\nload average (1, 5, 15 min): before {:.2f} {:.2f} {:.2f}, after {:.2f} {:.2f} {:.2f}"
+          " on {} cores".format(*load_before, *os.getloadavg(), os.cpu_count()))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ Layout of the site:
     site-manifest.json                     every file with its sha256 (the worker precaches it)
     pyscript/                              PyScript's bundle
     bundles/                               the page's npm libraries, bundled (bundles.py)
-    pyodide/                               the runtime, the wheels and their pyodide-lock.json
+    pyodide/                               the runtime, the wheels and their pyodide-lock.json,
+                                           and the start-up snapshot (snapshot.py)
     examples/                              the repository's examples/ (the gallery opens them)
 """
 
@@ -30,6 +31,7 @@ from .downloads import fetch_npm, fetch_wheel, sha256_of
 from .lockfile import write_lock
 from .models import add_models, recipe_files
 from .recipe import BuildError, Recipe, load_recipe
+from .snapshot import add_snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 STAMP = ".build-stamp"
@@ -120,8 +122,12 @@ def _write_manifest(site: Path) -> str:
 
 def build_site(
     recipe_path: Path, site: Path, cache: Path, *, force: bool = False,
-    compile_bytecode: bool = True, log=print,
+    compile_bytecode: bool = True, snapshot: bool | None = None, log=print,
 ) -> Path:
+    """Builds the site; ``snapshot`` (default: as ``compile_bytecode``, both need Node.js)
+    adds the start-up memory snapshot (snapshot.py)."""
+    if snapshot is None:
+        snapshot = compile_bytecode
     started = time.monotonic()
     cache.mkdir(parents=True, exist_ok=True)
     recipe: Recipe = load_recipe(recipe_path)
@@ -130,7 +136,8 @@ def build_site(
               *_tree_files(Path(__file__).parent, ("*.py", "*.mjs"))]
     inputs += recipe_files()  # the local models' recipe (build/models/)
     inputs += bundles.inputs()  # the npm libraries and their entries (build/npm/, web/bundles/)
-    fingerprint = _fingerprint(inputs) + ("" if compile_bytecode else "-source-only")
+    fingerprint = (_fingerprint(inputs) + ("" if compile_bytecode else "-source-only")
+                   + ("" if snapshot else "-no-snapshot"))
     stamp = site / STAMP
     if not force and stamp.exists() and stamp.read_text().strip() == fingerprint:
         log(f"dist/site is up to date ({site})")
@@ -162,6 +169,8 @@ def build_site(
             shutil.copy(wheel, runtime_dir / wheel.name)
         write_lock([runtime_dir / w.name for w in wheel_files], runtime_lock,
                    runtime_dir / "pyodide-lock.json")
+    if snapshot:  # from the runtime, wheels and lock just written
+        add_snapshot(runtime_dir, cache, log)
 
     for path in _tree_files(ROOT / "web", ("*",)):
         if path.is_relative_to(bundles.ENTRIES_DIR):
@@ -185,6 +194,7 @@ def build_site(
 
     prune_cache(cache / "taskloom-wheel", keep=8)
     prune_cache(cache / "compiled", keep=len(wheel_files) + 16)
+    prune_cache(cache / "snapshot", keep=4)
 
     old = site.with_name(f"{site.name}.old-{os.getpid()}")
     shutil.rmtree(old, ignore_errors=True)

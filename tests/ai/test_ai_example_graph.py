@@ -97,7 +97,10 @@ async def test_load_split_rewrite_embed_compare(local_models, glassllm_dir, mini
         for j in range(6):
             assert matrix[i][j] == pytest.approx(matrix[j][i])
     jobs = await queues.get("ai:onnx").list(limit=100)
-    # One job per model call; equal rewrites share one embedding job (the queue de-duplicates).
-    assert sorted(j.task_type for j in jobs) == \
-        ["TextEmbedding"] * len(set(rewrites)) + ["TextRewriter"] * 6
+    # A job per streamed rewrite; the six embeddings travel in one items job, equal
+    # rewrites asked once.
+    assert sorted(j.task_type for j in jobs) == ["TextEmbedding"] + ["TextRewriter"] * 6
+    (embedding_job,) = (j for j in jobs if j.task_type == "TextEmbedding")
+    assert [item["text"] for item in embedding_job.input["items"]] == \
+        list(dict.fromkeys(rewrites))
     assert all(j.status is JobStatus.COMPLETED for j in jobs)

@@ -1,4 +1,4 @@
-"""The embedding batcher both runtimes share, on the CPython adapter and the real MiniLM."""
+"""The batcher both runtimes share, on the CPython adapter and the real MiniLM."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from taskloom.ai import onnx_local
-from taskloom.ai.batching import EmbeddingBatcher
+from taskloom.ai.batching import Batcher
 from taskloom.ai.onnx_cpython import OnnxCPython, OnnxFolder
 from taskloom.errors import ContextLengthError, ModelNotFoundError
 
@@ -44,16 +44,16 @@ def assert_vectors_of(texts, vectors, minilm_dir) -> None:
 
 
 async def test_concurrent_requests_become_one_model_call(adapter, minilm, minilm_dir):
-    batcher = EmbeddingBatcher(adapter.embed)
-    vectors = await asyncio.gather(*(batcher.embed(minilm, text, False) for text in TEXTS))
+    batcher = Batcher(adapter.embed)
+    vectors = await asyncio.gather(*(batcher.ask(minilm, text, False) for text in TEXTS))
     assert adapter.calls == [TEXTS]
     assert_vectors_of(TEXTS, vectors, minilm_dir)
 
 
 async def test_a_text_that_breaks_the_batch_fails_alone(adapter, minilm, minilm_dir):
-    batcher = EmbeddingBatcher(adapter.embed)
+    batcher = Batcher(adapter.embed)
     texts = [TEXTS[0], TOO_LONG, TEXTS[1]]
-    results = await asyncio.gather(*(batcher.embed(minilm, text, False) for text in texts),
+    results = await asyncio.gather(*(batcher.ask(minilm, text, False) for text in texts),
                                    return_exceptions=True)
     first, failed, last = results
     assert isinstance(failed, ContextLengthError)
@@ -64,21 +64,21 @@ async def test_a_text_that_breaks_the_batch_fails_alone(adapter, minilm, minilm_
 
 
 async def test_batches_hold_at_most_max_batch_texts(adapter, minilm, minilm_dir):
-    batcher = EmbeddingBatcher(adapter.embed, max_batch=2)
-    vectors = await asyncio.gather(*(batcher.embed(minilm, text, False) for text in TEXTS))
+    batcher = Batcher(adapter.embed, max_batch=2)
+    vectors = await asyncio.gather(*(batcher.ask(minilm, text, False) for text in TEXTS))
     assert adapter.calls == [TEXTS[0:2], TEXTS[2:4], TEXTS[4:]]
     assert_vectors_of(TEXTS, vectors, minilm_dir)
 
 
 async def test_texts_batch_per_model_and_truncation(adapter, minilm, minilm_dir):
-    batcher = EmbeddingBatcher(adapter.embed)
+    batcher = Batcher(adapter.embed)
     fp32_missing = OnnxFolder(minilm_dir, "fp32")  # the folder has no fp32 weights
     with pytest.warns(onnx_local.ContextTruncatedWarning):
         results = await asyncio.gather(
-            batcher.embed(minilm, TEXTS[0], False),
-            batcher.embed(fp32_missing, TEXTS[1], False),
-            batcher.embed(minilm, TOO_LONG, True),
-            batcher.embed(minilm, TEXTS[2], False),
+            batcher.ask(minilm, TEXTS[0], False),
+            batcher.ask(fp32_missing, TEXTS[1], False),
+            batcher.ask(minilm, TOO_LONG, True),
+            batcher.ask(minilm, TEXTS[2], False),
             return_exceptions=True)
     assert sorted(adapter.calls) == sorted([[TEXTS[0], TEXTS[2]], [TEXTS[1]], [TOO_LONG]])
     assert isinstance(results[1], ModelNotFoundError)  # that request's own model
@@ -87,8 +87,8 @@ async def test_texts_batch_per_model_and_truncation(adapter, minilm, minilm_dir)
 
 
 async def test_a_request_cancelled_before_its_batch_runs_is_left_out(adapter, minilm):
-    batcher = EmbeddingBatcher(adapter.embed)
-    requests = [asyncio.create_task(batcher.embed(minilm, text, False)) for text in TEXTS[:3]]
+    batcher = Batcher(adapter.embed)
+    requests = [asyncio.create_task(batcher.ask(minilm, text, False)) for text in TEXTS[:3]]
     await asyncio.sleep(0)  # each request is waiting; the batch has not run yet
     requests[1].cancel()  # its job was aborted
     done = await asyncio.gather(*requests, return_exceptions=True)

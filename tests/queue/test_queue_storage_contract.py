@@ -309,6 +309,48 @@ async def test_complete_many_fences_each_job(storage):
     assert (await storage.get(b.id)).status is JobStatus.PROCESSING
 
 
+class TwoSteps:
+    """A storage without ``complete_and_claim`` of its own (someone else's backend)."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name):
+        if name == "complete_and_claim":
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+
+@pytest.mark.parametrize("how", ["its own", "in two steps"])
+async def test_complete_and_claim_reports_and_takes_the_next_jobs(storage, how):
+    from taskloom.queue.storage.base import complete_and_claim
+
+    target = storage if how == "its own" else TwoSteps(storage)
+    ids = [(await storage.add(make_job(input={"n": i}))).id for i in range(4)]
+    [first] = await storage.claim("q", "w1", 30)
+    # ids[1] is pending, not working: its "completion" is refused like any stale one.
+    stale, taken = await complete_and_claim(
+        target, [(first.id, first.deliveries, {"r": 1}), (ids[1], 1, {"r": 2})],
+        "q", "w2", 30, 2)
+    assert stale == {ids[1]}
+    done = await storage.get(first.id)
+    assert (done.status, done.output, done.progress) == (JobStatus.COMPLETED, {"r": 1}, 1.0)
+    assert [job.id for job in taken] == ids[1:3]  # oldest first
+    now = await storage.now()
+    for job in taken:
+        assert (job.status, job.deliveries, job.worker_id) == (JobStatus.PROCESSING, 1, "w2")
+        assert now + 25 < job.lease_expires_at < now + 35
+        assert (await storage.get(job.id)).status is JobStatus.PROCESSING
+    assert (await storage.get(ids[1])).output is None
+    # A limit of 0 only reports; nothing left to report only claims.
+    assert await complete_and_claim(target, [(ids[1], 1, {"r": 2})], "q", "w2", 30, 0) \
+        == (set(), [])
+    assert (await storage.get(ids[1])).output == {"r": 2}
+    assert (await storage.get(ids[3])).status is JobStatus.PENDING
+    stale, taken = await complete_and_claim(target, [], "q", "w2", 30, 5)
+    assert stale == set() and [job.id for job in taken] == [ids[3]]
+
+
 async def test_seconds_until_due_looks_at_pending_jobs_only(storage):
     assert await storage.seconds_until_due("q") is None
     await storage.add(make_job(input={"n": 1}), delay=100)
@@ -353,6 +395,20 @@ async def test_a_waiter_wakes_when_its_job_completes(storage):
     waiter = await waiting_for(queue, job.id)
     [claimed] = await storage.claim("q", "w", 30)
     await storage.set_progress(job.id, claimed.deliveries, 0.5, "half")
+    await storage.complete(job.id, claimed.deliveries, {"done": True})
+    assert await asyncio.wait_for(waiter, 30) == {"done": True}
+
+
+async def test_a_waiter_on_a_storage_that_feeds_a_worker_is_woken_too(storage):
+    # Postgres listens for new work only until something watches a job, then for
+    # job changes as well: the switch must not lose the waiter's wake-up.
+    queue = JobQueue("q", storage)
+    idle = asyncio.create_task(storage.wait_for_work("q", 60))
+    await asyncio.sleep(0)  # one turn of the loop: the idle worker reaches its wait
+    job = await queue.add({"n": 1})
+    await asyncio.wait_for(idle, 30)  # (Postgres: its LISTEN connection is up)
+    waiter = await waiting_for(queue, job.id)
+    [claimed] = await storage.claim("q", "w", 30)
     await storage.complete(job.id, claimed.deliveries, {"done": True})
     assert await asyncio.wait_for(waiter, 30) == {"done": True}
 

@@ -42,6 +42,106 @@ async def test_a_worker_runs_jobs_and_waiters_get_their_outputs(storage):
     assert (await queue.stats())["completed"] == 20
 
 
+class Counting:
+    """A storage that counts the calls a worker makes, and can hold
+    ``complete_and_claim`` back until the test lets it go."""
+
+    def __init__(self, inner, *, hold: bool = False) -> None:
+        self._inner = inner
+        self.calls: dict[str, int] = {}
+        self.writing = asyncio.Event()
+        self.go = asyncio.Event()
+        if not hold:
+            self.go.set()
+
+    def __getattr__(self, name):
+        attr = getattr(self._inner, name)
+        if not callable(attr) or name in ("watching", "listening"):
+            return attr
+
+        async def counted(*args, **kwargs):
+            self.calls[name] = self.calls.get(name, 0) + 1
+            if name == "complete_and_claim":
+                self.writing.set()
+                await self.go.wait()
+            return await attr(*args, **kwargs)
+
+        return counted
+
+
+async def test_a_busy_worker_reports_and_claims_in_one_call_per_job(storage):
+    counting = Counting(storage)
+    queue = JobQueue("q", counting)
+    for i in range(10):
+        await queue.add({"n": i})
+    worker = Worker(queue, echo, lease=5, idle_wait=0.05)
+    await run_until_idle(worker)
+    assert worker.stats.completed == worker.stats.claimed == 10
+    # Each completion's write claimed the next job: the claim loop only took the
+    # first one and found the queue empty at the end.
+    assert counting.calls["complete_and_claim"] == 10
+    assert counting.calls["claim"] <= 2
+    assert "complete" not in counting.calls and "complete_many" not in counting.calls
+
+
+async def test_slots_refilled_by_completions_never_exceed_the_concurrency(storage):
+    queue = JobQueue("q", storage)
+    for i in range(30):
+        await queue.add({"n": i})
+    running, most = 0, 0
+
+    async def counted(job, ctx):
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.001 * (job.input["n"] % 4))
+        running -= 1
+        return {}
+
+    worker = Worker(queue, counted, concurrency=3, lease=5, idle_wait=0.05)
+    assert worker.claim_batch == 3  # by default a claim fills every free slot
+    await run_until_idle(worker)
+    assert worker.stats.completed == 30 and most == 3
+    assert Worker(queue, echo, concurrency=500).claim_batch == 50
+
+
+async def test_jobs_claimed_by_a_write_in_flight_at_stop_are_released_unrun(storage):
+    counting = Counting(storage, hold=True)
+    queue = JobQueue("q", counting)
+    first = await queue.add({"n": 1})
+    second = await queue.add({"n": 2})
+    ran = []
+
+    async def record(job, ctx):
+        ran.append(job.id)
+        return {}
+
+    worker = Worker(queue, record, lease=5, idle_wait=0.05)
+    runner = asyncio.create_task(worker.run())
+    await asyncio.wait_for(counting.writing.wait(), 30)  # the first job's output, on its way
+    worker.stop()
+    counting.go.set()  # ... with the claim of the second job, asked for before stop()
+    stats = await asyncio.wait_for(runner, 30)
+    assert ran == [first.id]
+    assert (await queue.get(first.id)).status is JobStatus.COMPLETED
+    back = await queue.get(second.id)
+    assert (back.status, back.attempts) == (JobStatus.PENDING, 0)
+    assert (stats.completed, stats.claimed, stats.released) == (1, 2, 1)
+
+
+async def test_a_storage_without_complete_and_claim_still_serves_a_worker(storage):
+    from tests.queue.test_queue_storage_contract import TwoSteps
+
+    counting = Counting(TwoSteps(storage))
+    queue = JobQueue("q", counting)
+    jobs = [await queue.add({"n": i}) for i in range(6)]
+    worker = Worker(queue, echo, concurrency=2, lease=5, idle_wait=0.05)
+    await run_until_idle(worker)
+    for i, job in enumerate(jobs):
+        assert await queue.wait(job.id, timeout=5) == {"echo": {"n": i}}
+    assert "complete_and_claim" not in counting.calls and counting.calls["complete_many"] >= 1
+
+
 async def test_retryable_errors_back_off_then_succeed(storage):
     queue = JobQueue("q", storage, retry=FAST_RETRY, max_attempts=3)
     calls = []

@@ -152,6 +152,22 @@ async def test_put_many_stores_every_item(store):
     assert await store.backend.get("things", "k7") == {"i": 7}
 
 
+async def test_get_many_answers_each_key_in_order_and_none_where_missing(store):
+    await store.backend.put_many("things", {"a": {"v": 1}, "b": [2], "c": "three"})
+    await store.backend.put("others", "d", {"v": 4})
+    assert await store.backend.get_many("things", ["c", "missing", "a", "d", "a"]) == \
+        ["three", None, {"v": 1}, None, {"v": 1}]
+    assert await store.backend.get_many("things", []) == []
+
+
+async def test_get_many_reads_a_thousand_keys(store):
+    items = {f"key-{i:04}": {"i": i} for i in range(1000)}
+    await store.backend.put_many("things", items)
+    keys = [*reversed(items), "absent"]
+    assert await store.backend.get_many("things", keys) == \
+        [*(items[key] for key in reversed(items)), None]
+
+
 async def test_put_many_with_one_bad_value_stores_none_of_them(store):
     with pytest.raises(SerializationError):
         await store.backend.put_many("things", {"good": {"v": 1}, "bad": {"v": object()}})

@@ -34,6 +34,14 @@ async def test_put_then_get_by_cache_key(store):
     assert await store.outputs.get_output(key) == {"y": 4}
 
 
+async def test_many_outputs_in_one_read_and_one_write(store):
+    keys = [cache_key("Double", 1, {"x": i}) for i in range(50)]
+    await store.outputs.put_outputs({key: {"y": i * 2} for i, key in enumerate(keys[:40])})
+    found = await store.outputs.get_outputs(keys)
+    assert found == [{"y": i * 2} for i in range(40)] + [None] * 10
+    assert await store.outputs.get_output(keys[7]) == {"y": 14}
+
+
 async def test_count_size_and_clear(store):
     outputs = {cache_key("T", 1, {"i": i}): {"y": "v" * i} for i in range(5)}
     for key, output in outputs.items():

@@ -2,9 +2,12 @@
 // whether its files are stored in this browser, a download with progress (the
 // DownloadModel task, as a graph would run it: progress comes back as
 // `model_download` events) that Cancel (or Esc in the panel) stops, keeping none of it, the cloud models with whether Settings gave them a key,
-// and what the local models run on (WebGPU is detected; taskloom's local models run
-// on ONNX Runtime's WebAssembly backend either way, see web/models.js).
+// and what the local models run on: the acceleration this browser has (a WebGPU adapter,
+// else wasm), the setting that picks it (auto, webgpu or wasm: web/webgpu.js) and, per
+// loaded ONNX model, the device it runs on (the engine's worker says, web/models.js).
 import { page } from "../page.js";
+import { DEVICES, chooseDevice, detectWebGPU, readDevicePreference, saveDevicePreference }
+  from "../webgpu.js";
 
 const $ = (id) => document.getElementById(id);
 const STORED = {
@@ -41,11 +44,19 @@ function buildPanel() {
       <div class="panel-bar">
         <h2 id="models-heading">Local models</h2>
         <button type="button" id="models-refresh">Refresh</button>
-        <span id="models-backend" class="panel-status"></span>
+      </div>
+      <div class="panel-bar">
+        <label>Run local models on <select id="models-device">
+          <option value="auto">auto (WebGPU when there is an adapter)</option>
+          <option value="webgpu">WebGPU</option>
+          <option value="wasm">wasm</option>
+        </select></label>
+        <span id="models-backend" class="panel-status" role="status" aria-live="polite"></span>
       </div>
       <table id="models-local">
         <thead><tr><th scope="col">Model</th><th scope="col">Tasks</th><th scope="col">Size</th>
-          <th scope="col">In this browser</th><th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
+          <th scope="col">In this browser</th><th scope="col">Runs on</th>
+          <th scope="col"><span class="visually-hidden">Actions</span></th></tr></thead>
         <tbody></tbody>
       </table>
       <form id="model-download-form" class="panel-bar" novalidate>
@@ -74,18 +85,55 @@ function buildPanel() {
 
 // -- what the local models run on ------------------------------------------------------
 
-// Feature detection only: asking for an adapter would print a console warning on
-// every machine without a GPU, and the answer would not change what runs.
-function detectBackend() {
+let detection = null; // this page's answer; the worker asks for itself (the same browser)
+
+// An adapter is asked for: navigator.gpu alone is no WebGPU (headless Chromium has it and
+// gives no adapter; Chromium then prints a console warning, not an error).
+async function showAcceleration() {
+  detection ??= await detectWebGPU();
+  const preference = await readDevicePreference();
+  $("models-device").value = preference;
+  const { device } = chooseDevice(preference, detection);
   const out = $("models-backend");
-  const hasGpu = "gpu" in navigator;
-  // web/models.js loads every pipeline with device "wasm": the same numbers as CPython.
-  out.textContent = hasGpu
-    ? "WebGPU: this browser has it, but local models run on WebAssembly (wasm), "
-      + "so that their numbers equal CPython's."
-    : "WebGPU: not in this browser. Local models run on WebAssembly (wasm).";
-  out.dataset.webgpu = String(hasGpu);
-  out.dataset.device = "wasm";
+  const found = detection.webgpu ? `WebGPU (${detection.name})` : `wasm (${detection.reason})`;
+  const runs = device === "webgpu"
+    ? "Local models run on WebGPU (a model that cannot falls back to wasm)."
+    : detection.webgpu
+      ? "Local models run on WebAssembly (wasm), as the setting asks."
+      : preference === "webgpu"
+        ? "WebGPU is asked for but cannot run here: local models run on WebAssembly (wasm)."
+        : "Local models run on WebAssembly (wasm).";
+  out.textContent = `Acceleration: ${found}. ${runs}`;
+  out.dataset.webgpu = String("gpu" in navigator); // the API is there (maybe with no adapter)
+  out.dataset.adapter = detection.name ?? "";
+  out.dataset.device = device;
+  out.dataset.preference = preference;
+}
+
+async function chooseDeviceSetting(preference) {
+  if (!DEVICES.includes(preference)) return;
+  await saveDevicePreference(preference);
+  await showAcceleration();
+  status(`local models: ${preference}, from their next call`);
+  document.body.dataset.modelDevice = preference;
+}
+
+// A loaded ONNX model's device, as the worker reports it (null: not loaded yet).
+function deviceCell(model) {
+  const cell = element("td", { className: "model-device" });
+  const where = model.device;
+  if (model.provider !== "onnx") {
+    cell.textContent = "its own runtime";
+  } else if (!where) {
+    cell.textContent = "not loaded yet";
+  } else {
+    const name = where.device === "webgpu" ? `WebGPU${where.adapter ? ` (${where.adapter})` : ""}`
+      : "wasm";
+    cell.textContent = where.fallback ? `${name}: fell back from WebGPU (${where.fallback})` : name;
+    cell.dataset.device = where.device;
+    if (where.fallback) cell.dataset.fallback = where.fallback;
+  }
+  return cell;
 }
 
 // -- the list --------------------------------------------------------------------------
@@ -126,6 +174,7 @@ function localRow(model) {
     element("td", { className: "model-tasks", textContent: model.task.join(", ") }),
     element("td", { className: "model-size", textContent: formatBytes(model.size_bytes) }),
     element("td", { className: "model-cached", textContent: where }),
+    deviceCell(model),
     action);
   row.querySelector(".model-size").dataset.bytes = String(model.size_bytes ?? "");
   return row;
@@ -228,7 +277,11 @@ async function cancel() {
 function main() {
   if (!$("panel-models")) return;
   buildPanel();
-  detectBackend();
+  showAcceleration().catch((error) => console.warn(`WebGPU detection failed: ${error.message}`));
+  $("models-device").addEventListener("change", (event) => {
+    chooseDeviceSetting(event.target.value)
+      .catch((error) => status(`the setting was not saved: ${error.message}`, "error"));
+  });
   page.on("run-events", onEvents);
   // A graph's own DownloadModel adds a model: the list follows if it is on screen.
   page.on("run-end", () => {

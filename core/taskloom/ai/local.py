@@ -49,6 +49,13 @@ The adapter protocol (``LocalAdapter``)::
                                   top_k: int) -> list[tuple[str, float]]:
             # The ``top_k`` most likely (language code, probability), best first;
             # ``text`` is one line already (``language_id_text``).
+        # Optional batch forms, for a runtime where one call per text costs more
+        # than the model (the page: a call into JavaScript); concurrent requests
+        # then go through the batcher (``batching``) in calls of many texts:
+        async def translate_many(self, model, texts: list[str], pair: tuple[str, str],
+                                 ) -> list[str]: ...
+        async def detect_languages(self, model, texts: list[str], top_k: int,
+                                   ) -> list[list[tuple[str, float]]]: ...
         async def download(self, call: ModelCall) -> None:
             # Fetch the model's files where ``model()`` will find them, report
             # progress by bytes through ``call.progress``, make its record known.
@@ -69,14 +76,14 @@ reads them and does not check them again.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import Any, Protocol
 
 from ..errors import ContextLengthError
-from .batching import EMBED_BATCH, EmbeddingBatcher
+from .batching import EMBED_BATCH, Batcher
 from .catalog import EMBEDDING_TASKS, GENERATION_TASKS, LANGUAGE_TASKS, TRANSLATION_TASKS
 from .extractive import AnswerSearch, Summary
-from .providers import ModelCall, ProviderRegistry, RunFunction, providers
+from .providers import ManyRunFunction, ModelCall, ProviderRegistry, RunFunction, providers
 
 __all__ = [
     "CAPABILITIES",
@@ -124,8 +131,9 @@ def language_id_text(text: str) -> str:
     lower-cases it for that reason too), so mostly upper-case text is lower-cased.
     """
     text = " ".join(text.splitlines())
-    letters = [c for c in text if c.isalpha()]
-    if letters and sum(c.isupper() for c in letters) > 0.8 * len(letters):
+    # Counted in C (map over the characters): this runs once per text of a batch.
+    letters = sum(map(str.isalpha, text))
+    if letters and sum(map(str.isupper, text)) > 0.8 * letters:
         text = text.lower()
     return text
 
@@ -141,8 +149,11 @@ class LocalProvider:
     def __init__(self, adapter: Any, *, max_batch: int = EMBED_BATCH) -> None:
         self.adapter = adapter
         self.max_batch = max_batch
-        self.batcher = EmbeddingBatcher(adapter.embed, max_batch) \
-            if hasattr(adapter, "embed") else None
+        self.batcher = Batcher(adapter.embed, max_batch) if hasattr(adapter, "embed") else None
+        self.translations = Batcher(adapter.translate_many, max_batch) \
+            if hasattr(adapter, "translate_many") else None
+        self.languages = Batcher(adapter.detect_languages, max_batch) \
+            if hasattr(adapter, "detect_languages") else None
 
     def run_functions(self) -> dict[str, RunFunction]:
         """Task type → run function, for the capabilities the adapter has."""
@@ -161,13 +172,52 @@ class LocalProvider:
                 for capability, task_types in CAPABILITIES.items()
                 if hasattr(self.adapter, capability) for task_type in task_types}
 
+    def many_functions(self) -> dict[str, ManyRunFunction]:
+        """Task type → how an items job's calls run together: one adapter call per
+        batch of texts, where the adapter has a batch form (see the protocol)."""
+        functions: dict[str, ManyRunFunction] = {}
+        if hasattr(self.adapter, "embed"):
+            functions["TextEmbedding"] = self.text_embedding_many
+        if hasattr(self.adapter, "translate_many"):
+            functions["TextTranslation"] = self.text_translation_many
+        if hasattr(self.adapter, "detect_languages"):
+            functions["TextLanguageDetection"] = self.text_language_detection_many
+        return functions
+
+    async def _in_batches(self, calls: list[ModelCall], option: Callable[[Any], Any],
+                          text: Callable[[Any], str], answer: Callable[..., Awaitable[list[Any]]],
+                          progress: Callable[[float], None]) -> list[Any]:
+        """Each call's answer: the calls grouped by ``option(input)``, their ``text``s sent
+        ``max_batch`` at a time to ``answer(model, texts, option)``."""
+        model = self.adapter.model(calls[0])  # an items job's calls share one record
+        groups: dict[Any, list[int]] = {}
+        for index, call in enumerate(calls):
+            groups.setdefault(option(call.input), []).append(index)
+        answers: list[Any] = [None] * len(calls)
+        done = 0
+        for value, indices in groups.items():
+            for first in range(0, len(indices), self.max_batch):
+                part = indices[first:first + self.max_batch]
+                found = await answer(model, [text(calls[i].input) for i in part], value)
+                for index, one in zip(part, found, strict=True):
+                    answers[index] = one
+                done += len(part)
+                progress(done / len(calls))
+        return answers
+
     # -- embeddings ------------------------------------------------------------------
+
+    async def text_embedding_many(self, calls: list[ModelCall],
+                                  progress: Callable[[float], None]) -> list[dict[str, Any]]:
+        vectors = await self._in_batches(calls, lambda i: i.truncate, lambda i: i.text,
+                                         self.adapter.embed, progress)
+        return [{"vector": vector} for vector in vectors]
 
     async def text_embedding(self, call: ModelCall) -> dict[str, Any]:
         # No progress report: one short call, and a completed job is at 1.0 anyway.
         assert self.batcher is not None
-        vector = await self.batcher.embed(self.adapter.model(call), call.input.text,
-                                          call.input.truncate)
+        vector = await self.batcher.ask(self.adapter.model(call), call.input.text,
+                                        call.input.truncate)
         return {"vector": vector}
 
     async def _embed_all(self, call: ModelCall, texts: list[str]) -> list[list[float]]:
@@ -226,15 +276,32 @@ class LocalProvider:
 
     async def text_translation(self, call: ModelCall) -> dict[str, Any]:
         source, target = call.input.source, call.input.target
-        return {"text": await self.adapter.translate(self.adapter.model(call), call.input.text,
-                                                     source, target)}
+        model = self.adapter.model(call)
+        if self.translations is not None:
+            return {"text": await self.translations.ask(model, call.input.text,
+                                                        (source, target))}
+        return {"text": await self.adapter.translate(model, call.input.text, source, target)}
+
+    async def text_translation_many(self, calls: list[ModelCall],
+                                    progress: Callable[[float], None]) -> list[dict[str, Any]]:
+        texts = await self._in_batches(calls, lambda i: (i.source, i.target), lambda i: i.text,
+                                       self.adapter.translate_many, progress)
+        return [{"text": text} for text in texts]
+
+    async def text_language_detection_many(self, calls: list[ModelCall],
+                                           progress: Callable[[float], None],
+                                           ) -> list[dict[str, Any]]:
+        found = await self._in_batches(calls, lambda i: i.top_k,
+                                       lambda i: language_id_text(i.text),
+                                       self.adapter.detect_languages, progress)
+        return [_languages(one) for one in found]
 
     async def text_language_detection(self, call: ModelCall) -> dict[str, Any]:
-        found = await self.adapter.detect_language(
-            self.adapter.model(call), language_id_text(call.input.text), call.input.top_k)
-        languages = [{"language": language, "score": score} for language, score in found]
-        return {"language": languages[0]["language"], "score": languages[0]["score"],
-                "languages": languages}
+        model, text = self.adapter.model(call), language_id_text(call.input.text)
+        found = await (self.languages.ask(model, text, call.input.top_k)
+                       if self.languages is not None
+                       else self.adapter.detect_language(model, text, call.input.top_k))
+        return _languages(found)
 
     # -- downloads -------------------------------------------------------------------
 
@@ -243,10 +310,18 @@ class LocalProvider:
         return {"model": call.record.id}
 
 
+def _languages(found: list[tuple[str, float]]) -> dict[str, Any]:
+    languages = [{"language": language, "score": score} for language, score in found]
+    return {"language": languages[0]["language"], "score": languages[0]["score"],
+            "languages": languages}
+
+
 def register(adapter: Any, registry: ProviderRegistry = providers) -> LocalProvider:
     """Register ``adapter``'s run functions under its provider; answers the LocalProvider."""
     local = LocalProvider(adapter)
     for task_type, function in local.run_functions().items():
         registry.register(task_type, adapter.provider, function)
+    for task_type, many in local.many_functions().items():
+        registry.register_many(task_type, adapter.provider, many)
     return local
 

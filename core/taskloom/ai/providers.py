@@ -52,11 +52,16 @@ class ModelCall:
 
 
 RunFunction = Callable[[ModelCall], Awaitable[dict[str, Any]]]
+#: The calls of one items job (one record), answered together; ``progress(fraction)``
+#: reports the share done.
+ManyRunFunction = Callable[[list[ModelCall], Callable[[float], None]],
+                           Awaitable[list[dict[str, Any]]]]
 
 
 class ProviderRegistry:
     def __init__(self) -> None:
         self._functions: dict[tuple[str, str], RunFunction] = {}
+        self._many: dict[tuple[str, str], ManyRunFunction] = {}
 
     def register(self, task_type: str, provider: str,
                  function: RunFunction | None = None) -> Any:
@@ -66,12 +71,23 @@ class ProviderRegistry:
         """
         def decorator(fn: RunFunction) -> RunFunction:
             self._functions[(task_type, provider)] = fn
+            self._many.pop((task_type, provider), None)
             return fn
 
         return decorator(function) if function is not None else decorator
 
+    def register_many(self, task_type: str, provider: str, function: ManyRunFunction) -> None:
+        """Register how (task type, provider) answers many calls at once (an items job):
+        optional; without it the calls run one by one, concurrently. Registering a
+        single-call function (``register``) drops it: the two must agree."""
+        self._many[(task_type, provider)] = function
+
+    def get_many(self, task_type: str, provider: str) -> ManyRunFunction | None:
+        return self._many.get((task_type, provider))
+
     def unregister(self, task_type: str, provider: str) -> None:
         self._functions.pop((task_type, provider), None)
+        self._many.pop((task_type, provider), None)
 
     def get(self, task_type: str, provider: str) -> RunFunction:
         try:

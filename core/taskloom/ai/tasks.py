@@ -151,10 +151,8 @@ class TextTranslation(AiTask):
     def check_input(self, input: Any) -> None:
         check_text(input.text, "text")
 
-    async def run(self, input: Any, ctx: TaskContext) -> Any:
-        record = await self.resolve(input.model, ctx)
-        check_pair(record, input.source, input.target)  # before anything is queued
-        return await super().run(input, ctx)
+    def check_record(self, record: ModelRecord, input: Any) -> None:
+        check_pair(record, input.source, input.target)
 
 
 def check_pair(record: ModelRecord, source: str, target: str) -> None:
@@ -178,6 +176,8 @@ class LanguageScore(BaseModel):
 class TextLanguageDetection(AiTask):
     """The language a text is written in (an ISO 639 code such as "en" or "pt"), its
     probability, and the ``top_k`` most likely languages, best first."""
+
+    items_per_job = 500  # a text takes microseconds: the job, not the model, is the cost
 
     class Input(BaseModel):
         model: ModelId
@@ -228,6 +228,7 @@ class DownloadModel(AiTask):
     """
 
     cacheable = False  # the files are cached on disk; the record must be registered each run
+    items_per_job = 1  # each download is its own job, with its own progress
 
     class Input(BaseModel):
         model: ModelId

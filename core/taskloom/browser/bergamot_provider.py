@@ -159,29 +159,38 @@ class BergamotJs:
 
     async def translate(self, model: BergamotFolder, text: str, source: str,
                         target: str) -> str:
+        return (await self.translate_many(model, [text], (source, target), gathered=False))[0]
+
+    async def translate_many(self, model: BergamotFolder, texts: list[str],
+                             pair: tuple[str, str], *, gathered: bool = True) -> list[str]:
+        """Each text translated, their lines in one message to Marian. ``gathered``: these
+        are all the texts that came together (the batcher's), so Marian starts now,
+        rather than waiting a moment for other callers' lines."""
         from pyodide.ffi import JsException, to_js
 
-        pair = f"{source}-{target}"
-        if model.pairs and pair not in model.pairs:
+        direction = "-".join(pair)
+        if model.pairs and direction not in model.pairs:
             # TextTranslation checks this before queueing; a direct call gets it here.
             raise ModelTaskError(f"this Bergamot model translates {', '.join(model.pairs)}, "
-                                 f"not {pair}")
-        files = await self._direction(model, pair)
-        lines = text.split("\n")
-        todo = [line for line in lines if line.strip()]
+                                 f"not {direction}")
+        files = await self._direction(model, direction)
+        lines = [text.split("\n") for text in texts]
+        todo = [line for text in lines for line in text if line.strip()]
         if not todo:
-            return text
+            return list(texts)
         helper = await _bergamot()
         try:
             done = await helper.translate(urljoin(site_url(), WORKER),
-                                          model.url + pair.replace("-", ""),
-                                          to_js(files, dict_converter=_object), to_js(todo))
+                                          model.url + direction.replace("-", ""),
+                                          to_js(files, dict_converter=_object), to_js(todo),
+                                          gathered)
         except JsException as error:
             if "HTTP 404" in str(error):
                 raise ModelNotFoundError(f"a Bergamot model file is missing: {error}") from None
             raise AiError(f"bergamot-translator failed: {error}") from None
         translated = iter(done.to_py())
-        return "\n".join(next(translated) if line.strip() else line for line in lines)
+        return ["\n".join(next(translated) if line.strip() else line for line in text)
+                for text in lines]
 
     async def download(self, call: ModelCall) -> None:
         await fetch_into_cache_storage(call)

@@ -158,11 +158,15 @@ class BrowserEngine:
     """One per worker: runs code-box code, keeps saved graphs."""
 
     def __init__(self, emit: Callable[[str], Any], saved_graphs: SavedGraphs | None = None,
-                 timeline: tuple[float, float] | None = None):
+                 timeline: tuple[float, float] | None = None,
+                 startup: dict[str, Any] | None = None):
         self._emit = emit
         # When the worker's code started and finished importing taskloom (epoch ms),
         # for the page's start-up benchmark.
         self._timeline = list(timeline) if timeline else None
+        # How Pyodide started: {"snapshot": bool, "reason"?, "startedAt", "readyAt"}
+        # (web/engine-snapshot.mjs).
+        self._startup = dict(startup) if startup else None
         self._saved = saved_graphs or SavedGraphs()
         self._runs = PageRuns(self._saved.page)  # run records, cache, queues: page_store.py
         self._running: Any = None
@@ -235,6 +239,7 @@ class BrowserEngine:
             "platform": sys.platform,
             "workflow": hasattr(taskloom, "Workflow"),
             "timeline": self._timeline,
+            "startup": self._startup,
         })
 
     @endpoint

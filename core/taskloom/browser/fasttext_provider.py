@@ -59,24 +59,38 @@ class FastTextJs:
 
     provider = PROVIDER
 
+    def __init__(self) -> None:
+        self._urls: dict[str, str] = {}
+
     def model(self, call: ModelCall) -> str:
-        return model_url(call.record.location)
+        location = call.record.location  # asked once per text: keep the URL
+        url = self._urls.get(location)
+        if url is None:
+            url = self._urls[location] = model_url(location)
+        return url
 
     async def detect_language(self, model: str, text: str,
                               top_k: int) -> list[tuple[str, float]]:
-        from pyodide.ffi import JsException
+        return (await self.detect_languages(model, [text], top_k))[0]
+
+    async def detect_languages(self, model: str, texts: list[str],
+                               top_k: int) -> list[list[tuple[str, float]]]:
+        """The ``top_k`` languages of each text, in one call into ``langid.js``."""
+        from pyodide.ffi import JsException, to_js
 
         helper = await _langid()
         try:
-            found = await helper.identify(urljoin(site_url(), SCRIPT),
-                                          urljoin(site_url(), WASM), model, text, top_k)
+            found = await helper.identifyMany(urljoin(site_url(), SCRIPT),
+                                              urljoin(site_url(), WASM), model, to_js(texts),
+                                              top_k)
         except JsException as error:
             if "HTTP 404" in str(error):
                 raise ModelNotFoundError(f"no fastText model at {model}: rebuild the site "
                                          "(scripts/build-site)", path=model) from None
             raise AiError(f"fastText failed: {error}") from None
         # fastText's softmax can round a little above 1.
-        return [(str(label), min(float(score), 1.0)) for label, score in found.to_py()]
+        return [[(str(label), min(float(score), 1.0)) for label, score in one]
+                for one in found.to_py()]
 
 
 def register(registry: ProviderRegistry = providers) -> local.LocalProvider:

@@ -224,6 +224,19 @@ def transact(
     return future
 
 
+async def read_many(database: Any, store: str, keys: list[Any]) -> list[Any]:
+    """``get`` of each key in one readonly transaction; requests in one transaction
+    succeed in order, so the last one's success means all are done."""
+    try:
+        transaction = database.transaction(store, "readonly")
+    except JsException as error:  # a missing store, or the database was closed
+        raise StorageError(f"IndexedDB store {store!r}: {error}") from None
+    objects = transaction.objectStore(store)
+    requests = [objects.get(key) for key in keys]
+    await request_result(requests[-1])
+    return [request.result for request in requests]
+
+
 def read(database: Any, store: str, request: Callable[[Any], Any]) -> asyncio.Future:
     """One readonly transaction holding one request, ``request(object_store)``."""
     try:

@@ -20,7 +20,7 @@ the queue's object stores (``indexeddb_queue.py``), created by ``_upgrade``.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from js import IDBKeyRange, Object  # type: ignore[import-not-found]
@@ -133,6 +133,14 @@ class IndexedDBStore:
         if record is None:
             return None
         return _decode(collection, key, _field(record, "text"))
+
+    async def get_many(self, collection: str, keys: Sequence[str]) -> list[JSONValue | None]:
+        if not keys:
+            return []
+        records = await idb.read_many(await self._db(), RECORDS, [_js([collection, key])
+                                                                  for key in keys])
+        return [None if record is None else _decode(collection, key, _field(record, "text"))
+                for key, record in zip(keys, records, strict=True)]
 
     async def put(self, collection: str, key: str, value: JSONValue) -> None:
         await self._put_text(collection, key, encode_value(value))

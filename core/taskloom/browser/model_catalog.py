@@ -18,6 +18,10 @@
   CPython, the folder is on disk.
 - ``size_bytes``: what those files weigh (a folder's other weights variant
   is not counted); null when unknown.
+- ``device``: for a local model loaded in this engine, where it runs
+  (``{"device": "webgpu" | "wasm", "preference", "fallback", "adapter"}``,
+  from web/models.js; ``fallback`` says why WebGPU was not used); null
+  before its first call, and always under CPython.
 
 The listing is split from where the files are: a *probe* answers a
 record's files and whether they are stored. ``FolderProbe`` reads the
@@ -69,9 +73,13 @@ class Probe(Protocol):
     async def stored(self, record: ModelRecord, files: list[str]) -> str | None:
         """Where every one of ``files`` is kept on this machine, or None if one is not."""
 
+    def device(self, record: ModelRecord) -> dict[str, Any] | None:
+        """Where the record's model runs once it is loaded here, else None."""
+
 
 def entry(record: ModelRecord, *, files: dict[str, int | None] | None,
-          stored: str | None, key_set: bool | None = None) -> dict[str, Any]:
+          stored: str | None, key_set: bool | None = None,
+          device: dict[str, Any] | None = None) -> dict[str, Any]:
     local = record.provider in LOCAL_PROVIDERS
     item: dict[str, Any] = {
         "id": record.id,
@@ -84,6 +92,7 @@ def entry(record: ModelRecord, *, files: dict[str, int | None] | None,
     }
     if local:
         item["stored"] = stored
+        item["device"] = device
         if files:
             sizes = needed(record, files).values()
             item["size_bytes"] = None if None in sizes else sum(sizes)  # type: ignore[arg-type]
@@ -107,7 +116,8 @@ async def list_models(catalog: ModelCatalog, registry: ProviderRegistry, probe: 
             listing = await probe.files(record)
             wanted = sorted(needed(record, listing)) if listing else []
             where = await probe.stored(record, wanted)
-            entries.append(entry(record, files=listing, stored=where))
+            entries.append(entry(record, files=listing, stored=where,
+                                 device=probe.device(record)))
         else:
             entries.append(entry(record, files=None, stored=None,
                                  key_set=keys.get(record.provider)))
@@ -144,6 +154,9 @@ class FolderProbe:
         if folder is None or not files or not all((folder / file).is_file() for file in files):
             return None
         return "disk"
+
+    def device(self, record: ModelRecord) -> dict[str, Any] | None:
+        return None  # onnxruntime's CPU provider: there is no choice to show
 
 
 # -- the browser: the site's files and Cache Storage ---------------------------------
@@ -256,6 +269,11 @@ class BrowserProbe:
                     for file in files]):
                 return "site"
         return None
+
+    def device(self, record: ModelRecord) -> dict[str, Any] | None:
+        from .transformers_provider import loaded_device
+
+        return loaded_device(record) if record.provider == "onnx" else None
 
 
 def _js_object(value: dict[str, Any]) -> Any:

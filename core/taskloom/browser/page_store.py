@@ -51,6 +51,8 @@ IN_BROWSER = sys.platform == "emscripten"
 #: instead of clashing with the first run. Defined here, not in engine.py,
 #: because engine imports this module and a back-import would close a loop.
 CODE_MODULE = "taskloom_code_box"
+#: Seconds ``record_abort`` waits for a terminated engine's run lock to be freed.
+TERMINATED_LOCK_WAIT = 10.0
 
 
 class PageStore:
@@ -112,6 +114,12 @@ class CodeKeyedOutputs:
     async def put_output(self, key: str, output: dict[str, Any]) -> None:
         await self._outputs.put_output(self._key(key), output)
 
+    async def get_outputs(self, keys: list[str]) -> list[dict[str, Any] | None]:
+        return await self._outputs.get_outputs([self._key(key) for key in keys])
+
+    async def put_outputs(self, outputs: dict[str, dict[str, Any]]) -> None:
+        await self._outputs.put_outputs({self._key(k): v for k, v in outputs.items()})
+
     def __getattr__(self, name: str) -> Any:  # count, size, clear, clear_older_than
         return getattr(self._outputs, name)
 
@@ -124,6 +132,12 @@ class _NoCache:
         return None
 
     async def put_output(self, key: str, output: dict[str, Any]) -> None:
+        return None
+
+    async def get_outputs(self, keys: list[str]) -> list[None]:
+        return [None] * len(keys)
+
+    async def put_outputs(self, outputs: dict[str, dict[str, Any]]) -> None:
         return None
 
 
@@ -266,9 +280,18 @@ class PageRuns:
         await store.backend.delete(RUN_CODE, run_id)
 
     async def record_abort(self, run_id: str, reason: str) -> bool:
-        """Marks a run aborted whose engine the page stopped; False if it had ended anyway."""
-        if run_id in self._owned or run_id in await self._locked_elsewhere():
+        """Marks a run aborted whose engine the page stopped; False if it had ended anyway
+        (or another tab runs it)."""
+        if run_id in self._owned:
             return False
+        if run_id in await self._locked_elsewhere():
+            from . import web_locks
+
+            # The page asks right after terminating the worker that held the run's lock,
+            # and the browser frees a terminated worker's locks soon, not at once.
+            if not await web_locks.wait_until_free(web_locks.RUN_LOCK + run_id,
+                                                   TERMINATED_LOCK_WAIT):
+                return False
         store = self.page.store
         try:
             record = await store.runs.get(run_id)

@@ -19,7 +19,12 @@ under the URL they would have there, and Transformers.js finds them first.
 
 Same numbers as CPython: embeddings agree within 1e-4, greedy fp32
 generation is token for token the same (the window slides past the
-context as ``onnx_local`` does). Differences: sampling
+context as ``onnx_local`` does). That is on wasm; on WebGPU (web/models.js
+loads a model there when the page's setting and a WebGPU adapter allow,
+and falls back to wasm when it cannot) floats are summed in another order:
+embeddings agree within float tolerance, not bit for bit, and a greedy
+token whose top two logits tie within it may differ. A fallback is logged
+once per model (``taskloom.ai`` warning: the Logs panel). Differences: sampling
 (``temperature > 0``) uses Transformers.js' own random numbers, so
 ``seed`` does not reproduce CPython's samples; a download lives in this
 origin's Cache Storage and is registered in the worker's catalog (not in
@@ -73,6 +78,13 @@ def site_url() -> str:
     """The site's base URL (where index.html, models/ and onnxruntime-web/ are)."""
     if _settings["site_url"]:
         return _settings["site_url"]
+    found = _settings.get("found_site_url")
+    if found is None:  # the worker's location never changes: looked up once
+        found = _settings["found_site_url"] = _find_site_url()
+    return found
+
+
+def _find_site_url() -> str:
     import js
 
     href = str(js.location.href)
@@ -157,7 +169,10 @@ async def _call(promise: Any) -> Any:
 
 def _model_in_site(call: ModelCall) -> tuple[str, str]:
     """(Transformers.js model id, dtype) for the call's record."""
-    record = call.record
+    return _site_model(call.record)
+
+
+def _site_model(record: ModelRecord) -> tuple[str, str]:
     base = models_url()
     location = record.location
     if not location.startswith(base):
@@ -177,6 +192,27 @@ def _site_record(record: ModelRecord) -> ModelRecord:
 # -- the adapter -------------------------------------------------------------------
 
 
+def _report_fallback(answer: Any, model: str) -> None:
+    """Log once that a model asked to run on WebGPU runs on wasm (web/models.js tells once)."""
+    fallback = getattr(answer, "fallback", None)
+    if fallback:
+        logging.getLogger("taskloom.ai").warning("%s runs on wasm, not WebGPU: %s", model,
+                                                 fallback)
+
+
+def loaded_device(record: ModelRecord) -> dict[str, Any] | None:
+    """Where the record's model runs in this worker (``{device, preference, fallback,
+    adapter}``), or None before its first call."""
+    helper = _helper
+    if helper is None or not helper.done() or helper.cancelled() or helper.exception():
+        return None
+    try:
+        model, dtype = _site_model(record)
+    except (ModelNotFoundError, ModelInputError):
+        return None
+    return _as_dict(helper.result().loadedDevices()).get(f"{model}:{dtype}")
+
+
 def _rows(rows: Any) -> list[Any]:
     return rows.to_py() if hasattr(rows, "to_py") else list(rows)
 
@@ -190,6 +226,7 @@ async def embed_texts(model: str, dtype: str, texts: list[str],
     if too_long is not None:
         index, n_tokens = too_long.to_py()
         raise context_length_error(f"text {index}", int(n_tokens), int(answer.limit), model)
+    _report_fallback(answer, f"{model} ({dtype})")
     for index, n_tokens in _rows(answer.truncated):
         warnings.warn(f"text {index} was cut from {n_tokens} to {answer.limit} tokens to fit "
                       f"{model}", ContextTruncatedWarning, stacklevel=2)
@@ -243,6 +280,7 @@ class TransformersJs:
         too_long = getattr(answer, "tooLong", None)
         if too_long is not None:
             raise context_length_error("the prompt", int(too_long), int(answer.limit), model_id)
+        _report_fallback(answer, f"{model_id} ({dtype})")
         if answer.truncated:
             warnings.warn(f"the prompt was cut from {answer.promptTokens} tokens to fit "
                           f"{model_id}", ContextTruncatedWarning, stacklevel=2)

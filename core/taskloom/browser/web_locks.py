@@ -10,6 +10,7 @@ heartbeat, which is exactly what a busy event loop cannot keep up.
   workers hold one each: ``page_queue.py``).
 - ``try_acquire(name)`` takes a lock only if it is free and returns a
   ``Held`` to release it (a run's owner: ``page_store.py``).
+- ``wait_until_free(name, timeout)`` waits, up to ``timeout``, for nobody to hold it.
 - ``held_names()`` lists every lock held in this origin, by any tab.
 
 Imports ``js`` and ``pyodide``.
@@ -88,6 +89,24 @@ async def hold(name: str) -> Held:
 async def try_acquire(name: str) -> Held | None:
     """The lock ``name`` if nobody holds it, else None (never waits)."""
     return await _request(name, if_available=True)
+
+
+async def wait_until_free(name: str, timeout: float) -> bool:
+    """True once nobody holds the lock ``name`` (taken and given back at once), False if it
+    is still held after ``timeout`` seconds (the request is withdrawn, nothing is kept)."""
+    from js import AbortSignal  # type: ignore[import-not-found]
+    from pyodide.ffi import JsException  # type: ignore[import-not-found]
+
+    options = to_js({"signal": AbortSignal.timeout(max(1, int(timeout * 1000)))},
+                    dict_converter=Object.fromEntries)
+    grant = create_proxy(lambda lock: None)  # returns at once: the lock is given back
+    try:
+        await navigator.locks.request(name, options, grant)
+        return True
+    except JsException:  # the signal's TimeoutError: someone still holds it
+        return False
+    finally:
+        grant.destroy()
 
 
 async def held_names(prefix: str = "") -> set[str]:

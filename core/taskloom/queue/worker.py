@@ -6,6 +6,11 @@ lease alive by heartbeat; a heartbeat that finds the job ``aborting`` sets
 (the lease expired and someone else took over) cancels it without reporting.
 Results are reported with the job's delivery number, retried while the
 database is unreachable, and refused by the storage if they come too late.
+A job's slot is not given back when its handler returns: the write that stores
+the output also claims the job that takes the slot over, in one transaction
+where the storage can (``complete_and_claim``), so a busy worker pays one
+round trip and one commit per job — or per batch, since the outputs of jobs
+that finish while a write is in flight share the next one.
 
 Stopping is graceful: no new claims, running jobs get ``shutdown_timeout``
 seconds to finish, and what is left is released back to pending without
@@ -16,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import socket
@@ -36,6 +42,7 @@ from ..task import AbortSignal
 from .job import Job, JobFailure, JobStatus
 from .queue import JobQueue
 from .retry import Backoff, is_retryable, jitter
+from .storage.base import complete_and_claim
 
 log = logging.getLogger("taskloom.queue.worker")
 
@@ -43,6 +50,9 @@ Handler = Callable[[Job, "JobContext"], Awaitable[dict[str, Any]]]
 
 #: A deadline that cuts a job short is final: retrying cannot give it more time.
 DEADLINE_EXCEEDED = "deadline exceeded while the job ran"
+#: Claims larger than this gain little (a round trip is shared by 50 jobs) and let one
+#: worker hoard what others could start.
+MAX_DEFAULT_CLAIM_BATCH = 50
 
 
 class JobContext:
@@ -52,7 +62,6 @@ class JobContext:
         self.job = job
         self.signal = signal
         self.worker_id = worker.worker_id
-        self.logger = logging.getLogger(f"taskloom.queue.{job.queue}")
         self._worker = worker
         #: The newest progress the handler reported, and the newest one stored.
         self._latest: tuple[float, str | None] | None = None
@@ -60,6 +69,11 @@ class JobContext:
         self._flusher: asyncio.Task[None] | None = None
         #: Set once the handler returned: the flusher stops pausing between writes.
         self._hurry = asyncio.Event()
+
+    @functools.cached_property
+    def logger(self) -> logging.Logger:
+        # Looked up when first used: getLogger takes a lock, and most jobs never log.
+        return logging.getLogger(f"taskloom.queue.{self.job.queue}")
 
     @property
     def run_id(self) -> str | None:
@@ -133,53 +147,92 @@ class _Execution:
         self.reason: str | None = None
 
 
+class _Completion:
+    __slots__ = ("delivery", "done", "job_id", "output", "slot")
+
+    def __init__(self, job_id: str, delivery: int, output: dict[str, Any], slot: bool) -> None:
+        self.job_id = job_id
+        self.delivery = delivery
+        self.output = output
+        #: The job's worker slot is still taken: the write passes it on or frees it.
+        self.slot = slot
+        #: True once stored, False if refused as stale.
+        self.done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+
 class _CompletionBatcher:
-    """Group commit for completions: whatever finishes while one write is in flight
-    goes into the next write. Adds no delay when idle; saves commits under load."""
+    """Group commit for completions, and the claim that refills their slots.
+
+    Whatever finishes while one write is in flight goes into the next write. Each
+    write also claims jobs for the slots its completions give back, in the same
+    transaction where the storage can (``complete_and_claim``): a busy worker pays
+    one round trip and one commit per batch instead of one to report and one to
+    claim. Adds no delay when idle beyond one turn of the event loop, which lets
+    the jobs that finish in the same turn share the write."""
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
-        self.pending: list[tuple[str, int, dict[str, Any], asyncio.Future[bool]]] = []
+        self.pending: list[_Completion] = []
         self.writing = False
 
-    async def complete(self, job_id: str, delivery: int, output: dict[str, Any]) -> None:
-        if self.writing:  # ride along with the next write
-            done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-            self.pending.append((job_id, delivery, output, done))
-            current = await done
-        else:  # write now, then flush whatever queued up meanwhile
-            self.writing = True
+    async def complete(self, job_id: str, delivery: int, output: dict[str, Any], *,
+                       slot: bool = False) -> None:
+        """Store the completion; StaleJobError if the storage refused it. With ``slot``
+        the job's worker slot is still taken, and this write hands it on."""
+        item = _Completion(job_id, delivery, output, slot)
+        self.pending.append(item)
+        if not self.writing:  # write now, then whatever queued up meanwhile
             try:
-                try:
-                    await self.worker.queue.storage.complete(job_id, delivery, output)
-                    current = True
-                except StaleJobError:
-                    current = False
-                while self.pending:
-                    await self._flush()
-            finally:
-                self.writing = False
-                # If this writer failed, whoever rode along retries on its own.
-                leftover, self.pending = self.pending, []
-                for *_, done in leftover:
-                    if not done.done():
-                        done.set_exception(StoreUnavailableError(
-                            "the shared completion write was interrupted"))
-        if not current:
+                await self._write_all()
+            except BaseException:
+                if item.done.done() and not item.done.cancelled():
+                    item.done.exception()  # (retrieved: what stopped this task wins)
+                raise
+        if not await item.done:
             raise StaleJobError(f"job {job_id!r}: delivery {delivery} is no longer current")
 
-    async def _flush(self) -> None:
-        batch, self.pending = self.pending, []
+    async def _write_all(self) -> None:
+        self.writing = True
         try:
-            stale = await self.worker.queue.storage.complete_many([item[:3] for item in batch])
+            # Other slots are taken: the jobs in them that end this very turn join in.
+            if self.worker._busy > sum(item.slot for item in self.pending):
+                await asyncio.sleep(0)
+            while self.pending:
+                batch, self.pending = self.pending, []
+                await self._write(batch)
+        finally:
+            self.writing = False
+            # If this writer was stopped, whoever rode along retries on its own.
+            leftover, self.pending = self.pending, []
+            self._settle(leftover, [], 0, StoreUnavailableError(
+                "the shared completion write was interrupted"))
+
+    async def _write(self, batch: list[_Completion]) -> None:
+        worker = self.worker
+        slots = sum(item.slot for item in batch)
+        limit = 0 if worker.stopping else min(slots, worker.claim_batch)
+        outcome: set[str] | BaseException = StoreUnavailableError(
+            "the shared completion write was interrupted")
+        jobs: list[Job] = []
+        try:
+            outcome, jobs = await complete_and_claim(
+                worker.queue.storage, [(i.job_id, i.delivery, i.output) for i in batch],
+                worker.queue.name, worker.worker_id, worker.lease, limit)
         except Exception as exc:
-            for *_, done in batch:
-                if not done.done():
-                    done.set_exception(exc)
-            return
-        for job_id, _, _, done in batch:
-            if not done.done():
-                done.set_result(job_id not in stale)
+            outcome = exc
+        finally:
+            self._settle(batch, jobs, limit, outcome)
+
+    def _settle(self, batch: list[_Completion], jobs: list[Job], asked: int,
+                outcome: set[str] | BaseException) -> None:
+        self.worker._refill(jobs, sum(item.slot for item in batch), asked)
+        for item in batch:
+            if item.done.done():
+                continue
+            if isinstance(outcome, BaseException):
+                item.done.set_exception(outcome)
+            else:
+                item.done.set_result(item.job_id not in outcome)
 
 
 class Worker:
@@ -188,13 +241,14 @@ class Worker:
     concurrency      jobs run at once by this worker
     lease            seconds a claim lasts without a heartbeat (on the storage's clock)
     heartbeat        seconds between lease renewals (default: lease / 3, at most 5)
-    claim_batch      jobs taken per claim when several slots are free
+    claim_batch      most jobs taken per claim (default: every free slot, at most 50)
     shutdown_timeout seconds running jobs get to finish after stop()
     idle_wait        longest sleep while the queue is empty (a wake-up ends it sooner)
     """
 
     def __init__(self, queue: JobQueue, handler: Handler, *, concurrency: int = 1,
-                 lease: float = 30.0, heartbeat: float | None = None, claim_batch: int = 1,
+                 lease: float = 30.0, heartbeat: float | None = None,
+                 claim_batch: int | None = None,
                  shutdown_timeout: float = 10.0, idle_wait: float = 5.0,
                  reap_interval: float | None = None, progress_interval: float = 0.1,
                  worker_id: str | None = None) -> None:
@@ -208,7 +262,8 @@ class Worker:
         self.lease = float(lease)
         # Often enough to survive two missed beats, and to notice an abort soon.
         self.heartbeat = heartbeat if heartbeat is not None else min(self.lease / 3, 5.0)
-        self.claim_batch = max(1, claim_batch)
+        self.claim_batch = max(1, claim_batch if claim_batch is not None
+                               else min(concurrency, MAX_DEFAULT_CLAIM_BATCH))
         self.shutdown_timeout = shutdown_timeout
         self.idle_wait = idle_wait
         self.reap_interval = reap_interval if reap_interval is not None \
@@ -219,9 +274,12 @@ class Worker:
         self._stop = asyncio.Event()
         self._slot_freed = asyncio.Event()
         self._executions: dict[str, _Execution] = {}
-        #: Handlers running now: a slot frees when its handler returns, so the next
-        #: claim goes out while the last job's result is still being written.
+        #: Slots taken: by a running handler, or by a completion on its way to the
+        #: storage, whose write claims the job that takes the slot over.
         self._busy = 0
+        self._running: set[asyncio.Task[None]] = set()
+        #: The latest claim came back short: no more work is due until a wake-up.
+        self._drained = False
         self._completions = _CompletionBatcher(self)
         self._due_checked_at = float("-inf")
         self._next_due = float("inf")
@@ -241,8 +299,9 @@ class Worker:
         """Work until ``stop()`` (or, with ``until_idle``, until the queue has no
         unfinished job left). Returns the counters."""
         storage, name = self.queue.storage, self.queue.name
-        running: set[asyncio.Task[None]] = set()
+        running = self._running = set()
         self._busy = 0
+        self._drained = False
         reaper = asyncio.create_task(self._reap_forever())
         beater = asyncio.create_task(self._heartbeat_forever())
         outage = Backoff(0.1, 5.0)
@@ -254,9 +313,18 @@ class Worker:
                     self._slot_freed.clear()
                     await self._slot_freed.wait()  # stop() sets it too
                     continue
+                if self._drained:  # (found by this loop or by a completion's write)
+                    if until_idle and not running and await self._queue_is_idle():
+                        break
+                    await self._until(storage.wait_for_work(name, await self._idle_time()))
+                    # Cleared after the wait: a completion's write that found the queue
+                    # empty while we waited must not send us back to wait for work that
+                    # came meanwhile (its wake-up was spent on this wait).
+                    self._drained = False
+                    continue
+                asked = min(free, self.claim_batch)
                 try:
-                    jobs = await storage.claim(name, self.worker_id, self.lease,
-                                               min(free, self.claim_batch))
+                    jobs = await storage.claim(name, self.worker_id, self.lease, asked)
                 except StoreUnavailableError as exc:
                     self.stats.store_errors += 1
                     log.warning("worker %s cannot claim from %r (%s); retrying",
@@ -264,29 +332,39 @@ class Worker:
                     await self._until(asyncio.sleep(outage.next()))
                     continue
                 outage.reset()
-                if not jobs:
-                    if until_idle and not running and await self._queue_is_idle():
-                        break
-                    await self._until(storage.wait_for_work(name, await self._idle_time()))
-                    continue
-                for job in jobs:
-                    self.stats.claimed += 1
-                    self._busy += 1  # (given back by _execute when its handler is done)
-                    task = asyncio.create_task(self._execute(job))
-                    running.add(task)
-                    task.add_done_callback(self._finished(running))
+                self._busy += len(jobs)  # (given back when each job's handler is done)
+                self._started(jobs, asked)
         finally:
-            await self._shut_down(running)
+            await self._shut_down()
             for task in (reaper, beater):
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         return self.stats
 
+    def _started(self, jobs: list[Job], asked: int) -> None:
+        """Run the jobs a claim of ``asked`` took, each in a slot already counted taken."""
+        if asked > 0:
+            self._drained = len(jobs) < asked
+        for job in jobs:
+            self.stats.claimed += 1
+            task = asyncio.create_task(self._execute(job))
+            self._running.add(task)
+            task.add_done_callback(self._finished(self._running))
+
+    def _refill(self, jobs: list[Job], slots: int, asked: int) -> None:
+        """A completion write gives back ``slots``: the jobs it claimed take them over,
+        the rest are free."""
+        self._started(jobs, asked)
+        if slots > len(jobs):
+            self._busy -= slots - len(jobs)
+            self._slot_freed.set()
+
     def _finished(self, running: set[asyncio.Task[None]]) -> Callable[[asyncio.Task[None]], None]:
         def done(task: asyncio.Task[None]) -> None:
             running.discard(task)
-            self._slot_freed.set()
+            if self._busy < self.concurrency:  # (else the claim loop has nothing to do)
+                self._slot_freed.set()
             if not task.cancelled() and task.exception() is not None:
                 log.error("worker %s: job execution crashed", self.worker_id,
                           exc_info=task.exception())
@@ -338,20 +416,29 @@ class Worker:
                 await self.queue.storage.reap_expired(self.queue.name)
             await asyncio.sleep(jitter(self.reap_interval, 0.8, 1.2))
 
-    async def _shut_down(self, running: set[asyncio.Task[None]]) -> None:
-        if running:
-            await asyncio.wait(set(running), timeout=self.shutdown_timeout)
+    async def _shut_down(self) -> None:
+        # A completion's write may start jobs while we wait (they release at once,
+        # see _execute): wait again until no task is left.
+        running = self._running
+        give_up = time.monotonic() + self.shutdown_timeout
+        while running and time.monotonic() < give_up:
+            await asyncio.wait(set(running), timeout=give_up - time.monotonic())
         for execution in list(self._executions.values()):
             if execution.body is not None and not execution.body.done():
                 execution.reason = execution.reason or "shutdown"
                 execution.body.cancel()
-        if running:
+        while running:
             await asyncio.wait(set(running))
 
     # -- one job -------------------------------------------------------------------------
 
     async def _execute(self, job: Job) -> None:
         storage = self.queue.storage
+        if self.stopping:  # claimed by a write that was in flight when stop() came
+            self._free_slot()
+            if await self._report("release", storage.release, job):
+                self.stats.released += 1
+            return
         if job.deadline is not None and job.deadline <= job.updated_at:
             self._free_slot()
             await self._report("fail", storage.fail, job, "deadline passed before it started")
@@ -367,8 +454,9 @@ class Worker:
             try:
                 try:
                     output = await self._run_body(job, ctx)
-                finally:
+                except BaseException:
                     self._free_slot()
+                    raise
             except asyncio.CancelledError:
                 self._executions.pop(job.id, None)
                 await self._after_cancel(job, execution.reason or "shutdown")
@@ -379,9 +467,22 @@ class Worker:
                 return
             # No more heartbeats from here: a report must not be cancelled halfway.
             self._executions.pop(job.id, None)
-            await ctx.settle_progress()
-            if await self._report("complete", self._completions.complete, job, output):
-                self.stats.completed += 1
+            # The slot stays taken: the write that stores the output claims the job
+            # that takes it over (one round trip for both), or frees it.
+            handed = False
+
+            async def complete(job_id: str, delivery: int, output: dict[str, Any]) -> None:
+                nonlocal handed
+                slot, handed = not handed, True  # (a retry of the report has no slot left)
+                await self._completions.complete(job_id, delivery, output, slot=slot)
+
+            try:
+                await ctx.settle_progress()
+                if await self._report("complete", complete, job, output):
+                    self.stats.completed += 1
+            finally:
+                if not handed:
+                    self._free_slot()
         finally:
             self._executions.pop(job.id, None)
             if ctx._flusher is not None:

@@ -25,7 +25,7 @@ import re
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -120,6 +120,9 @@ class FileStore:
         except OSError as exc:
             raise StorageError(f"cannot read {path}: {exc}") from exc
         return decode_value(collection, key, data)
+
+    async def get_many(self, collection: str, keys: Sequence[str]) -> list[JSONValue | None]:
+        return [await self.get(collection, key) for key in keys]  # a file per record anyway
 
     async def put(self, collection: str, key: str, value: JSONValue) -> None:
         self._write(self._folder(collection), key, encode_value(value), self._clock())

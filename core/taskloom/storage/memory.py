@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from .protocol import Entry, JSONValue, check_key, decode_value, encode_value
 
@@ -36,6 +36,12 @@ class MemoryStore:
     async def get(self, collection: str, key: str) -> JSONValue | None:
         record = self._records(collection).get(key)
         return None if record is None else decode_value(collection, key, record[0])
+
+    async def get_many(self, collection: str, keys: Sequence[str]) -> list[JSONValue | None]:
+        records = self._records(collection)
+        found = [records.get(key) for key in keys]
+        return [None if record is None else decode_value(collection, key, record[0])
+                for key, record in zip(keys, found, strict=True)]
 
     async def put(self, collection: str, key: str, value: JSONValue) -> None:
         text = encode_value(value)

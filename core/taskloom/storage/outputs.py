@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import CorruptRecordError
 from .protocol import KeyValueStore
 
 COLLECTION = "outputs"
+
+
+def _not_an_object(key: str) -> CorruptRecordError:
+    return CorruptRecordError(f"the cached output {key!r} is not a JSON object; clear it "
+                              "(the task will run again)", key=key)
 
 
 class OutputRepository:
@@ -22,15 +27,21 @@ class OutputRepository:
     async def get_output(self, key: str) -> dict[str, Any] | None:
         output = await self._store.get(COLLECTION, key)
         if output is not None and not isinstance(output, dict):
-            raise CorruptRecordError(
-                f"the cached output {key!r} is not a JSON object; clear it "
-                "(the task will run again)",
-                key=key,
-            )
+            raise _not_an_object(key)
         return output
 
     async def put_output(self, key: str, output: dict[str, Any]) -> None:
         await self._store.put(COLLECTION, key, output)
+
+    async def get_outputs(self, keys: Sequence[str]) -> list[dict[str, Any] | None]:
+        outputs = await self._store.get_many(COLLECTION, keys)
+        for key, output in zip(keys, outputs, strict=True):
+            if output is not None and not isinstance(output, dict):
+                raise _not_an_object(key)
+        return outputs
+
+    async def put_outputs(self, outputs: Mapping[str, dict[str, Any]]) -> None:
+        await self._store.put_many(COLLECTION, outputs)
 
     async def count(self) -> int:
         return await self._store.count(COLLECTION)

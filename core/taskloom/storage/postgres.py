@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -184,6 +184,13 @@ class PostgresStore:
     async def get(self, collection: str, key: str) -> JSONValue | None:
         row = await self._fetch_one(_QUERIES["get"], (collection, key))
         return None if row is None else decode_value(collection, key, row[0])
+
+    async def get_many(self, collection: str, keys: Sequence[str]) -> list[JSONValue | None]:
+        if not keys:
+            return []
+        found = dict(await self._fetch_all(_QUERIES["get_many"], (collection, list(keys))))
+        return [None if (text := found.get(key)) is None else decode_value(collection, key, text)
+                for key in keys]
 
     async def put(self, collection: str, key: str, value: JSONValue) -> None:
         params = (collection, check_key(key), encode_value(value), self._clock())

@@ -21,6 +21,9 @@ INSERT INTO taskloom_schema_version (version, name) VALUES (%s, %s)
 -- name: get
 SELECT value FROM taskloom_records WHERE collection = %s AND key = %s
 
+-- name: get_many
+SELECT key, value FROM taskloom_records WHERE collection = %s AND key = ANY(%s)
+
 -- name: put
 INSERT INTO taskloom_records (collection, key, value, updated_at) VALUES (%s, %s, %s, %s)
 ON CONFLICT (collection, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at

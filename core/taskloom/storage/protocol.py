@@ -15,7 +15,7 @@ SQL backends compare keys bytewise (SQLite's BINARY, Postgres ``COLLATE "C"``).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..cache import canonical_json
@@ -73,6 +73,10 @@ class KeyValueStore(Protocol):
     async def get(self, collection: str, key: str) -> JSONValue | None: ...
 
     async def put(self, collection: str, key: str, value: JSONValue) -> None: ...
+
+    async def get_many(self, collection: str, keys: Sequence[str]) -> list[JSONValue | None]:
+        """``get`` of each key, in order, in one read (None where a key is missing)."""
+        ...
 
     async def put_many(self, collection: str, items: Mapping[str, JSONValue]) -> None:
         """Put several records; all or none where the backend has transactions."""

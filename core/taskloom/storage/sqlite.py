@@ -14,10 +14,11 @@ thread means one connection, no lock, and calls that run in the order made.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -123,6 +124,14 @@ class SqliteStore:
     async def get(self, collection: str, key: str) -> JSONValue | None:
         row = await self._run(_fetch_one, _QUERIES["get"], (collection, key))
         return None if row is None else decode_value(collection, key, row[0])
+
+    async def get_many(self, collection: str, keys: Sequence[str]) -> list[JSONValue | None]:
+        if not keys:
+            return []
+        rows = await self._run(_fetch_all, _QUERIES["get_many"], (collection, json.dumps(keys)))
+        found = dict(rows)
+        return [None if (text := found.get(key)) is None else decode_value(collection, key, text)
+                for key in keys]
 
     async def put(self, collection: str, key: str, value: JSONValue) -> None:
         params = (collection, check_key(key), encode_value(value), self._clock())

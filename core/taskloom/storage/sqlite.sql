@@ -17,6 +17,10 @@ PRAGMA user_version = 1;
 -- name: get
 SELECT value FROM taskloom_records WHERE collection = ? AND key = ?
 
+-- name: get_many
+SELECT key, value FROM taskloom_records
+WHERE collection = ? AND key IN (SELECT value FROM json_each(?))
+
 -- name: put
 INSERT INTO taskloom_records (collection, key, value, updated_at) VALUES (?, ?, ?, ?)
 ON CONFLICT (collection, key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at

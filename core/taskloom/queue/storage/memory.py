@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import json
 import time
 from collections import deque
 from typing import Any
@@ -23,7 +24,35 @@ from .base import job_statuses_zeroed
 _WORKING = (JobStatus.PROCESSING, JobStatus.ABORTING)
 
 
+def _copied(value: Any) -> Any:
+    """A copy of a job (or of an output) that shares nothing a caller may change.
+
+    A job's input and output are JSON, as every durable backend stores them, so
+    they are copied through JSON text: several times faster than ``copy.deepcopy``
+    for the long item lists of an items job. Anything else is deep-copied.
+    """
+    if isinstance(value, Job):
+        job = copy.copy(value)
+        job.input = _json_copied(job.input)
+        if job.output is not None:
+            job.output = _json_copied(job.output)
+        if job.error_data is not None:
+            job.error_data = copy.deepcopy(job.error_data)
+        return job
+    return _json_copied(value)
+
+
+def _json_copied(value: Any) -> Any:
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError):  # not JSON (a test's own object): copy it as it is
+        return copy.deepcopy(value)
+
+
 class MemoryQueueStorage(JobWatchers):
+    #: Jobs go in and out as copies, so that no caller shares the stored objects.
+    _copy = staticmethod(lambda value: _copied(value))
+
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
         self._by_fingerprint: dict[tuple[str, str], str] = {}
@@ -48,9 +77,9 @@ class MemoryQueueStorage(JobWatchers):
         if existing_id is not None:
             existing = self._jobs[existing_id]
             if existing.status in ACTIVE_STATUSES:
-                return copy.deepcopy(existing)
+                return self._copy(existing)
         now = time.time()
-        stored = copy.deepcopy(job)
+        stored = self._copy(job)
         stored.status = JobStatus.PENDING
         stored.created_at = stored.updated_at = now
         stored.run_after = now + delay
@@ -59,14 +88,14 @@ class MemoryQueueStorage(JobWatchers):
         self._by_fingerprint[key] = stored.id
         self._wake(stored.queue)
         self._announce(stored.id)
-        return copy.deepcopy(stored)
+        return self._copy(stored)
 
     async def add_many(self, jobs: list[Job]) -> list[Job]:
         return [await self.add(job) for job in jobs]
 
     async def get(self, job_id: str) -> Job | None:
         job = self._jobs.get(job_id)
-        return None if job is None else copy.deepcopy(job)
+        return None if job is None else self._copy(job)
 
     async def abort(self, job_id: str) -> Job:
         job = self._jobs.get(job_id)
@@ -77,7 +106,7 @@ class MemoryQueueStorage(JobWatchers):
                                 "there is nothing to abort")
         self._abort(job, time.time())
         self._announce(job_id)
-        return copy.deepcopy(job)
+        return self._copy(job)
 
     def _abort(self, job: Job, now: float) -> None:
         if job.status is JobStatus.PENDING:
@@ -103,7 +132,7 @@ class MemoryQueueStorage(JobWatchers):
                 and (status is None or j.status == status)
                 and (run_id is None or j.run_id == run_id)]
         jobs.sort(key=lambda j: (j.created_at, j.id))
-        return [copy.deepcopy(j) for j in jobs[:limit]]
+        return [self._copy(j) for j in jobs[:limit]]
 
     async def stats(self, queue: str) -> dict[str, int]:
         counts = job_statuses_zeroed()
@@ -126,7 +155,7 @@ class MemoryQueueStorage(JobWatchers):
         job = None if job_id is None else self._jobs[job_id]
         if job is None or job.status is not JobStatus.COMPLETED:
             return None
-        return copy.deepcopy(job.output)
+        return self._copy(job.output)
 
     # -- workers -----------------------------------------------------------------
 
@@ -142,7 +171,7 @@ class MemoryQueueStorage(JobWatchers):
             job.worker_id = worker_id
             job.lease_expires_at = now + lease
             job.updated_at = now
-            claimed.append(copy.deepcopy(job))
+            claimed.append(self._copy(job))
         self._announce(*(job.id for job in claimed))
         return claimed
 
@@ -175,7 +204,7 @@ class MemoryQueueStorage(JobWatchers):
 
     async def complete(self, job_id: str, delivery: int, output: dict[str, Any]) -> None:
         job = self._fenced(job_id, delivery)
-        job.output = copy.deepcopy(output)
+        job.output = self._copy(output)
         job.progress = 1.0
         self._finish(job, JobStatus.COMPLETED)
 
@@ -187,6 +216,13 @@ class MemoryQueueStorage(JobWatchers):
             except StaleJobError:
                 stale.add(job_id)
         return stale
+
+    async def complete_and_claim(self, items: list[tuple[str, int, dict[str, Any]]],
+                                 queue: str, worker_id: str, lease: float,
+                                 limit: int) -> tuple[set[str], list[Job]]:
+        # Neither step suspends, so the two are atomic for the event loop.
+        stale = await self.complete_many(items)
+        return stale, await self.claim(queue, worker_id, lease, limit) if limit > 0 else []
 
     async def fail(self, job_id: str, delivery: int, error: str | JobFailure) -> None:
         job = self._fenced(job_id, delivery)

@@ -4,7 +4,11 @@ Claims use ``FOR UPDATE SKIP LOCKED`` so that workers never queue up behind
 each other's row locks; a trigger NOTIFYs ``taskloom_jobs`` whenever a job
 becomes pending, another ``taskloom_job_changes`` whenever a job's status or
 progress changes, and one LISTEN connection per storage object wakes idle
-workers and the waiters of the jobs that changed (``JobWatchers``).
+workers and the waiters of the jobs that changed (``JobWatchers``); it listens
+to job changes only once something waits for a job, so a storage that only
+feeds workers is not woken at every status change of every job.
+A busy worker reports a job and claims the next in one statement
+(``complete_and_claim``): one round trip and one commit per job.
 Give it a conninfo/URL, or the ``AsyncConnectionPool`` of a store that already
 has one (then ``schema`` must match the pool's search_path).
 """
@@ -14,12 +18,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import dict_row
+from psycopg.rows import RowFactory, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
@@ -57,6 +61,10 @@ class PostgresQueueStorage(JobWatchers):
         self._schema_name: str | None = schema
         self._listener: asyncio.Task[None] | None = None
         self._listening = asyncio.Event()
+        #: LISTEN to job changes as well as to new work only once something watches
+        #: a job (``listening``): a storage that only feeds workers is spared a
+        #: notification at every status change of every job.
+        self._watch_changes = False
         self._wakeups: dict[str, asyncio.Event] = {}
 
     # -- connections ---------------------------------------------------------------
@@ -84,7 +92,10 @@ class PostgresQueueStorage(JobWatchers):
         return self._pool
 
     async def _query(self, name: str, params: dict[str, Any] | None = None, *,
-                     fetch: str = "none", transaction: bool = False) -> Any:
+                     fetch: str = "none", transaction: bool = False,
+                     rows: RowFactory[Any] | None = None) -> Any:
+        """Run one named query; ``fetch``: none (the row count), one, all (dicts),
+        tuple (the first row as a tuple), rows (all, made by the ``rows`` factory)."""
         pool = await self._get_pool()
         try:
             async with pool.connection(timeout=30) as conn:
@@ -101,6 +112,9 @@ class PostgresQueueStorage(JobWatchers):
                     return await cur.fetchone()
                 if fetch == "tuple":
                     return await cur.fetchone()
+                if fetch == "rows":
+                    cur.row_factory = rows  # type: ignore[assignment]
+                    return await cur.fetchall()
                 return cur.rowcount
         except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
             raise StoreUnavailableError(f"Postgres queue database: {exc}") from exc
@@ -165,8 +179,9 @@ class PostgresQueueStorage(JobWatchers):
             "id": job.id, "queue": job.queue, "task_type": job.task_type, "input": job.input,
             "fingerprint": job.fingerprint, "max_attempts": job.max_attempts,
             "max_deliveries": job.max_deliveries, "run_id": job.run_id} for job in jobs])
-        rows = await self._query("insert_many", {"items": items}, fetch="all", transaction=True)
-        stored = {row["id"]: _job(row) for row in rows}
+        # (one statement: atomic without a transaction around it, and one round trip)
+        stored = {job.id: job for job in await self._query("insert_many", {"items": items},
+                                                            fetch="rows", rows=_job_rows)}
         out = []
         for job in jobs:
             found = stored.get(job.id)
@@ -221,7 +236,7 @@ class PostgresQueueStorage(JobWatchers):
 
     async def claim(self, queue: str, worker_id: str, lease: float, limit: int = 1) -> list[Job]:
         params = {"queue": queue, "worker_id": worker_id, "lease": float(lease), "limit": limit}
-        return [_job(row) for row in await self._query("claim", params, fetch="all")]
+        return await self._query("claim", params, fetch="rows", rows=_job_rows)
 
     async def _fenced(self, name: str, job_id: str, delivery: int, **params: Any) -> None:
         params.update(id=job_id, delivery=delivery)
@@ -246,9 +261,30 @@ class PostgresQueueStorage(JobWatchers):
     async def complete_many(self, items: list[tuple[str, int, dict[str, Any]]]) -> set[str]:
         payload = Jsonb([{"id": job_id, "delivery": delivery, "output": output}
                          for job_id, delivery, output in items])
-        rows = await self._query("complete_many", {"items": payload}, fetch="all")
+        rows = await self._query("complete_many", {"items": payload,
+                                                   "ids": [job_id for job_id, _, _ in items]},
+                                 fetch="all")
         done = {row["id"] for row in rows}
         return {job_id for job_id, _, _ in items if job_id not in done}
+
+    async def complete_and_claim(self, items: list[tuple[str, int, dict[str, Any]]],
+                                 queue: str, worker_id: str, lease: float,
+                                 limit: int) -> tuple[set[str], list[Job]]:
+        params: dict[str, Any] = {"queue": queue, "worker_id": worker_id,
+                                  "lease": float(lease), "limit": limit}
+        if len(items) > 1:
+            name = "complete_many_and_claim"
+            params["items"] = Jsonb([{"id": job_id, "delivery": delivery, "output": output}
+                                     for job_id, delivery, output in items])
+            params["ids"] = [job_id for job_id, _, _ in items]
+        else:
+            name = "complete_one_and_claim"
+            [(params["id"], params["delivery"], output)] = items or [(None, 0, None)]
+            params["output"] = Jsonb(output)
+        rows = await self._query(name, params, fetch="rows", rows=_done_ids_and_job_rows)
+        done = set(rows[0][0]) if rows else set()
+        stale = {job_id for job_id, _, _ in items if job_id not in done}
+        return stale, [job for _, job in rows if job is not None]
 
     async def fail(self, job_id: str, delivery: int, error: str | JobFailure) -> None:
         await self._fenced("fail", job_id, delivery, **_error_params(error))
@@ -285,6 +321,14 @@ class PostgresQueueStorage(JobWatchers):
         """Return once this storage's LISTEN connection listens: from then on every
         change is announced. StoreUnavailableError if that takes ``timeout`` seconds
         (default: the connect timeout)."""
+        if not self._watch_changes:
+            self._watch_changes = True
+            if self._listener is not None and not self._listener.done():
+                # It listens for work only: a new one listens for both (and wakes everyone,
+                # for what the switch-over may miss).
+                self._listener.cancel()
+                self._listener = None
+                self._listening.clear()
         self._start_listener()
         try:
             async with asyncio.timeout(self._connect_timeout if timeout is None else timeout):
@@ -334,11 +378,15 @@ class PostgresQueueStorage(JobWatchers):
             try:
                 await self._listen_on(conn)
             finally:
-                self._listening.clear()
+                if asyncio.current_task() is self._listener:  # (not one replaced meanwhile)
+                    self._listening.clear()
                 await conn.execute(f"UNLISTEN {CHANNEL}; UNLISTEN {CHANGES_CHANNEL}")
 
     async def _listen_on(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        await conn.execute(f"LISTEN {CHANNEL}; LISTEN {CHANGES_CHANNEL}")
+        if self._watch_changes:
+            await conn.execute(f"LISTEN {CHANNEL}; LISTEN {CHANGES_CHANNEL}")
+        else:
+            await conn.execute(f"LISTEN {CHANNEL}")
         self._listening.set()
         self._wake_all()  # anything that happened while nobody listened
         async for note in conn.notifies():
@@ -390,3 +438,18 @@ def _stale(job_id: str, delivery: int) -> StaleJobError:
 
 def _job(row: dict[str, Any]) -> Job:
     return Job(**{name: row[name] for name in JOB_COLUMNS})
+
+
+def _job_rows(cursor: Any) -> Callable[[Sequence[Any]], Job]:
+    """Rows straight into Jobs, without a dict per row between (a worker's hot path)."""
+    names = [column.name for column in cursor.description or ()]
+    at = [names.index(name) for name in JOB_COLUMNS]
+    return lambda values: Job(*[values[i] for i in at])
+
+
+def _done_ids_and_job_rows(cursor: Any) -> Callable[[Sequence[Any]], tuple[Any, Job | None]]:
+    """complete_*_and_claim's rows: (done_ids, the claimed job or None)."""
+    job = _job_rows(cursor)
+    names = [column.name for column in cursor.description or ()]
+    done_at, id_at = names.index("done_ids"), names.index("id")
+    return lambda values: (values[done_at], None if values[id_at] is None else job(values))

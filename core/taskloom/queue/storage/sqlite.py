@@ -263,6 +263,25 @@ class SQLiteQueueStorage(JobWatchers):
         self._announce(*(job_id for job_id, _, _ in items if job_id not in stale))
         return stale
 
+    async def complete_and_claim(self, items: list[tuple[str, int, dict[str, Any]]],
+                                 queue: str, worker_id: str, lease: float,
+                                 limit: int) -> tuple[set[str], list[Job]]:
+        claim = {"queue": queue, "worker_id": worker_id, "lease": lease, "limit": limit}
+
+        def complete_then_claim(conn: sqlite3.Connection) -> tuple[set[str], list[sqlite3.Row]]:
+            stale = set()
+            for job_id, delivery, output in items:
+                params = {"id": job_id, "delivery": delivery, "output": json.dumps(output)}
+                if not conn.execute(Q["complete"], params).rowcount:
+                    stale.add(job_id)
+            rows = conn.execute(Q["claim"], claim).fetchall() if limit > 0 else []
+            return stale, rows
+
+        stale, rows = await self._run(complete_then_claim, transaction=True)
+        self._announce(*(job_id for job_id, _, _ in items if job_id not in stale),
+                       *(row["id"] for row in rows))
+        return stale, [_job(row) for row in rows]
+
     async def fail(self, job_id: str, delivery: int, error: str | JobFailure) -> None:
         await self._fenced("fail", job_id, delivery, **_error_params(error))
 
