@@ -11,13 +11,12 @@ read or to write, a timeout to keep per item.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from .streams import TextStream
-from .task import TaskContext
+from .task import TaskContext, gather_or_cancel
 
 if TYPE_CHECKING:
     from .task import Task
@@ -81,14 +80,7 @@ async def run_expanded(run_one: RunOne, task: Task, values: dict[str, Any], expa
             report(sum(fractions) / len(fractions), None, {"item": index})
         return out
 
-    children = [asyncio.ensure_future(child(i, combo)) for i, combo in enumerate(combos)]
-    try:
-        results = await asyncio.gather(*children)
-    except BaseException:
-        for c in children:
-            c.cancel()
-        await asyncio.gather(*children, return_exceptions=True)
-        raise
+    results = await gather_or_cancel(child(i, combo) for i, combo in enumerate(combos))
     return _columns(task, results)
 
 

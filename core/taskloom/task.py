@@ -19,7 +19,7 @@ import asyncio
 import functools
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
@@ -154,6 +154,20 @@ class TaskContext:
         if report is not None:
             fraction = 0.0 if fraction < 0 else 1.0 if fraction > 1 else float(fraction)
             report(fraction, message, details or None)
+
+
+async def gather_or_cancel(awaitables: Iterable[Awaitable[Any]]) -> list[Any]:
+    """The results of ``awaitables``, run concurrently, in order. The first failure cancels
+    the others, waits for them to end and is raised: ``asyncio.gather`` would leave them
+    running, and a TaskGroup would raise an ExceptionGroup instead of the error."""
+    runs = [asyncio.ensure_future(awaitable) for awaitable in awaitables]
+    try:
+        return await asyncio.gather(*runs)
+    except BaseException:
+        for run in runs:
+            run.cancel()
+        await asyncio.gather(*runs, return_exceptions=True)
+        raise
 
 
 def _plain(value: Any) -> Any:

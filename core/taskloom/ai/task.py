@@ -31,7 +31,6 @@ are not retried (``retryable = False``).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from collections.abc import Iterator
@@ -45,7 +44,7 @@ from ..ports import Format
 from ..queue import job_fingerprint
 from ..queue.task import JobQueueTask
 from ..storage.models import ModelRecord
-from ..task import TaskContext
+from ..task import TaskContext, gather_or_cancel
 from .catalog import ModelCatalog, catalog
 from .providers import ModelCall, ProviderRegistry, providers
 from .workers import ensure_queue, queue_name_for
@@ -176,15 +175,7 @@ class AiTask(JobQueueTask, register=False):
                     outputs[index] = output
             chunk_ctx.progress(1.0)
 
-        runs = [asyncio.ensure_future(run_chunk(number, *chunk))
-                for number, chunk in enumerate(chunks)]
-        try:
-            await asyncio.gather(*runs)
-        except BaseException:
-            for run in runs:
-                run.cancel()
-            await asyncio.gather(*runs, return_exceptions=True)
-            raise
+        await gather_or_cancel(run_chunk(number, *chunk) for number, chunk in enumerate(chunks))
         return outputs
 
     async def after_job(self, record: ModelRecord, output: dict[str, Any],

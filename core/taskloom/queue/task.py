@@ -34,7 +34,7 @@ from ..errors import (
 )
 from ..registry import TaskRegistry
 from ..registry import registry as default_registry
-from ..task import Task, TaskContext
+from ..task import Task, TaskContext, gather_or_cancel
 from . import streams
 from .job import Job
 from .queue import JobQueue, queues
@@ -132,14 +132,7 @@ class JobQueueTask(Task, register=False):
             item_ctx.progress(1.0)
             return result
 
-        runs = [asyncio.ensure_future(one(i, input)) for i, input in enumerate(inputs)]
-        try:
-            return await asyncio.gather(*runs)
-        except BaseException:
-            for run in runs:
-                run.cancel()
-            await asyncio.gather(*runs, return_exceptions=True)
-            raise
+        return await gather_or_cancel(one(i, input) for i, input in enumerate(inputs))
 
     async def run(self, input: Any, ctx: TaskContext) -> Any:
         queue = queues.get(self.queue_to_use)

@@ -40,7 +40,7 @@ from ..conditions import Condition
 from ..errors import GraphError, SerializationError, TaskError, TaskFailedError, TaskloomError
 from ..graph import TaskGraph
 from ..registry import functions
-from ..task import Task, TaskContext
+from ..task import Task, TaskContext, gather_or_cancel
 
 __all__ = ["Fallback", "If", "Map", "Reduce", "While", "WhileLimitError"]
 
@@ -298,14 +298,7 @@ class Map(GraphAsTask):
                                  {"output": out, "input": _fingerprint(items[n])})
             ctx.progress(done / count, f"item {n} done", item=n)
 
-        todo = [asyncio.ensure_future(item(n)) for n in range(count) if results[n] is None]
-        try:
-            await asyncio.gather(*todo)
-        except BaseException:
-            for t in todo:
-                t.cancel()
-            await asyncio.gather(*todo, return_exceptions=True)
-            raise
+        await gather_or_cancel(item(n) for n in range(count) if results[n] is None)
         return {name: [r.get(name) for r in results if r is not None] for name in outputs}
 
 

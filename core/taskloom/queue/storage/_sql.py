@@ -1,4 +1,9 @@
-"""Reads a backend's ``.sql`` file: named queries separated by ``-- name: NAME`` lines."""
+"""Reads a backend's ``.sql`` file: named queries separated by ``-- name: NAME`` lines.
+
+A line ``-- include: NAME`` stands for the text of the query ``NAME`` given
+earlier in the file, so statements that share a part (the claim's CTEs) write
+it once.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,11 @@ def load_queries(filename: str) -> dict[str, str]:
             if name is not None:
                 queries[name] = "\n".join(lines).strip()
             name, lines = line.split(":", 1)[1].strip(), []
+        elif line.startswith("-- include:"):
+            part = line.split(":", 1)[1].strip()
+            if part not in queries:
+                raise ValueError(f"{filename}: '-- include: {part}' comes before its query")
+            lines.append(queries[part])
         elif name is not None:
             lines.append(line)
     if name is not None:

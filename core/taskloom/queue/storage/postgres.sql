@@ -224,20 +224,9 @@ WHERE job.id = ANY(%(ids)s::text[]) AND job.id = done.id AND job.deliveries = do
   AND job.status IN ('processing', 'aborting')
 RETURNING job.id;
 
--- name: complete_one_and_claim
--- A busy worker's one round trip per job: it reports the job it finished and takes
--- the next ones in one statement, so one commit serves both. The two UPDATEs touch
--- disjoint rows (a working one, pending ones). The row always comes: done_ids holds
--- the completion if it passed the fence, the job columns are NULL if nothing was due.
--- (id NULL: nothing to report, only claim.) A single completion by primary key
--- keeps the plan the same for every call, so Postgres caches it instead of planning
--- this statement again each time.
-WITH done AS (
-    UPDATE taskloom_jobs
-    SET status = 'completed', output = %(output)s, progress = 1.0, lease_expires_at = NULL,
-        updated_at = taskloom_now()
-    WHERE id = %(id)s AND deliveries = %(delivery)s AND status IN ('processing', 'aborting')
-    RETURNING id
+-- name: _claim_after_done
+-- The tail of the complete-and-claim statements below, not a statement alone: it
+-- closes their ``done`` CTE, claims up to ``limit`` due jobs and answers one row.
 ), picked AS (
     SELECT id FROM taskloom_jobs
     WHERE queue = %(queue)s AND status = 'pending' AND run_after <= taskloom_now()
@@ -254,6 +243,22 @@ WITH done AS (
 SELECT (SELECT coalesce(array_agg(done.id), '{}') FROM done) AS done_ids, claimed.*
 FROM (SELECT 1) AS one LEFT JOIN claimed ON true;
 
+-- name: complete_one_and_claim
+-- A busy worker's one round trip per job: it reports the job it finished and takes
+-- the next ones in one statement, so one commit serves both. The two UPDATEs touch
+-- disjoint rows (a working one, pending ones). The row always comes: done_ids holds
+-- the completion if it passed the fence, the job columns are NULL if nothing was due.
+-- (id NULL: nothing to report, only claim.) A single completion by primary key
+-- keeps the plan the same for every call, so Postgres caches it instead of planning
+-- this statement again each time.
+WITH done AS (
+    UPDATE taskloom_jobs
+    SET status = 'completed', output = %(output)s, progress = 1.0, lease_expires_at = NULL,
+        updated_at = taskloom_now()
+    WHERE id = %(id)s AND deliveries = %(delivery)s AND status IN ('processing', 'aborting')
+    RETURNING id
+-- include: _claim_after_done
+
 -- name: complete_many_and_claim
 -- complete_one_and_claim for several completions (ids: as in complete_many).
 WITH done AS (
@@ -264,21 +269,7 @@ WITH done AS (
     WHERE job.id = ANY(%(ids)s::text[]) AND job.id = done.id AND job.deliveries = done.delivery
       AND job.status IN ('processing', 'aborting')
     RETURNING job.id
-), picked AS (
-    SELECT id FROM taskloom_jobs
-    WHERE queue = %(queue)s AND status = 'pending' AND run_after <= taskloom_now()
-    ORDER BY run_after
-    LIMIT %(limit)s
-    FOR UPDATE SKIP LOCKED
-), claimed AS (
-    UPDATE taskloom_jobs AS job
-    SET status = 'processing', deliveries = job.deliveries + 1, worker_id = %(worker_id)s,
-        lease_expires_at = taskloom_now() + %(lease)s, updated_at = taskloom_now()
-    FROM picked WHERE job.id = picked.id
-    RETURNING job.*
-)
-SELECT (SELECT coalesce(array_agg(done.id), '{}') FROM done) AS done_ids, claimed.*
-FROM (SELECT 1) AS one LEFT JOIN claimed ON true;
+-- include: _claim_after_done
 
 -- name: fail
 UPDATE taskloom_jobs
