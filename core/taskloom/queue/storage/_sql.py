@@ -1,8 +1,8 @@
 """Reads a backend's ``.sql`` file: named queries separated by ``-- name: NAME`` lines.
 
 A line ``-- include: NAME`` stands for the text of the query ``NAME`` given
-earlier in the file, so statements that share a part (the claim's CTEs) write
-it once.
+earlier in the file, without its closing semicolon, so statements that share a
+part (a completion inside a complete-and-claim, the claim's CTEs) write it once.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ def load_queries(filename: str) -> dict[str, str]:
             part = line.split(":", 1)[1].strip()
             if part not in queries:
                 raise ValueError(f"{filename}: '-- include: {part}' comes before its query")
-            lines.append(queries[part])
+            lines.append(queries[part].rstrip().removesuffix(";"))
         elif name is not None:
             lines.append(line)
     if name is not None:

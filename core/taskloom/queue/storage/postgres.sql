@@ -262,13 +262,7 @@ WITH done AS (
 -- name: complete_many_and_claim
 -- complete_one_and_claim for several completions (ids: as in complete_many).
 WITH done AS (
-    UPDATE taskloom_jobs AS job
-    SET status = 'completed', output = done.output, progress = 1.0, lease_expires_at = NULL,
-        updated_at = taskloom_now()
-    FROM jsonb_to_recordset(%(items)s) AS done(id text, delivery integer, output jsonb)
-    WHERE job.id = ANY(%(ids)s::text[]) AND job.id = done.id AND job.deliveries = done.delivery
-      AND job.status IN ('processing', 'aborting')
-    RETURNING job.id
+-- include: complete_many
 -- include: _claim_after_done
 
 -- name: fail
