@@ -266,6 +266,8 @@ def test_a_runs_outputs_are_rendered_by_kind_with_logs_and_a_preview(app, server
     page.click(f"{tree} > summary")
     long_list = f'{tree} li:has(> .json-key:text-is("long:")) > details'
     page.click(f"{long_list} > summary")
+    # A closed branch is drawn when it opens (its toggle event comes after the click).
+    page.wait_for_selector(f"{long_list} > ul > li", state="attached", timeout=RUN_MS)
     assert page.locator(f"{long_list} > ul > li").count() == 51  # 50 and "show more"
     page.click(f"{long_list} .show-more")
     assert page.locator(f"{long_list} > ul > li").count() == 101  # a page at a time

@@ -251,6 +251,10 @@ def test_a_run_stopped_by_a_reload_is_unfinished_and_resumes_from_the_history(ap
     reload_app(page)  # the worker, and the run in it, are gone
     item = history_item(page, run_id)
     page.wait_for_selector(item + "[data-unfinished=true]", state="attached")
+    # The gone worker's run lock can outlive the reload by a moment (the list then says
+    # "running in another tab" and redraws when the browser frees the lock).
+    page.wait_for_function("sel => document.querySelector(sel)?.innerText === 'interrupted'",
+                           arg=item + " .run-state", timeout=RUN_MS)
     assert page.inner_text(item + " .run-state") == "interrupted"
     page.click(item + " button.resume")
     page.wait_for_selector("body[data-run-state=completed], body[data-run-state=failed]",

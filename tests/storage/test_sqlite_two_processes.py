@@ -44,7 +44,10 @@ async def test_two_writer_processes_leave_a_whole_consistent_file(tmp_path):
         for name in ("left", "right")
     ]
     while not all((tmp_path / f"ready-{name}").exists() for name in ("left", "right")):
-        assert all(w.poll() is None for w in writers), "a writer died before starting"
+        for writer in writers:
+            if writer.poll() is not None:
+                raise AssertionError("a writer died before starting: "
+                                     f"{writer.communicate()[1]}")
         await asyncio.sleep(0.01)
     (tmp_path / "go").touch()
     for writer in writers:

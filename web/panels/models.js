@@ -198,14 +198,21 @@ function cloudRow(model) {
   return row;
 }
 
+let listing = 0; // the latest refresh: an older one's late answer is dropped
+
 async function refresh() {
+  const mine = ++listing;
   const engine = await page.ready;
   let reply;
   try {
     reply = await engine.listModels();
   } catch (error) {
+    if (mine !== listing) return;
     return status(`cannot list the models: ${error.message}`, "error");
   }
+  // A refresh asked while the engine was busy (a run) can answer after a later one:
+  // its list is older, and must not replace the newer one.
+  if (mine !== listing) return;
   const models = reply.models;
   $("models-local").tBodies[0].replaceChildren(...models.filter((m) => m.local).map(localRow));
   $("models-cloud").tBodies[0].replaceChildren(...models.filter((m) => !m.local).map(cloudRow));
