@@ -247,6 +247,17 @@ class IndexedDBQueueStorage(JobWatchers):
         scope = [("id", job_id) for job_id in dict.fromkeys(job_id for job_id, _, _ in items)]
         return await self._jobs_step(scope, lambda m: m.complete_many(items))
 
+    async def complete_and_claim(self, items: list[tuple[str, int, dict[str, Any]]],
+                                 queue: str, worker_id: str, lease: float,
+                                 limit: int) -> tuple[set[str], list[Job]]:
+        # One transaction for both: a busy worker's one write per finished job.
+        scope: Scope = [("id", job_id)
+                        for job_id in dict.fromkeys(job_id for job_id, _, _ in items)]
+        if limit > 0:
+            scope += _with_status(queue, JobStatus.PENDING)
+        return await self._jobs_step(
+            scope, lambda m: m.complete_and_claim(items, queue, worker_id, lease, limit))
+
     async def fail(self, job_id: str, delivery: int, error: str | JobFailure) -> None:
         await self._jobs_step([("id", job_id)], lambda m: m.fail(job_id, delivery, error))
 

@@ -52,6 +52,12 @@ class PageQueueStorage(IndexedDBQueueStorage):
         await self._hold_worker_lock(worker_id)
         return await super().claim(queue, worker_id, lease, limit)
 
+    async def complete_and_claim(self, items: list[tuple[str, int, dict[str, Any]]],
+                                 queue: str, worker_id: str, lease: float,
+                                 limit: int) -> tuple[set[str], list[Job]]:
+        await self._hold_worker_lock(worker_id)  # as for claim: no lockless owner
+        return await super().complete_and_claim(items, queue, worker_id, lease, limit)
+
     async def reap_expired(self, queue: str) -> int:
         # A worker takes its lock before it claims, so a job claimed before this
         # instant has its worker in the snapshot if that worker lives; a job
